@@ -1,0 +1,35 @@
+# Two commands on a fresh Debian 12 machine: `make run` and `make test`. Both install the
+# Debian packages they need first (as root; otherwise they print the apt-get command).
+BUILD_PKGS := build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark-dev \
+              nlohmann-json3-dev libcli11-dev libfmt-dev libhwloc-dev
+TEST_PKGS := $(BUILD_PKGS) openmpi-bin libopenmpi-dev chromium iproute2
+JOBS ?= $(shell nproc)
+RELEASE := build/release
+
+.PHONY: all deps test-deps build run test test-release test-asan test-tsan install clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh $(BUILD_PKGS)
+
+test-deps:
+	@scripts/install-deps.sh $(TEST_PKGS)
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build $(RELEASE) -j $(JOBS)
+
+# The main job on this machine: 4 local ranks all-reduce, check and time.
+run: build
+	$(RELEASE)/tools/loomrun/loomrun -n 4 --tag-output -- $(RELEASE)/examples/allreduce_example
+
+# Every test: the release build, then the unit and multi-process suites under ASan+UBSan and TSan.
+test: test-deps
+	@scripts/run-tests.sh
+
+install: build
+	cmake --install $(RELEASE) --prefix $(or $(PREFIX),/usr/local)
+
+clean:
+	rm -rf build

@@ -1,0 +1,184 @@
+// Collective entry points: argument checks with messages naming the problem, then the
+// communicator; blocking calls wait here, nonblocking ones hand back a request.
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "api/group.hpp"
+#include "api/handles.hpp"
+
+using loom::Status;
+using loom::algo::Coll;
+using loom::api::fail;
+using loom::core::CollCall;
+
+namespace loom::api {
+
+loomResult_t finish(loomComm_t comm, Result<std::shared_ptr<core::RequestState>> submitted,
+                    loomRequest_t* request) {
+  if (!submitted.isOk()) return fail(comm, submitted.status());
+  auto state = std::move(submitted.value());
+  if (request) {
+    *request = new loomRequest{std::move(state), comm};
+    return loomSuccess;
+  }
+  if (!state->wait(operationWaitDeadline()))
+    return fail(comm, timeoutError("operation did not complete within LOOM_TIMEOUT + 30 s"));
+  return fail(comm, state->status());
+}
+
+namespace {
+
+bool needsSend(const CollCall& c, int rank) {
+  switch (c.coll) {
+    case Coll::Broadcast:
+    case Coll::Scatter: return rank == c.root;
+    default: return true;
+  }
+}
+
+bool needsRecv(const CollCall& c, int rank) {
+  switch (c.coll) {
+    case Coll::Reduce:
+    case Coll::Gather: return rank == c.root;
+    default: return true;
+  }
+}
+
+bool hasRoot(Coll c) { return c == Coll::Broadcast || c == Coll::Reduce || c == Coll::Gather || c == Coll::Scatter; }
+bool hasOp(Coll c) { return c == Coll::AllReduce || c == Coll::Reduce || c == Coll::ReduceScatter; }
+
+Status checkCall(loomComm_t comm, const CollCall& c) {
+  LOOM_TRY(checkComm(comm));
+  const int n = comm->impl->nranks();
+  const int rank = comm->impl->rank();
+  const auto name = collName(c.coll);
+  if (!mem::isValidType(c.type))
+    return invalidArgument(fmt::format("{}: unknown datatype {}", name, static_cast<int>(c.type)));
+  if (hasOp(c.coll)) {
+    Status s = comm->impl->validateOp(c.op, c.type);
+    if (!s.isOk()) return invalidArgument(fmt::format("{}: {}", name, s.message()));
+  }
+  if (hasRoot(c.coll) && (c.root < 0 || c.root >= n))
+    return invalidArgument(fmt::format("{}: root {} is out of range for {} ranks", name, c.root, n));
+  const size_t elem = mem::typeSize(c.type);
+  if (c.coll == Coll::AllToAllv) {
+    if (!c.sendCounts || !c.sendDispls || !c.recvCounts || !c.recvDispls)
+      return invalidArgument("alltoallv: sendcounts, sdispls, recvcounts and rdispls must not be NULL");
+    size_t sendTotal = 0, recvTotal = 0;
+    const size_t limit = std::numeric_limits<size_t>::max() / elem / 2;
+    for (int p = 0; p < n; ++p) {
+      if (c.sendCounts[p] > limit || c.sendDispls[p] > limit || c.recvCounts[p] > limit || c.recvDispls[p] > limit)
+        return invalidArgument(fmt::format("alltoallv: counts or displacements for peer {} overflow", p));
+      sendTotal += c.sendCounts[p];
+      recvTotal += c.recvCounts[p];
+    }
+    if (sendTotal && !c.send) return invalidArgument("alltoallv: sendbuff is NULL with non-zero sendcounts");
+    if (recvTotal && !c.recv) return invalidArgument("alltoallv: recvbuff is NULL with non-zero recvcounts");
+    return {};
+  }
+  if (c.count > std::numeric_limits<size_t>::max() / elem / static_cast<size_t>(n) / 2)
+    return invalidArgument(fmt::format("{}: count {} overflows the addressable size", name, c.count));
+  if (c.count == 0) return {};
+  if (needsSend(c, rank) && !c.send)
+    return invalidArgument(fmt::format("{}: sendbuff is NULL with count {}", name, c.count));
+  if (needsRecv(c, rank) && !c.recv)
+    return invalidArgument(fmt::format("{}: recvbuff is NULL with count {}", name, c.count));
+  return {};
+}
+
+loomResult_t run(loomComm_t comm, const CollCall& c, loomRequest_t* request) {
+  if (request) *request = nullptr;
+  Status s = checkCall(comm, c);
+  if (!s.isOk()) return fail(isLive(comm) ? comm : nullptr, s);
+  return finish(comm, comm->impl->collective(c), request);
+}
+
+}  // namespace
+}  // namespace loom::api
+
+using loom::api::run;
+
+extern "C" {
+
+LOOM_API loomResult_t loomAllReduce(const void* sendbuff, void* recvbuff, size_t count, loomDataType_t datatype,
+                                    loomRedOp_t op, loomComm_t comm, loomRequest_t* request) {
+  return run(comm, {Coll::AllReduce, sendbuff, recvbuff, count, datatype, op}, request);
+}
+
+LOOM_API loomResult_t loomBroadcast(const void* sendbuff, void* recvbuff, size_t count, loomDataType_t datatype,
+                                    int root, loomComm_t comm, loomRequest_t* request) {
+  return run(comm, {Coll::Broadcast, sendbuff, recvbuff, count, datatype, loomSum, root}, request);
+}
+
+LOOM_API loomResult_t loomReduce(const void* sendbuff, void* recvbuff, size_t count, loomDataType_t datatype,
+                                 loomRedOp_t op, int root, loomComm_t comm, loomRequest_t* request) {
+  return run(comm, {Coll::Reduce, sendbuff, recvbuff, count, datatype, op, root}, request);
+}
+
+LOOM_API loomResult_t loomAllGather(const void* sendbuff, void* recvbuff, size_t sendcount, loomDataType_t datatype,
+                                    loomComm_t comm, loomRequest_t* request) {
+  return run(comm, {Coll::AllGather, sendbuff, recvbuff, sendcount, datatype}, request);
+}
+
+LOOM_API loomResult_t loomReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
+                                        loomDataType_t datatype, loomRedOp_t op, loomComm_t comm,
+                                        loomRequest_t* request) {
+  return run(comm, {Coll::ReduceScatter, sendbuff, recvbuff, recvcount, datatype, op}, request);
+}
+
+LOOM_API loomResult_t loomAllToAll(const void* sendbuff, void* recvbuff, size_t count, loomDataType_t datatype,
+                                   loomComm_t comm, loomRequest_t* request) {
+  return run(comm, {Coll::AllToAll, sendbuff, recvbuff, count, datatype}, request);
+}
+
+LOOM_API loomResult_t loomAllToAllv(const void* sendbuff, const size_t sendcounts[], const size_t sdispls[],
+                                    void* recvbuff, const size_t recvcounts[], const size_t rdispls[],
+                                    loomDataType_t datatype, loomComm_t comm, loomRequest_t* request) {
+  CollCall c{Coll::AllToAllv, sendbuff, recvbuff, 0, datatype};
+  c.sendCounts = sendcounts;
+  c.sendDispls = sdispls;
+  c.recvCounts = recvcounts;
+  c.recvDispls = rdispls;
+  return run(comm, c, request);
+}
+
+LOOM_API loomResult_t loomGather(const void* sendbuff, void* recvbuff, size_t sendcount, loomDataType_t datatype,
+                                 int root, loomComm_t comm, loomRequest_t* request) {
+  return run(comm, {Coll::Gather, sendbuff, recvbuff, sendcount, datatype, loomSum, root}, request);
+}
+
+LOOM_API loomResult_t loomScatter(const void* sendbuff, void* recvbuff, size_t recvcount, loomDataType_t datatype,
+                                  int root, loomComm_t comm, loomRequest_t* request) {
+  return run(comm, {Coll::Scatter, sendbuff, recvbuff, recvcount, datatype, loomSum, root}, request);
+}
+
+LOOM_API loomResult_t loomBarrier(loomComm_t comm, loomRequest_t* request) {
+  return run(comm, {Coll::Barrier, nullptr, nullptr, 0, loomUint8}, request);
+}
+
+LOOM_API loomResult_t loomTest(loomRequest_t request, int* done) {
+  if (!request) return fail(nullptr, loom::invalidArgument("request is NULL"));
+  if (!done) return fail(nullptr, loom::invalidArgument("done is NULL"));
+  *done = request->state->isDone() ? 1 : 0;
+  if (!*done) return loomSuccess;
+  loomComm_t comm = request->comm;
+  Status s = request->state->status();
+  delete request;
+  return fail(comm, s);
+}
+
+LOOM_API loomResult_t loomWait(loomRequest_t request) {
+  if (!request) return fail(nullptr, loom::invalidArgument("request is NULL"));
+  loomComm_t comm = request->comm;
+  if (!request->state->wait(loom::api::operationWaitDeadline())) {
+    // The engine enforces each operation's deadline; reaching this means it is wedged. The
+    // request stays valid so the caller may abort the communicator and wait again.
+    return fail(comm, loom::timeoutError("request did not complete within LOOM_TIMEOUT + 30 s"));
+  }
+  Status s = request->state->status();
+  delete request;
+  return fail(comm, s);
+}
+
+}  // extern "C"

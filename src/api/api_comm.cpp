@@ -1,0 +1,147 @@
+// Communicator life cycle: version, unique ids, init, destroy, abort, queries.
+#include <fmt/format.h>
+
+#include <thread>
+#include <vector>
+
+#include "api/handles.hpp"
+#include "core/params.hpp"
+
+using loom::Status;
+using loom::api::fail;
+
+namespace {
+
+loomResult_t initRank(loomComm_t* comm, int nranks, const loomUniqueId& id, int rank) {
+  auto impl = loom::core::Communicator::init(id, rank, nranks);
+  if (!impl.isOk()) return fail(nullptr, impl.status());
+  auto* handle = new loomComm;
+  handle->impl = std::move(impl.value());
+  loom::api::registerComm(handle);
+  *comm = handle;
+  return loomSuccess;
+}
+
+}  // namespace
+
+extern "C" {
+
+LOOM_API loomResult_t loomGetVersion(int* version) {
+  if (!version) return fail(nullptr, loom::invalidArgument("version is NULL"));
+  *version = LOOM_VERSION_CODE;
+  return loomSuccess;
+}
+
+LOOM_API loomResult_t loomGetUniqueId(loomUniqueId* uniqueId) {
+  if (!uniqueId) return fail(nullptr, loom::invalidArgument("uniqueId is NULL"));
+  auto id = loom::bootstrap::createRoot();
+  if (!id.isOk()) return fail(nullptr, id.status());
+  *uniqueId = id.value();
+  return loomSuccess;
+}
+
+LOOM_API loomResult_t loomCommInitRank(loomComm_t* comm, int nranks, loomUniqueId commId, int rank) {
+  if (!comm) return fail(nullptr, loom::invalidArgument("comm is NULL"));
+  *comm = nullptr;
+  if (nranks < 1) return fail(nullptr, loom::invalidArgument(fmt::format("nranks is {}; it must be at least 1", nranks)));
+  if (rank < 0 || rank >= nranks)
+    return fail(nullptr, loom::invalidArgument(fmt::format("rank {} is out of range for nranks {}", rank, nranks)));
+  return initRank(comm, nranks, commId, rank);
+}
+
+LOOM_API loomResult_t loomCommInitAll(loomComm_t* comms, int n) {
+  if (!comms) return fail(nullptr, loom::invalidArgument("comms is NULL"));
+  if (n < 1) return fail(nullptr, loom::invalidArgument(fmt::format("n is {}; it must be at least 1", n)));
+  loomUniqueId id;
+  if (loomResult_t r = loomGetUniqueId(&id); r != loomSuccess) return r;
+  std::vector<loomResult_t> results(n, loomSuccess);
+  std::vector<std::string> errors(n);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r) {
+    comms[r] = nullptr;
+    threads.emplace_back([&, r] {
+      results[r] = initRank(&comms[r], n, id, r);
+      if (results[r] != loomSuccess) errors[r] = loomGetLastError(nullptr);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < n; ++r) {
+    if (results[r] == loomSuccess) continue;
+    for (int k = 0; k < n; ++k)
+      if (comms[k]) loomCommDestroy(comms[k]), comms[k] = nullptr;
+    return fail(nullptr, Status(results[r], fmt::format("rank {}: {}", r, errors[r])));
+  }
+  return loomSuccess;
+}
+
+LOOM_API loomResult_t loomCommInitFromEnv(loomComm_t* comm) {
+  if (!comm) return fail(nullptr, loom::invalidArgument("comm is NULL"));
+  *comm = nullptr;
+  auto env = loom::bootstrap::fromEnvironment(
+      loom::Deadline::afterSeconds(loom::params::getDouble("LOOM_INIT_TIMEOUT")));
+  if (!env.isOk()) return fail(nullptr, env.status());
+  return initRank(comm, env->nranks, env->id, env->rank);
+}
+
+LOOM_API loomResult_t loomCommDestroy(loomComm_t comm) {
+  if (!comm) return fail(nullptr, loom::invalidArgument("comm is NULL"));
+  if (!loom::api::unregisterComm(comm))
+    return fail(nullptr, loom::invalidUsage("comm was already destroyed or never initialized"));
+  comm->impl->shutdown();
+  delete comm;
+  return loomSuccess;
+}
+
+LOOM_API loomResult_t loomCommAbort(loomComm_t comm) {
+  if (!comm) return fail(nullptr, loom::invalidArgument("comm is NULL"));
+  if (!loom::api::unregisterComm(comm))
+    return fail(nullptr, loom::invalidUsage("comm was already destroyed or never initialized"));
+  comm->impl->abort();
+  delete comm;
+  return loomSuccess;
+}
+
+LOOM_API loomResult_t loomCommCount(const loomComm_t comm, int* count) {
+  if (Status s = loom::api::checkComm(comm); !s.isOk()) return fail(nullptr, s);
+  if (!count) return fail(comm, loom::invalidArgument("count is NULL"));
+  *count = comm->impl->nranks();
+  return loomSuccess;
+}
+
+LOOM_API loomResult_t loomCommUserRank(const loomComm_t comm, int* rank) {
+  if (Status s = loom::api::checkComm(comm); !s.isOk()) return fail(nullptr, s);
+  if (!rank) return fail(comm, loom::invalidArgument("rank is NULL"));
+  *rank = comm->impl->rank();
+  return loomSuccess;
+}
+
+LOOM_API loomResult_t loomCommGetAsyncError(loomComm_t comm, loomResult_t* asyncError) {
+  if (Status s = loom::api::checkComm(comm); !s.isOk()) return fail(nullptr, s);
+  if (!asyncError) return fail(comm, loom::invalidArgument("asyncError is NULL"));
+  Status s = comm->impl->asyncError();
+  *asyncError = s.code();
+  if (!s.isOk()) fail(comm, s);
+  return loomSuccess;
+}
+
+LOOM_API loomResult_t loomRedOpCreatePreMulSum(loomRedOp_t* op, void* scalar, loomDataType_t datatype,
+                                               loomScalarResidence_t residence, loomComm_t comm) {
+  if (Status s = loom::api::checkComm(comm); !s.isOk()) return fail(nullptr, s);
+  if (!op) return fail(comm, loom::invalidArgument("op is NULL"));
+  if (!scalar) return fail(comm, loom::invalidArgument("scalar is NULL"));
+  if (!loom::mem::isValidType(datatype))
+    return fail(comm, loom::invalidArgument(fmt::format("unknown datatype {}", static_cast<int>(datatype))));
+  if (residence != loomScalarDevice && residence != loomScalarHostImmediate)
+    return fail(comm, loom::invalidArgument(fmt::format("unknown scalar residence {}", static_cast<int>(residence))));
+  auto created = comm->impl->createPreMulSum(scalar, datatype, residence);
+  if (!created.isOk()) return fail(comm, created.status());
+  *op = created.value();
+  return loomSuccess;
+}
+
+LOOM_API loomResult_t loomRedOpDestroy(loomRedOp_t op, loomComm_t comm) {
+  if (Status s = loom::api::checkComm(comm); !s.isOk()) return fail(nullptr, s);
+  return fail(comm, comm->impl->destroyRedOp(op));
+}
+
+}  // extern "C"

@@ -1,0 +1,224 @@
+// The rank side of the rendezvous, and the public entry points that start a root.
+//
+// A rank connects (retrying until its deadline: the root may start later), says hello with
+// the secret, waits for a welcome, then runs all-gather rounds: send {round, time left,
+// blob}, wait for the gathered vector or an error frame. The root answers each round just
+// before the rank's deadline if it cannot complete, naming the ranks that are missing.
+#include <netinet/in.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "bootstrap/bootstrap.hpp"
+#include "bootstrap/ifaddr.hpp"
+#include "bootstrap/root_server.hpp"
+#include "bootstrap/wire.hpp"
+#include "core/log.hpp"
+#include "core/params.hpp"
+
+namespace loom::bootstrap {
+
+namespace {
+
+using wire::FrameType;
+
+// Maps an error frame to a Status: the codes a root may send are kept, anything else is remote.
+Status errorFromFrame(std::string_view payload, const std::string& root) {
+  wire::Reader r(payload);
+  uint32_t code = 0;
+  std::string_view msg;
+  if (!r.u32(&code) || !r.str(&msg, wire::kMaxFrameBytes))
+    return remoteError("bootstrap root at " + root + " sent a malformed error frame", -1);
+  auto c = static_cast<loomResult_t>(code);
+  if (c != loomInvalidUsage && c != loomTimeout && c != loomInvalidArgument) c = loomRemoteError;
+  return Status(c, std::string(msg));
+}
+
+class TcpBootstrap final : public Bootstrap {
+ public:
+  TcpBootstrap(int fd, std::string root, Secret secret, int rank, int nranks)
+      : fd_(fd), root_(std::move(root)), secret_(secret), rank_(rank), nranks_(nranks) {}
+  ~TcpBootstrap() override { ::close(fd_); }
+
+  Result<std::vector<std::string>> allGather(const std::string& mine, Deadline deadline) override {
+    if (!failure_.isOk()) return failure_;
+    if (mine.size() > wire::kMaxFrameBytes - 64)
+      return invalidArgument(fmt::format("bootstrap blob of {} bytes exceeds the frame limit", mine.size()));
+    wire::Writer w;
+    w.u32(round_);
+    int left = deadline.remainingMs(0x7FFFFFFF);
+    w.u32(deadline.at() == Clock::time_point::max() ? wire::kNoDeadline : static_cast<uint32_t>(left));
+    w.bytes(mine);
+    auto result = exchange(wire::frame(FrameType::Contribute, w.out()), deadline);
+    if (!result) failure_ = result.status();
+    return result;
+  }
+
+  Status barrier(Deadline deadline) override {
+    auto r = allGather(std::string(), deadline);
+    return r ? Status::ok() : r.takeStatus();
+  }
+  const Secret& secret() const override { return secret_; }
+  int rank() const override { return rank_; }
+  int nranks() const override { return nranks_; }
+
+ private:
+  Result<std::vector<std::string>> exchange(const std::string& out, Deadline deadline) {
+    std::string who = "bootstrap root at " + root_;
+    LOOM_TRY(wire::sendAll(fd_, out, deadline));
+    auto f = wire::recvFrame(fd_, wire::kMaxFrameBytes, deadline, who);
+    if (!f) {
+      Status s = f.takeStatus();
+      if (s.code() == loomTimeout)
+        return timeoutError(fmt::format("rank {}: bootstrap round {} got no answer from the root at {} before the deadline",
+                                        rank_, round_, root_));
+      return s;
+    }
+    if (f->type == FrameType::Error) return errorFromFrame(f->payload, root_);
+    wire::Reader r(f->payload);
+    uint32_t round = 0, n = 0;
+    if (f->type != FrameType::Gathered || !r.u32(&round) || !r.u32(&n) || round != round_ ||
+        n != static_cast<uint32_t>(nranks_))
+      return remoteError(fmt::format("{} sent an unexpected answer to round {}", who, round_), -1);
+    std::vector<std::string> all(n);
+    for (auto& blob : all) {
+      std::string_view b;
+      if (!r.str(&b, wire::kMaxFrameBytes)) return remoteError(who + " sent a truncated gather", -1);
+      blob.assign(b);
+    }
+    ++round_;
+    return all;
+  }
+
+  int fd_;
+  std::string root_;
+  Secret secret_;
+  int rank_, nranks_;
+  uint32_t round_ = 0;
+  Status failure_;
+};
+
+std::string hostName() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Bootstrap>> Bootstrap::join(const loomUniqueId& id, int rank, int nranks, Deadline deadline) {
+  auto decoded = decodeId(id);
+  if (!decoded) return decoded.takeStatus();
+  if (nranks <= 0 || rank < 0 || rank >= nranks)
+    return invalidArgument(fmt::format("rank {} of {} ranks is out of range", rank, nranks));
+  const RendezvousId& rid = *decoded;
+  std::string root = rid.host.find(':') != std::string::npos ? fmt::format("[{}]:{}", rid.host, rid.port)
+                                                              : fmt::format("{}:{}", rid.host, rid.port);
+  wire::Writer w;
+  w.u32(wire::kHelloMagic);
+  w.u32(wire::kProtocolVersion);
+  w.bytes(std::string_view(reinterpret_cast<const char*>(rid.secret.data()), rid.secret.size()));
+  w.i32(rank);
+  w.i32(nranks);
+  w.i32(static_cast<int32_t>(::getpid()));
+  w.str(hostName());
+  std::string hello = wire::frame(FrameType::Hello, w.out());
+
+  // A root that closes on us during the hello rejected our secret; that may be a previous
+  // rendezvous still ending on the same fixed port, so retry until the deadline.
+  Status last;
+  bool rejected = false;
+  for (int backoffMs = 20;; backoffMs = std::min(backoffMs * 2, 500)) {
+    auto fd = wire::connectWithRetry(rid.host, rid.port, deadline);
+    if (!fd && !rejected) return fd.takeStatus();
+    if (!fd) break;  // the root that rejected us has ended
+    Status s = wire::sendAll(*fd, hello, deadline);
+    Result<wire::Frame> f = s.isOk() ? wire::recvFrame(*fd, wire::kMaxFrameBytes, deadline, "bootstrap root at " + root)
+                                     : Result<wire::Frame>(s);
+    if (f && f->type == FrameType::Welcome) {
+      wire::Reader r(f->payload);
+      int32_t n = 0;
+      if (!r.i32(&n) || n != nranks) {
+        ::close(*fd);
+        return remoteError(fmt::format("bootstrap root at {} welcomed rank {} into {} ranks, expected {}", root, rank, n,
+                                       nranks),
+                           -1);
+      }
+      return std::unique_ptr<Bootstrap>(new TcpBootstrap(*fd, root, rid.secret, rank, nranks));
+    }
+    ::close(*fd);
+    if (f && f->type == FrameType::Error) return errorFromFrame(f->payload, root);
+    if (f) return remoteError(fmt::format("bootstrap root at {} answered the hello with frame {}", root, int(f->type)), -1);
+    last = f.takeStatus();
+    rejected = rejected || last.code() == loomRemoteError;
+    if (last.code() == loomTimeout || deadline.expired()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(backoffMs, deadline.remainingMs())));
+  }
+  if (rejected)
+    return remoteError(fmt::format("rank {}: the bootstrap root at {} refused the hello until the deadline (wrong "
+                                   "secret: a unique id from another job?)",
+                                   rank, root),
+                       -1);
+  return timeoutError(fmt::format("rank {}: no welcome from the bootstrap root at {} before the deadline", rank, root));
+}
+
+namespace {
+
+Result<loomUniqueId> startRoot(const sockaddr_storage& addr, const Secret& secret, Deadline bindDeadline,
+                               const std::string& joinHost) {
+  auto root = RootServer::start(addr, secret, params::getDouble("LOOM_INIT_TIMEOUT"), bindDeadline);
+  if (!root) return root.takeStatus();
+  RendezvousId id;
+  id.host = joinHost.empty() ? wire::numericHost((*root)->boundAddress()) : joinHost;
+  id.port = wire::portOf((*root)->boundAddress());
+  id.secret = secret;
+  registerRoot(std::move(*root));
+  LOOM_DEBUG("bootstrap root listening on {}:{}", id.host, id.port);
+  return encodeId(id);
+}
+
+}  // namespace
+
+Result<loomUniqueId> createRoot() {
+  auto ifa = pickRootAddress();
+  if (!ifa) return ifa.takeStatus();
+  Secret secret{};
+  size_t got = 0;
+  while (got < secret.size()) {
+    ssize_t n = ::getrandom(secret.data() + got, secret.size() - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return systemError("getrandom", errno);
+    got += static_cast<size_t>(n);
+  }
+  sockaddr_storage addr = ifa->addr;
+  if (addr.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&addr)->sin_port = 0;
+  else reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port = 0;
+  return startRoot(addr, secret, Deadline::after(std::chrono::milliseconds(0)), "");
+}
+
+// Internal variant used by fromEnvironment: retries a busy port until bindDeadline.
+Result<loomUniqueId> createRootAtUntil(const std::string& host, uint16_t port, const Secret& secret,
+                                       Deadline bindDeadline) {
+  auto addr = wire::resolve(host, port, AF_UNSPEC);
+  if (!addr) return addr.takeStatus();
+  auto id = startRoot(*addr, secret, bindDeadline, "");
+  if (id || id.status().sysErrno() != EADDRNOTAVAIL) return id;
+  // host is not an address of this machine (NAT, a name for a load balancer): listen on the
+  // wildcard address of its family and join through loopback.
+  sockaddr_storage any{};
+  any.ss_family = addr->ss_family;
+  bool v4 = addr->ss_family == AF_INET;
+  if (v4) reinterpret_cast<sockaddr_in*>(&any)->sin_port = htons(port);
+  else reinterpret_cast<sockaddr_in6*>(&any)->sin6_port = htons(port);
+  return startRoot(any, secret, bindDeadline, v4 ? "127.0.0.1" : "::1");
+}
+
+Result<loomUniqueId> createRootAt(const std::string& host, uint16_t port, const Secret& secret) {
+  return createRootAtUntil(host, port, secret, Deadline::after(std::chrono::milliseconds(0)));
+}
+
+}  // namespace loom::bootstrap

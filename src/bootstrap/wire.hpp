@@ -1,0 +1,91 @@
+// Bootstrap wire format and small blocking-socket helpers (private to src/bootstrap).
+//
+// Every message is a frame: an 8-byte header {u32 type, u32 payload length} in little-endian
+// order, then the payload. Lengths are checked against hard limits before anything is
+// allocated, so a stranger cannot make the root allocate or wait for a huge frame. The
+// protocol itself is described in docs/launchers.md.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "bootstrap/bootstrap.hpp"
+
+namespace loom::bootstrap::wire {
+
+constexpr uint32_t kHelloMagic = 0x4C4F4F4D;  // "LOOM"
+constexpr uint32_t kProtocolVersion = 1;
+constexpr uint32_t kHeaderBytes = 8;
+constexpr uint32_t kMaxFrameBytes = 64u << 20;  // whole frame, header included
+constexpr uint32_t kMaxHelloBytes = 1024;       // before a peer has proven the secret
+constexpr uint32_t kNoDeadline = 0xFFFFFFFFu;
+
+enum class FrameType : uint32_t { Hello = 1, Welcome = 2, Contribute = 3, Gathered = 4, Error = 5 };
+
+// Appends little-endian fields to a byte string.
+class Writer {
+ public:
+  void u32(uint32_t v);
+  void i32(int32_t v) { u32(static_cast<uint32_t>(v)); }
+  void bytes(std::string_view b) { out_.append(b.data(), b.size()); }
+  void str(std::string_view s) { u32(static_cast<uint32_t>(s.size())); bytes(s); }
+  std::string& out() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+// Bounds-checked reads; every accessor returns false once the input is exhausted.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool u32(uint32_t* v);
+  bool i32(int32_t* v);
+  bool bytes(size_t n, std::string_view* out);
+  bool str(std::string_view* out, uint32_t maxLen);
+  std::string_view rest() const { return in_.substr(pos_); }
+  bool done() const { return pos_ == in_.size(); }
+
+ private:
+  std::string_view in_;
+  size_t pos_ = 0;
+};
+
+// A whole frame (header + payload) ready to send.
+std::string frame(FrameType type, std::string_view payload);
+uint32_t loadLe32(const char* p);
+
+struct Frame {
+  FrameType type{};
+  std::string payload;
+};
+
+// --- blocking socket helpers, each bounded by a deadline --------------------------------
+Status sendAll(int fd, std::string_view data, Deadline deadline);
+// Reads one frame. EOF before a full frame is a remoteError mentioning `who`.
+Result<Frame> recvFrame(int fd, uint32_t maxBytes, Deadline deadline, const std::string& who);
+
+// Resolves host (name or numeric) to an address; family AF_UNSPEC, AF_INET or AF_INET6.
+Result<sockaddr_storage> resolve(const std::string& host, uint16_t port, int family);
+std::string numericHost(const sockaddr_storage& addr);
+uint16_t portOf(const sockaddr_storage& addr);
+socklen_t lengthOf(const sockaddr_storage& addr);
+std::string peerName(int fd);  // "host:port" of the other end, for messages
+
+// Connects to host:port, retrying with backoff until the deadline (the root may start later).
+Result<int> connectWithRetry(const std::string& host, uint16_t port, Deadline deadline);
+
+// "host:port", "[v6]:port" or "v6addr" forms; false when malformed.
+bool splitHostPort(const std::string& text, std::string* host, uint16_t* port);
+
+// A "rank 3" / "ranks 1,4-7" phrase.
+std::string rankList(const std::vector<int>& ranks);
+
+// A 128-bit value derived from text (FNV-1a/splitmix; not cryptographic, see docs/launchers.md).
+Secret deriveSecret(std::string_view text);
+bool secretFromHex(const std::string& hex, Secret* out);
+
+}  // namespace loom::bootstrap::wire

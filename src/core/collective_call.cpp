@@ -1,0 +1,281 @@
+// Turns a validated public call into an Operation: buffer layout and in-place detection, the
+// reduction (Avg and PreMulSum become Sum plus a scaling pass), the algorithm choice and the
+// cached schedule.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/communicator.hpp"
+#include "core/params.hpp"
+
+namespace loom::core {
+
+using algo::Coll;
+
+namespace {
+
+struct Layout {
+  size_t inBytes = 0, outBytes = 0;
+  bool inPlace = false;
+};
+
+Layout layoutOf(const CollCall& c, int rank, int n, size_t elem) {
+  const size_t b = c.count * elem;
+  auto* send = static_cast<const uint8_t*>(c.send);
+  auto* recv = static_cast<const uint8_t*>(c.recv);
+  Layout l;
+  switch (c.coll) {
+    case Coll::AllReduce:
+    case Coll::Reduce:
+      l = {b, b, send == recv};
+      break;
+    case Coll::Broadcast:
+      l = {b, b, send == recv || rank != c.root};
+      break;
+    case Coll::AllGather:
+      l = {b, n * b, recv && send == recv + rank * b};
+      break;
+    case Coll::ReduceScatter:
+      l = {n * b, b, send && recv == send + rank * b};
+      break;
+    case Coll::AllToAll:
+      l = {n * b, n * b, send == recv};
+      break;
+    case Coll::Gather:
+      l = {b, n * b, rank == c.root && recv && send == recv + c.root * b};
+      break;
+    case Coll::Scatter:
+      l = {n * b, b, rank == c.root && send && recv == send + c.root * b};
+      break;
+    case Coll::AllToAllv:
+      for (int p = 0; p < n; ++p) {
+        l.inBytes = std::max(l.inBytes, (c.sendDispls[p] + c.sendCounts[p]) * elem);
+        l.outBytes = std::max(l.outBytes, (c.recvDispls[p] + c.recvCounts[p]) * elem);
+      }
+      l.inPlace = send == recv;
+      break;
+    default:
+      break;
+  }
+  return l;
+}
+
+bool isReduction(Coll c) { return c == Coll::AllReduce || c == Coll::Reduce || c == Coll::ReduceScatter; }
+
+bool isIntegerType(loomDataType_t t) {
+  return t == loomInt8 || t == loomUint8 || t == loomInt32 || t == loomUint32 || t == loomInt64 || t == loomUint64;
+}
+
+template <typename T>
+void divideAll(void* buf, size_t count, int n) {
+  T* p = static_cast<T*>(buf);
+  for (size_t i = 0; i < count; ++i) p[i] = static_cast<T>(p[i] / static_cast<T>(n));
+}
+
+// loomAvg: the sum divided by n; integer types divide exactly (as NCCL does).
+void divideByRanks(loomDataType_t t, void* buf, size_t count, int n) {
+  switch (t) {
+    case loomInt8: divideAll<int8_t>(buf, count, n); break;
+    case loomUint8: divideAll<uint8_t>(buf, count, n); break;
+    case loomInt32: divideAll<int32_t>(buf, count, n); break;
+    case loomUint32: divideAll<uint32_t>(buf, count, n); break;
+    case loomInt64: divideAll<int64_t>(buf, count, n); break;
+    case loomUint64: divideAll<uint64_t>(buf, count, n); break;
+    default: mem::scale(t, buf, buf, count, 1.0 / n); break;
+  }
+}
+
+mem::ReduceKind kindOf(loomRedOp_t op) {
+  switch (op) {
+    case loomProd: return mem::ReduceKind::Prod;
+    case loomMax: return mem::ReduceKind::Max;
+    case loomMin: return mem::ReduceKind::Min;
+    default: return mem::ReduceKind::Sum;  // Sum, Avg, PreMulSum
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<const PreparedSchedule> Communicator::cachedPlan(const algo::CollArgs& args, algo::Algo algo,
+                                                                 Status* err) {
+  const bool cacheable = args.coll != Coll::AllToAllv;
+  PlanKey key{static_cast<int>(args.coll), static_cast<int>(algo), args.count, args.elemSize, args.root,
+              args.inPlace, args.chunkBytes};
+  if (cacheable) {
+    std::lock_guard lock(mu_);
+    auto it = plans_.find(key);
+    if (it != plans_.end()) return it->second;
+  }
+  auto sched = algo::makeSchedule(algo, args);
+  if (!sched.isOk()) {
+    *err = sched.takeStatus();
+    return nullptr;
+  }
+  auto plan = std::make_shared<const PreparedSchedule>(PreparedSchedule::prepare(std::move(sched.value()), nranks_));
+  if (cacheable) {
+    std::lock_guard lock(mu_);
+    plans_[key] = plan;
+    planOrder_.push_back(key);
+    if (planOrder_.size() > 256) {  // bounded: shapes of a training loop repeat
+      plans_.erase(planOrder_.front());
+      planOrder_.pop_front();
+    }
+  }
+  return plan;
+}
+
+Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c) {
+  const size_t elem = mem::typeSize(c.type);
+  Layout layout = layoutOf(c, rank_, nranks_, elem);
+
+  algo::CollArgs args;
+  args.coll = c.coll;
+  args.rank = rank_;
+  args.nranks = nranks_;
+  args.count = c.count;
+  args.elemSize = elem;
+  args.root = c.root;
+  args.inPlace = layout.inPlace;
+  args.chunkBytes = chunkBytes_;
+  if (c.coll == Coll::AllToAllv) {
+    args.sendCounts.assign(c.sendCounts, c.sendCounts + nranks_);
+    args.sendDispls.assign(c.sendDispls, c.sendDispls + nranks_);
+    args.recvCounts.assign(c.recvCounts, c.recvCounts + nranks_);
+    args.recvDispls.assign(c.recvDispls, c.recvDispls + nranks_);
+  }
+
+  auto op = std::make_unique<Operation>();
+  op->elemSize = elem;
+  op->buffers.input = const_cast<uint8_t*>(static_cast<const uint8_t*>(c.send));
+  op->buffers.output = static_cast<uint8_t*>(c.recv);
+  if (c.coll == Coll::Broadcast && rank_ != c.root) op->buffers.input = op->buffers.output;
+
+  // PreMulSum: scale a private copy of the input, then sum.
+  double premul = 1.0;
+  bool hasPremul = false;
+  if (isReduction(c.coll) && c.op >= loomNumOps) {
+    std::lock_guard lock(mu_);
+    const CustomOp& custom = customOps_[c.op - loomNumOps];
+    hasPremul = true;
+    premul = custom.residence == loomScalarHostImmediate ? custom.value
+                                                          : mem::loadAsDouble(c.type, custom.pointer, 0);
+  }
+  if (isReduction(c.coll)) op->reduce = mem::reduceFn(c.type, kindOf(c.op));
+
+  const size_t selectBytes = c.coll == Coll::AllToAllv ? layout.inBytes : c.count * elem;
+  algo::Algo chosen = algo::resolveAlgo(algoOverride_, c.coll, selectBytes, nranks_);
+  Status err;
+  auto plan = cachedPlan(args, chosen, &err);
+  if (!plan) return err;
+  if (plan->inputExtent > layout.inBytes || plan->outputExtent > layout.outBytes)
+    return internalError(fmt::format("schedule '{}' reaches past the user buffers", plan->schedule.algorithm));
+
+  // Buffers this rank does not own in the public call (non-root) but the schedule touches.
+  size_t tempIn = !op->buffers.input && plan->inputExtent ? plan->inputExtent : 0;
+  size_t tempOut = !op->buffers.output && plan->outputExtent ? plan->outputExtent : 0;
+  size_t premulBytes = hasPremul ? layout.inBytes : 0;
+  op->ownedTemp.resize(tempIn + tempOut + premulBytes);
+  uint8_t* temp = op->ownedTemp.data();
+  if (tempIn) op->buffers.input = temp;
+  if (tempOut) op->buffers.output = temp + tempIn;
+  if (hasPremul && layout.inBytes) {
+    uint8_t* scaled = temp + tempIn + tempOut;
+    const void* src = c.send;
+    const size_t n = c.count * (c.coll == Coll::ReduceScatter ? nranks_ : 1);
+    const loomDataType_t type = c.type;
+    op->before = [scaled, src, n, type, premul] { mem::scale(type, scaled, src, n, premul); };
+    op->buffers.input = scaled;
+    if (layout.inPlace) {  // the schedule was built in place; rebuild it out of place
+      args.inPlace = false;
+      plan = cachedPlan(args, chosen, &err);
+      if (!plan) return err;
+    }
+  }
+  if (c.op == loomAvg && isReduction(c.coll) && (c.coll != Coll::Reduce || rank_ == c.root)) {
+    void* out = op->buffers.output;
+    const size_t n = c.count;
+    const loomDataType_t type = c.type;
+    const int ranks = nranks_;
+    op->after = [type, out, n, ranks] { divideByRanks(type, out, n, ranks); };
+  }
+
+  uint64_t seq;
+  {
+    std::lock_guard lock(mu_);
+    seq = ++seq_;
+  }
+  op->what = fmt::format("{} #{} ({} bytes, {})", algo::collName(c.coll), seq, layout.inBytes,
+                         plan->schedule.algorithm);
+  op->plan = std::move(plan);
+  op->request = std::make_shared<RequestState>();
+  auto request = op->request;
+  engine_->submit(std::move(op));
+  return request;
+}
+
+Result<std::shared_ptr<RequestState>> Communicator::pointToPoint(const std::vector<P2pCall>& calls) {
+  // Raw pointers travel in span offsets over null bases (the executor's absolute addressing).
+  sched::Schedule s;
+  s.algorithm = "p2p";
+  for (const auto& call : calls) {
+    if (call.isSend)
+      s.add(sched::send(call.peer, sched::in(reinterpret_cast<uintptr_t>(call.send), call.bytes)));
+    else
+      s.add(sched::recv(call.peer, sched::out(reinterpret_cast<uintptr_t>(call.recv), call.bytes)));
+  }
+  auto op = std::make_unique<Operation>();
+  op->plan = std::make_shared<const PreparedSchedule>(PreparedSchedule::prepare(std::move(s), nranks_));
+  uint64_t seq;
+  {
+    std::lock_guard lock(mu_);
+    seq = ++seq_;
+  }
+  op->what = fmt::format("send/recv group #{} ({} operations)", seq, calls.size());
+  op->request = std::make_shared<RequestState>();
+  auto request = op->request;
+  engine_->submit(std::move(op));
+  return request;
+}
+
+Result<loomRedOp_t> Communicator::createPreMulSum(const void* scalar, loomDataType_t type,
+                                                  loomScalarResidence_t residence) {
+  std::lock_guard lock(mu_);
+  CustomOp op;
+  op.inUse = true;
+  op.type = type;
+  op.residence = residence;
+  if (residence == loomScalarHostImmediate) op.value = mem::loadAsDouble(type, scalar, 0);
+  else op.pointer = scalar;
+  for (size_t i = 0; i < customOps_.size(); ++i) {
+    if (!customOps_[i].inUse) {
+      customOps_[i] = op;
+      return static_cast<loomRedOp_t>(loomNumOps + i);
+    }
+  }
+  customOps_.push_back(op);
+  return static_cast<loomRedOp_t>(loomNumOps + customOps_.size() - 1);
+}
+
+Status Communicator::destroyRedOp(loomRedOp_t op) {
+  std::lock_guard lock(mu_);
+  size_t idx = static_cast<size_t>(op) - loomNumOps;
+  if (op < loomNumOps || idx >= customOps_.size() || !customOps_[idx].inUse)
+    return invalidArgument(fmt::format("op {} is not a custom op created on this communicator", static_cast<int>(op)));
+  customOps_[idx].inUse = false;
+  return {};
+}
+
+Status Communicator::validateOp(loomRedOp_t op, loomDataType_t type) const {
+  if (op >= 0 && op < loomNumOps) return {};
+  std::lock_guard lock(mu_);
+  size_t idx = static_cast<size_t>(op) - loomNumOps;
+  if (op < 0 || idx >= customOps_.size() || !customOps_[idx].inUse)
+    return invalidArgument(fmt::format("unknown reduction op {}", static_cast<int>(op)));
+  if (customOps_[idx].type != type)
+    return invalidArgument(fmt::format("op {} was created for datatype {} but is used with {}", static_cast<int>(op),
+                                       mem::typeName(customOps_[idx].type), mem::typeName(type)));
+  return {};
+}
+
+}  // namespace loom::core

@@ -1,0 +1,100 @@
+#include "core/communicator.hpp"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <functional>
+
+#include "core/log.hpp"
+#include "core/params.hpp"
+
+namespace loom::core {
+
+std::string detectHostId() {
+  std::string forced = params::getString("LOOM_HOST_ID");
+  if (!forced.empty()) return forced;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  std::string bootId;
+  std::ifstream("/proc/sys/kernel/random/boot_id") >> bootId;
+  return std::string(host) + "/" + bootId;
+}
+
+namespace {
+
+transport::Kind transportChoice(Status* err) {
+  std::string t = params::getString("LOOM_TRANSPORT");
+  if (t == "auto" || t.empty()) return transport::Kind::Auto;
+  if (t == "shm") return transport::Kind::Shm;
+  if (t == "tcp") return transport::Kind::Tcp;
+  *err = invalidArgument("LOOM_TRANSPORT='" + t + "' is not one of auto, shm, tcp");
+  return transport::Kind::Auto;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Communicator>> Communicator::init(const loomUniqueId& id, int rank, int nranks) {
+  std::unique_ptr<Communicator> comm(new Communicator(rank, nranks));
+  Status s = comm->setUp(id);
+  if (!s.isOk()) return s;
+  return comm;
+}
+
+Status Communicator::setUp(const loomUniqueId& id) {
+  Deadline deadline = Deadline::afterSeconds(params::getDouble("LOOM_INIT_TIMEOUT"));
+  auto over = algo::parseAlgoOverride(params::getString("LOOM_ALGO"));
+  if (!over.isOk()) return invalidArgument("LOOM_ALGO: " + over.status().message());
+  algoOverride_ = std::move(over.value());
+  chunkBytes_ = params::getBytes("LOOM_CHUNK_SIZE");
+  if (chunkBytes_ < 64) return invalidArgument("LOOM_CHUNK_SIZE must be at least 64 bytes");
+
+  auto boot = bootstrap::Bootstrap::join(id, rank_, nranks_, deadline);
+  if (!boot.isOk()) return boot.takeStatus();
+
+  transport::FabricConfig cfg;
+  cfg.rank = rank_;
+  cfg.nranks = nranks_;
+  std::memcpy(cfg.secret, (*boot)->secret().data(), sizeof cfg.secret);
+  cfg.commId = std::hash<std::string_view>{}(std::string_view(id.internal, sizeof id.internal));
+  cfg.hostId = detectHostId();
+  Status err;
+  cfg.force = transportChoice(&err);
+  LOOM_TRY(err);
+  cfg.nsocks = static_cast<int>(params::getInt("LOOM_NSOCKS"));
+  if (cfg.nsocks < 1 || cfg.nsocks > 64) return invalidArgument("LOOM_NSOCKS must be in 1..64");
+  cfg.ifname = params::getString("LOOM_SOCKET_IFNAME");
+  cfg.family = params::getString("LOOM_SOCKET_FAMILY");
+  cfg.tcpBufferBytes = params::getBytes("LOOM_TCP_BUFFER_BYTES");
+  cfg.shmSlotBytes = params::getBytes("LOOM_SHM_SLOT_BYTES");
+  cfg.shmSlots = static_cast<int>(params::getInt("LOOM_SHM_SLOTS"));
+  cfg.spinUs = static_cast<int>(params::getInt("LOOM_SPIN_US"));
+
+  auto fabric = transport::Fabric::create(cfg);
+  if (!fabric.isOk()) return fabric.takeStatus();
+  fabric_ = std::move(fabric.value());
+  auto addresses = (*boot)->allGather(fabric_->address(), deadline);
+  if (!addresses.isOk()) return addresses.takeStatus();
+  LOOM_TRY(fabric_->connect(addresses.value(), deadline));
+  LOOM_TRY((*boot)->barrier(deadline));
+  LOOM_TRY(fabric_->finishSetup());
+  engine_ = std::make_unique<Engine>(*fabric_, rank_, params::getDouble("LOOM_TIMEOUT"), cfg.spinUs);
+  LOOM_INFO("rank {}/{} ready", rank_, nranks_);
+  return {};
+}
+
+Communicator::~Communicator() { shutdown(); }
+
+void Communicator::shutdown() {
+  if (engine_) engine_->drainAndStop();
+  engine_.reset();
+  fabric_.reset();
+}
+
+void Communicator::abort() {
+  if (engine_) engine_->abort(remoteError("communicator aborted (loomCommAbort)", -1));
+  engine_.reset();
+  fabric_.reset();
+}
+
+}  // namespace loom::core

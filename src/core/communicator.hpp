@@ -1,0 +1,100 @@
+// A communicator: its ranks, transports and progress engine, and the translation of public
+// collective calls into operations (schedule + buffers) that the engine runs.
+#pragma once
+
+#include <loom/loom.h>
+
+#include <atomic>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "algo/algorithms.hpp"
+#include "algo/select.hpp"
+#include "bootstrap/bootstrap.hpp"
+#include "core/engine.hpp"
+#include "transport/fabric.hpp"
+
+namespace loom::core {
+
+// One public collective call, validated by the API layer.
+struct CollCall {
+  algo::Coll coll = algo::Coll::AllReduce;
+  const void* send = nullptr;
+  void* recv = nullptr;
+  size_t count = 0;
+  loomDataType_t type = loomFloat32;
+  loomRedOp_t op = loomSum;
+  int root = 0;
+  const size_t* sendCounts = nullptr;
+  const size_t* sendDispls = nullptr;
+  const size_t* recvCounts = nullptr;
+  const size_t* recvDispls = nullptr;
+};
+
+// One send or receive of a point-to-point group.
+struct P2pCall {
+  bool isSend = true;
+  int peer = 0;
+  const void* send = nullptr;
+  void* recv = nullptr;
+  size_t bytes = 0;
+};
+
+class Communicator {
+ public:
+  static Result<std::unique_ptr<Communicator>> init(const loomUniqueId& id, int rank, int nranks);
+  ~Communicator();
+
+  int rank() const { return rank_; }
+  int nranks() const { return nranks_; }
+  const transport::Fabric& fabric() const { return *fabric_; }
+
+  Result<std::shared_ptr<RequestState>> collective(const CollCall& call);
+  Result<std::shared_ptr<RequestState>> pointToPoint(const std::vector<P2pCall>& calls);
+
+  Result<loomRedOp_t> createPreMulSum(const void* scalar, loomDataType_t type, loomScalarResidence_t residence);
+  Status destroyRedOp(loomRedOp_t op);
+  Status validateOp(loomRedOp_t op, loomDataType_t type) const;
+
+  // Waits for queued work (bounded by deadlines) and releases everything.
+  void shutdown();
+  void abort();
+  Status asyncError() const { return engine_ ? engine_->asyncError() : Status(); }
+
+ private:
+  Communicator(int rank, int nranks) : rank_(rank), nranks_(nranks) {}
+  Status setUp(const loomUniqueId& id);
+
+  struct CustomOp {
+    bool inUse = false;
+    loomDataType_t type = loomFloat32;
+    loomScalarResidence_t residence = loomScalarHostImmediate;
+    double value = 0;              // host-immediate scalar
+    const void* pointer = nullptr; // read at each call otherwise
+  };
+  using PlanKey = std::tuple<int, int, size_t, size_t, int, bool, size_t>;
+  std::shared_ptr<const PreparedSchedule> cachedPlan(const algo::CollArgs& args, algo::Algo algo, Status* err);
+
+  int rank_;
+  int nranks_;
+  std::unique_ptr<transport::Fabric> fabric_;
+  std::unique_ptr<Engine> engine_;
+  algo::AlgoOverride algoOverride_;
+  size_t chunkBytes_ = 512 << 10;
+  uint64_t seq_ = 0;
+
+  mutable std::mutex mu_;  // guards the plan cache, custom ops and seq_
+  std::map<PlanKey, std::shared_ptr<const PreparedSchedule>> plans_;
+  std::list<PlanKey> planOrder_;
+  std::vector<CustomOp> customOps_;
+};
+
+// Identifies the host for transport choice: LOOM_HOST_ID, else hostname plus boot id.
+std::string detectHostId();
+
+}  // namespace loom::core

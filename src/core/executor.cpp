@@ -1,0 +1,153 @@
+#include "core/executor.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace loom::core {
+
+using sched::StepKind;
+
+ScheduleRun::ScheduleRun(const PreparedSchedule& prepared, RunBuffers buffers, transport::Fabric& fabric,
+                         mem::ReduceFn reduce, size_t elemSize)
+    : prepared_(prepared),
+      buffers_(buffers),
+      fabric_(fabric),
+      reduce_(reduce),
+      elemSize_(elemSize),
+      depsLeft_(prepared.initialDeps),
+      ready_(prepared.schedule.steps.size(), 0),
+      completions_(prepared.schedule.steps.size()),
+      sendHead_(prepared.sendsTo.size(), 0),
+      recvHead_(prepared.recvsFrom.size(), 0) {
+  for (uint32_t r : prepared_.roots) becomeReady(r);
+  drainLocal();
+}
+
+uint8_t* ScheduleRun::ptr(const sched::Span& s) const {
+  uint8_t* base = s.buf == sched::Buf::Input ? buffers_.input : s.buf == sched::Buf::Output ? buffers_.output
+                                                                                           : buffers_.scratch;
+  // A null base means absolute addressing (point-to-point groups carry raw pointers in offset).
+  return reinterpret_cast<uint8_t*>(reinterpret_cast<uintptr_t>(base) + s.offset);
+}
+
+void ScheduleRun::becomeReady(uint32_t step) {
+  const auto& st = prepared_.schedule.steps[step];
+  ready_[step] = 1;
+  switch (st.kind) {
+    case StepKind::Copy:
+    case StepKind::Reduce: localQueue_.push_back(step); break;
+    case StepKind::Send: postReady(st.peer, true); break;
+    case StepKind::Recv:
+    case StepKind::RecvReduce: postReady(st.peer, false); break;
+  }
+}
+
+// Posts the peer's next messages in step order for as long as they are ready.
+void ScheduleRun::postReady(int peer, bool sends) {
+  const auto& list = sends ? prepared_.sendsTo[peer] : prepared_.recvsFrom[peer];
+  uint32_t& head = sends ? sendHead_[peer] : recvHead_[peer];
+  while (head < list.size() && ready_[list[head]]) {
+    uint32_t idx = list[head++];
+    const auto& st = prepared_.schedule.steps[idx];
+    if (sends) {
+      fabric_.postSend(peer, ptr(st.src), st.src.bytes, &completions_[idx]);
+    } else {
+      transport::RecvSink sink;
+      sink.dst = ptr(st.dst);
+      sink.elemSize = elemSize_;
+      if (st.kind == StepKind::RecvReduce) {
+        sink.operand = ptr(st.src);
+        sink.reduce = reduce_;
+      }
+      fabric_.postRecv(peer, st.dst.bytes, sink, &completions_[idx]);
+    }
+    inflight_.push_back(idx);
+  }
+}
+
+void ScheduleRun::runLocal(uint32_t step) {
+  const auto& st = prepared_.schedule.steps[step];
+  uint8_t* dst = ptr(st.dst);
+  const uint8_t* src = ptr(st.src);
+  if (st.kind == StepKind::Copy) {
+    if (dst != src && st.dst.bytes) std::memmove(dst, src, st.dst.bytes);
+  } else if (st.dst.bytes) {
+    reduce_(dst, dst, src, st.dst.bytes / elemSize_);
+  }
+}
+
+void ScheduleRun::complete(uint32_t step) {
+  ++done_;
+  for (uint32_t i = prepared_.dependentsStart[step]; i < prepared_.dependentsStart[step + 1]; ++i) {
+    uint32_t d = prepared_.dependents[i];
+    if (--depsLeft_[d] == 0) becomeReady(d);
+  }
+}
+
+void ScheduleRun::drainLocal() {
+  while (!localQueue_.empty() && !failed_) {
+    uint32_t s = localQueue_.back();
+    localQueue_.pop_back();
+    runLocal(s);
+    complete(s);
+  }
+}
+
+void ScheduleRun::fail(Status s) {
+  if (!failed_) {
+    failed_ = true;
+    status_ = std::move(s);
+  }
+}
+
+bool ScheduleRun::advance() {
+  if (finished()) return false;
+  bool moved = fabric_.progress();
+  for (size_t i = 0; i < inflight_.size();) {
+    uint32_t idx = inflight_[i];
+    auto& c = completions_[idx];
+    if (!c.done) {
+      ++i;
+      continue;
+    }
+    inflight_[i] = inflight_.back();
+    inflight_.pop_back();
+    moved = true;
+    if (!c.status.isOk()) {
+      fail(c.status);
+      return true;
+    }
+    complete(idx);
+  }
+  drainLocal();
+  if (!failed_ && inflight_.empty() && done_ < prepared_.schedule.steps.size() && localQueue_.empty())
+    fail(internalError(fmt::format("schedule '{}' stalled after {} of {} steps", prepared_.schedule.algorithm,
+                                   done_, prepared_.schedule.steps.size())));
+  return moved;
+}
+
+std::string ScheduleRun::pendingSummary() const {
+  std::string out;
+  for (uint32_t idx : inflight_) {
+    const auto& st = prepared_.schedule.steps[idx];
+    if (!out.empty()) out += ", ";
+    bool isSend = st.kind == StepKind::Send;
+    out += fmt::format("{} rank {} ({} bytes, step {})", isSend ? "send to" : "recv from", st.peer,
+                       isSend ? st.src.bytes : st.dst.bytes, idx);
+  }
+  return out;
+}
+
+std::vector<int> ScheduleRun::pendingPeers() const {
+  std::vector<int> peers;
+  for (uint32_t idx : inflight_) {
+    int p = prepared_.schedule.steps[idx].peer;
+    bool seen = false;
+    for (int q : peers) seen |= q == p;
+    if (!seen) peers.push_back(p);
+  }
+  return peers;
+}
+
+}  // namespace loom::core

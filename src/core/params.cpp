@@ -1,0 +1,113 @@
+#include "core/params.hpp"
+
+#include <cassert>
+#include <charconv>
+#include <cstdlib>
+
+#include "core/log.hpp"
+
+namespace loom::params {
+
+const std::vector<Param>& all() {
+  static const std::vector<Param> table = {
+      {"LOOM_TIMEOUT", Type::Double, "300", "Seconds an operation may wait before it fails with loomTimeout (0 = no limit)."},
+      {"LOOM_INIT_TIMEOUT", Type::Double, "60", "Seconds init and every bootstrap wait may take."},
+      {"LOOM_TRANSPORT", Type::String, "auto", "auto (shm within a host, tcp across hosts), shm or tcp."},
+      {"LOOM_ALGO", Type::String, "", "Force algorithms, e.g. 'ring' or 'allreduce:0-64K=tree,64K-=ring;broadcast=tree'."},
+      {"LOOM_CHUNK_SIZE", Type::Bytes, "512K", "Pipelining unit of ring and chain algorithms."},
+      {"LOOM_NSOCKS", Type::Int, "2", "TCP sockets per peer."},
+      {"LOOM_SOCKET_IFNAME", Type::String, "", "Interfaces for TCP, NCCL syntax: 'eth,ib' prefixes, '^docker' excludes, '=eth0' exact."},
+      {"LOOM_SOCKET_FAMILY", Type::String, "", "AF_INET or AF_INET6 to force an address family."},
+      {"LOOM_TCP_BUFFER_BYTES", Type::Bytes, "4M", "Socket send/receive buffer size."},
+      {"LOOM_SHM_SLOT_BYTES", Type::Bytes, "256K", "Size of one slot of a shared-memory ring."},
+      {"LOOM_SHM_SLOTS", Type::Int, "8", "Slots per shared-memory ring (one ring per ordered pair of local ranks)."},
+      {"LOOM_SPIN_US", Type::Int, "50", "Microseconds to spin before sleeping when waiting."},
+      {"LOOM_HOST_ID", Type::String, "", "Override which ranks count as one host (ranks with equal ids share memory)."},
+      {"LOOM_DEBUG", Type::String, "WARN", "Log level: NONE, ERROR, WARN, INFO, DEBUG, TRACE."},
+      {"LOOM_DEBUG_FILE", Type::String, "", "Write logs here instead of stderr (%h host, %p pid)."},
+      {"LOOM_RANK", Type::Int, "-1", "Rank of this process (set by loomrun; overrides launcher variables)."},
+      {"LOOM_WORLD_SIZE", Type::Int, "-1", "Number of ranks (set by loomrun; overrides launcher variables)."},
+      {"LOOM_LOCAL_RANK", Type::Int, "-1", "Rank within this host (set by loomrun)."},
+      {"LOOM_UNIQUE_ID", Type::String, "", "Rendezvous id as hex (set by loomrun)."},
+      {"LOOM_ROOT_ADDR", Type::String, "", "host:port where rank 0 hosts the rendezvous (mpirun/srun across hosts)."},
+      {"LOOM_SECRET", Type::String, "", "32 hex digits: the job secret when the launcher provides none."},
+  };
+  return table;
+}
+
+namespace {
+
+const Param* find(std::string_view name) {
+  for (const auto& p : all())
+    if (name == p.name) return &p;
+  assert(!"unregistered LOOM_* parameter");
+  return nullptr;
+}
+
+// The environment value, or the default.
+std::string raw(const Param& p) {
+  const char* v = std::getenv(p.name);
+  return (v && *v) ? std::string(v) : std::string(p.defaultValue);
+}
+
+}  // namespace
+
+bool parseBytes(std::string_view text, uint64_t* out) {
+  uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr == text.data()) return false;
+  std::string_view rest(ptr, text.data() + text.size() - ptr);
+  uint64_t mult = 1;
+  if (rest == "" || rest == "B") mult = 1;
+  else if (rest == "K" || rest == "k" || rest == "KB" || rest == "KiB") mult = 1ull << 10;
+  else if (rest == "M" || rest == "MB" || rest == "MiB") mult = 1ull << 20;
+  else if (rest == "G" || rest == "GB" || rest == "GiB") mult = 1ull << 30;
+  else return false;
+  *out = value * mult;
+  return true;
+}
+
+int64_t getInt(std::string_view name) {
+  const Param* p = find(name);
+  if (!p) return 0;
+  std::string v = raw(*p);
+  int64_t out = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || ptr != v.data() + v.size()) {
+    LOOM_WARN("{}='{}' is not an integer; using {}", p->name, v, p->defaultValue);
+    std::from_chars(p->defaultValue, p->defaultValue + std::char_traits<char>::length(p->defaultValue), out);
+  }
+  return out;
+}
+
+double getDouble(std::string_view name) {
+  const Param* p = find(name);
+  if (!p) return 0;
+  std::string v = raw(*p);
+  char* end = nullptr;
+  double out = std::strtod(v.c_str(), &end);
+  if (end == v.c_str() || *end != '\0') {
+    LOOM_WARN("{}='{}' is not a number; using {}", p->name, v, p->defaultValue);
+    out = std::strtod(p->defaultValue, nullptr);
+  }
+  return out;
+}
+
+std::string getString(std::string_view name) {
+  const Param* p = find(name);
+  return p ? raw(*p) : std::string();
+}
+
+uint64_t getBytes(std::string_view name) {
+  const Param* p = find(name);
+  if (!p) return 0;
+  std::string v = raw(*p);
+  uint64_t out = 0;
+  if (!parseBytes(v, &out)) {
+    LOOM_WARN("{}='{}' is not a size; using {}", p->name, v, p->defaultValue);
+    parseBytes(p->defaultValue, &out);
+  }
+  return out;
+}
+
+}  // namespace loom::params

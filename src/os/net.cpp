@@ -1,0 +1,216 @@
+#include "os/net.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <sstream>
+
+namespace loom::os {
+
+uint16_t SockAddr::port() const {
+  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  return 0;
+}
+
+void SockAddr::setPort(uint16_t port) {
+  if (family() == AF_INET) reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(port);
+  if (family() == AF_INET6) reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port = htons(port);
+}
+
+std::string SockAddr::host() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family() == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf, sizeof buf);
+  else if (family() == AF_INET6)
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, buf, sizeof buf);
+  else return "?";
+  return buf;
+}
+
+std::string SockAddr::toString() const {
+  if (family() == AF_INET6) return "[" + host() + "]:" + std::to_string(port());
+  return host() + ":" + std::to_string(port());
+}
+
+Result<SockAddr> SockAddr::parse(const std::string& hostIn, uint16_t port) {
+  std::string host = hostIn;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  SockAddr a;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    a.len = sizeof(sockaddr_in);
+    return a;
+  }
+  std::string scope;
+  if (auto pct = host.find('%'); pct != std::string::npos) {
+    scope = host.substr(pct + 1);
+    host.resize(pct);
+  }
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
+  if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    if (!scope.empty()) {
+      unsigned idx = if_nametoindex(scope.c_str());
+      v6->sin6_scope_id = idx ? idx : static_cast<uint32_t>(std::strtoul(scope.c_str(), nullptr, 10));
+    }
+    a.len = sizeof(sockaddr_in6);
+    return a;
+  }
+  return invalidArgument("not a numeric IPv4 or IPv6 address: '" + hostIn + "'");
+}
+
+std::vector<Interface> listInterfaces() {
+  std::vector<Interface> out, linkLocal;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* p = list; p; p = p->ifa_next) {
+    if (!p->ifa_addr || !(p->ifa_flags & IFF_UP)) continue;
+    int fam = p->ifa_addr->sa_family;
+    if (fam != AF_INET && fam != AF_INET6) continue;
+    Interface itf;
+    itf.name = p->ifa_name;
+    itf.loopback = (p->ifa_flags & IFF_LOOPBACK) != 0;
+    itf.addr.len = fam == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    std::memcpy(&itf.addr.storage, p->ifa_addr, itf.addr.len);
+    bool ll = fam == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&reinterpret_cast<sockaddr_in6*>(p->ifa_addr)->sin6_addr);
+    (ll ? linkLocal : out).push_back(std::move(itf));
+  }
+  freeifaddrs(list);
+  // Link-local IPv6 needs a scope that means nothing on another host: only as a last resort.
+  out.insert(out.end(), linkLocal.begin(), linkLocal.end());
+  return out;
+}
+
+bool interfaceMatches(const std::string& specIn, const std::string& name) {
+  if (specIn.empty()) return true;
+  std::string spec = specIn;
+  bool exclude = false, exact = false;
+  if (spec[0] == '^') { exclude = true; spec.erase(0, 1); }
+  if (!spec.empty() && spec[0] == '=') { exact = true; spec.erase(0, 1); }
+  bool hit = false;
+  std::stringstream ss(spec);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (item.empty()) continue;
+    if (exact ? name == item : name.compare(0, item.size(), item) == 0) { hit = true; break; }
+  }
+  return exclude ? !hit : hit;
+}
+
+Result<Interface> selectInterface(const std::string& spec, const std::string& family) {
+  int want = AF_UNSPEC;
+  if (family == "AF_INET" || family == "inet" || family == "4") want = AF_INET;
+  else if (family == "AF_INET6" || family == "inet6" || family == "6") want = AF_INET6;
+  else if (!family.empty()) return invalidArgument("LOOM_SOCKET_FAMILY='" + family + "' (expected AF_INET or AF_INET6)");
+  auto all = listInterfaces();
+  auto ok = [&](const Interface& i) { return want == AF_UNSPEC || i.addr.family() == want; };
+  if (!spec.empty()) {
+    for (const auto& i : all)
+      if (ok(i) && interfaceMatches(spec, i.name)) return i;
+    return invalidArgument("no up interface matches LOOM_SOCKET_IFNAME='" + spec + "'" +
+                           (family.empty() ? "" : " with family " + family));
+  }
+  // Prefer IPv4 among non-loopback interfaces unless a family is forced, then loopback.
+  for (int pass = 0; pass < 2; ++pass)
+    for (const auto& i : all) {
+      if (i.loopback || !ok(i)) continue;
+      if (pass == 0 && want == AF_UNSPEC && i.addr.family() != AF_INET) continue;
+      return i;
+    }
+  for (const auto& i : all)
+    if (i.loopback && ok(i)) return i;
+  return invalidArgument("no usable network interface" + (family.empty() ? "" : " of family " + family));
+}
+
+Status setNonblocking(int fd) {
+  int flags = fcntl(fd, F_GETFL, 0);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return systemError("fcntl(O_NONBLOCK)", errno);
+  return Status::ok();
+}
+
+void setNoDelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+void setBufferSizes(int fd, size_t bytes) {
+  int v = static_cast<int>(bytes);
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
+}
+
+Result<UniqueFd> listenTcp(const SockAddr& addr, SockAddr* bound, int backlog) {
+  UniqueFd fd(socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return systemError("socket", errno);
+  int one = 1;
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd.get(), addr.get(), addr.len) != 0) return systemError("bind " + addr.toString(), errno);
+  if (listen(fd.get(), backlog) != 0) return systemError("listen " + addr.toString(), errno);
+  if (bound) {
+    bound->len = sizeof bound->storage;
+    if (getsockname(fd.get(), bound->get(), &bound->len) != 0) return systemError("getsockname", errno);
+  }
+  return fd;
+}
+
+Result<UniqueFd> connectTcp(const SockAddr& addr, bool* inProgress, size_t bufferBytes) {
+  UniqueFd fd(socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return systemError("socket", errno);
+  if (bufferBytes) setBufferSizes(fd.get(), bufferBytes);
+  *inProgress = false;
+  if (connect(fd.get(), addr.get(), addr.len) != 0) {
+    if (errno != EINPROGRESS) return systemError("connect " + addr.toString(), errno);
+    *inProgress = true;
+  }
+  return fd;
+}
+
+int socketError(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+namespace {
+template <typename Op>
+Status pollLoop(int fd, short events, size_t bytes, int timeoutMs, const char* what, Op op) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  size_t done = 0;
+  while (done < bytes) {
+    ssize_t n = op(done);
+    if (n > 0) { done += static_cast<size_t>(n); continue; }
+    if (n == 0) return remoteError(std::string(what) + ": connection closed", -1);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return systemError(what, errno);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count();
+    if (left <= 0) return timeoutError(std::string(what) + " timed out");
+    pollfd p{fd, events, 0};
+    poll(&p, 1, static_cast<int>(left));
+  }
+  return Status::ok();
+}
+}  // namespace
+
+Status writeAll(int fd, const void* buf, size_t bytes, int timeoutMs) {
+  auto* p = static_cast<const char*>(buf);
+  return pollLoop(fd, POLLOUT, bytes, timeoutMs, "send",
+                  [&](size_t done) { return ::send(fd, p + done, bytes - done, MSG_NOSIGNAL); });
+}
+
+Status readAll(int fd, void* buf, size_t bytes, int timeoutMs) {
+  auto* p = static_cast<char*>(buf);
+  return pollLoop(fd, POLLIN, bytes, timeoutMs, "recv", [&](size_t done) { return ::recv(fd, p + done, bytes - done, 0); });
+}
+
+}  // namespace loom::os

@@ -1,0 +1,66 @@
+// Sockets: numeric addresses, interface selection with NCCL's NCCL_SOCKET_IFNAME syntax, and
+// the few nonblocking TCP helpers the bootstrap and the TCP transport share.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.hpp"
+#include "os/fd.hpp"
+
+namespace loom::os {
+
+struct SockAddr {
+  sockaddr_storage storage{};
+  socklen_t len = 0;
+
+  int family() const { return storage.ss_family; }
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  sockaddr* get() { return reinterpret_cast<sockaddr*>(&storage); }
+  uint16_t port() const;
+  void setPort(uint16_t port);
+  std::string host() const;      // numeric, without brackets or scope
+  std::string toString() const;  // "1.2.3.4:5" or "[::1]:5"
+  // Numeric host (IPv4, IPv6, optionally "%scope") and port; no name resolution.
+  static Result<SockAddr> parse(const std::string& host, uint16_t port);
+};
+
+struct Interface {
+  std::string name;
+  SockAddr addr;  // port 0
+  bool loopback = false;
+};
+
+// Up interfaces with an IPv4 or IPv6 address (IPv6 link-local addresses last per interface).
+std::vector<Interface> listInterfaces();
+
+// NCCL syntax: "eth,ib" prefixes; "^docker,lo" excludes prefixes; "=eth0" exact names
+// ("^=..." excludes exact names). Empty spec matches everything.
+bool interfaceMatches(const std::string& spec, const std::string& name);
+
+// The address to listen on: the first interface matching `ifnameSpec` (default: the first
+// non-loopback up interface, else loopback) of `family` ("", "AF_INET", "AF_INET6").
+Result<Interface> selectInterface(const std::string& ifnameSpec, const std::string& family);
+
+Status setNonblocking(int fd);
+void setNoDelay(int fd);
+void setBufferSizes(int fd, size_t bytes);  // SO_SNDBUF and SO_RCVBUF; best effort
+
+// A listening TCP socket (nonblocking, CLOEXEC) bound to addr (port 0: any); `bound` gets the
+// actual address.
+Result<UniqueFd> listenTcp(const SockAddr& addr, SockAddr* bound, int backlog = 128);
+// Starts a nonblocking connect; *inProgress is true while EINPROGRESS. bufferBytes > 0 sets the
+// socket buffers before connecting (so the TCP window scale can use them).
+Result<UniqueFd> connectTcp(const SockAddr& addr, bool* inProgress, size_t bufferBytes = 0);
+// The pending error of a connecting socket (0 when connected).
+int socketError(int fd);
+
+// Blocking-style helpers over a nonblocking fd with a poll-based deadline in milliseconds.
+Status writeAll(int fd, const void* buf, size_t bytes, int timeoutMs);
+Status readAll(int fd, void* buf, size_t bytes, int timeoutMs);
+
+}  // namespace loom::os

@@ -1,0 +1,16 @@
+// Process facts used for peer liveness checks.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+namespace loom::os {
+
+// False when `pid` no longer exists or is a zombie (exited, not yet reaped). Only meaningful
+// for a pid of our own pid namespace.
+bool processAlive(pid_t pid);
+// Identifies this process's pid namespace (inode of /proc/self/ns/pid; 0 if unknown).
+uint64_t pidNamespaceId();
+
+}  // namespace loom::os

@@ -1,0 +1,92 @@
+// The transports of one communicator behind one small nonblocking contract.
+//
+// A Fabric connects this rank to every other rank: over shared memory to ranks with the same
+// host id, over TCP to the others (LOOM_TRANSPORT=shm|tcp forces one). Messages to one peer are
+// delivered in posting order (FIFO per ordered pair, no tags). All methods except wake() and
+// abort() are called by one thread at a time (the thread driving the communicator's progress).
+//
+// Set-up runs in three steps around the bootstrap's exchanges:
+//   1. Fabric::create()      create own endpoints (shm segment, TCP listener); address() is the
+//                            opaque blob to publish to the other ranks;
+//   2. connect(addresses)    after the bootstrap all-gathered every rank's address();
+//   3. finishSetup()         after a bootstrap barrier: every peer has mapped our segment, so its
+//                            name is unlinked now (nothing is left in /dev/shm if a rank dies).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/deadline.hpp"
+#include "core/status.hpp"
+#include "mem/reduce.hpp"
+
+namespace loom::transport {
+
+enum class Kind : uint8_t { Auto, Shm, Tcp };
+
+struct FabricConfig {
+  int rank = 0;
+  int nranks = 1;
+  uint8_t secret[16] = {};   // data connections must prove it
+  uint64_t commId = 0;       // distinguishes communicators of one job (in shm names and hellos)
+  std::string hostId;        // ranks with equal hostId may use shm (LOOM_HOST_ID or detected)
+  Kind force = Kind::Auto;   // LOOM_TRANSPORT
+  int nsocks = 2;            // LOOM_NSOCKS
+  std::string ifname;        // LOOM_SOCKET_IFNAME (NCCL syntax)
+  std::string family;        // LOOM_SOCKET_FAMILY ("", "AF_INET", "AF_INET6")
+  size_t tcpBufferBytes = 4 << 20;
+  size_t shmSlotBytes = 256 << 10;
+  int shmSlots = 8;
+  int spinUs = 50;
+};
+
+// Where incoming bytes of a receive go: plain copy into dst, or dst = operand op incoming.
+struct RecvSink {
+  void* dst = nullptr;
+  const void* operand = nullptr;    // used when reduce != nullptr; may equal dst
+  mem::ReduceFn reduce = nullptr;   // null: copy
+  size_t elemSize = 1;              // fragments handed to reduce are multiples of this
+};
+
+// Completion record of a posted message; written only by the progress-driving thread.
+struct Completion {
+  bool done = false;
+  Status status;
+};
+
+class Fabric {
+ public:
+  static Result<std::unique_ptr<Fabric>> create(const FabricConfig& config);
+  virtual ~Fabric() = default;
+
+  virtual std::string address() const = 0;
+  virtual Status connect(const std::vector<std::string>& addresses, Deadline deadline) = 0;
+  virtual Status finishSetup() = 0;
+
+  // Which transport serves `peer` ("shm", "tcp", "self").
+  virtual const char* transportOf(int peer) const = 0;
+
+  // Queue messages. Sizes of matching send and receive must be equal; a mismatch completes
+  // the receive with loomRemoteError naming both sizes. Buffers stay owned by the caller and
+  // must stay valid until the completion is done.
+  virtual void postSend(int peer, const void* buf, size_t bytes, Completion* done) = 0;
+  virtual void postRecv(int peer, size_t bytes, const RecvSink& sink, Completion* done) = 0;
+
+  // Moves data without blocking; true if anything moved or completed. A failure (peer gone,
+  // bad frame, abort) makes the fabric sticky-failed: every pending and later completion is
+  // completed with that error.
+  virtual bool progress() = 0;
+  // Blocks up to timeoutMs until progress() may find work, wake() is called, or abort().
+  virtual void waitForActivity(int timeoutMs) = 0;
+  // Any thread: interrupt waitForActivity.
+  virtual void wake() = 0;
+  // Any thread: fail everything pending (loomRemoteError "aborted") at the next progress().
+  virtual void abort() = 0;
+  // The sticky failure, ok while healthy.
+  virtual Status status() const = 0;
+};
+
+}  // namespace loom::transport

@@ -1,0 +1,191 @@
+// Private: the one Fabric implementation. It keeps, per peer, the FIFO of posted sends and
+// receives and the state of the channel serving that peer (self, shm or tcp). The channel
+// code lives in self/shm/tcp .cpp files as member functions of FabricImpl.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "os/epoll.hpp"
+#include "os/fd.hpp"
+#include "os/net.hpp"
+#include "os/shm.hpp"
+#include "transport/fabric.hpp"
+#include "transport/queue.hpp"
+#include "transport/wire.hpp"
+
+namespace loom::transport {
+
+struct SendOp {
+  const char* buf = nullptr;
+  size_t bytes = 0;
+  size_t pos = 0;          // shm: bytes already copied into the ring
+  uint64_t fragsLeft = 0;  // fragments not yet handed over
+  Completion* done = nullptr;
+};
+
+struct RecvOp {
+  RecvSink sink;
+  size_t bytes = 0;
+  size_t pos = 0;
+  uint64_t fragsLeft = 0;
+  Completion* done = nullptr;
+};
+
+// Number of fragments of a message: a 0-byte message is one header-only fragment.
+inline uint64_t fragCount(size_t bytes, size_t fragBytes) {
+  return bytes == 0 ? 1 : (bytes + fragBytes - 1) / fragBytes;
+}
+
+struct FragRef {
+  uint64_t seq = 0;  // message sequence number within the peer's send (or recv) FIFO
+  uint64_t offset = 0;
+  uint64_t len = 0;
+};
+
+struct TcpSock {
+  os::UniqueFd fd;
+  bool readable = true;  // edge-triggered: cleared on EAGAIN, set by epoll events
+  bool writable = true;
+  Queue<FragRef> sendFrags;
+  size_t sendDone = 0;  // bytes (frame header + payload) of sendFrags.front() written
+  Queue<FragRef> recvFrags;
+  size_t recvDone = 0;  // bytes of recvFrags.front() read
+  wire::Frame inHdr{};
+  std::vector<char> staging;  // reduce receives land here first
+  size_t reduced = 0;         // payload bytes of the front fragment already reduced
+};
+
+// One direction of a shm ring as seen by this rank.
+struct ShmRing {
+  wire::RingCtl* ctl = nullptr;
+  char* slots = nullptr;
+  size_t slotStride = 0;
+  size_t slotBytes = 0;
+  uint32_t nslots = 0;
+  uint64_t mine = 0;    // producer: head; consumer: tail (our own counter, authoritative)
+  uint64_t cached = 0;  // producer: last seen tail; consumer: last seen head
+  char* slot(uint64_t i) const { return slots + (i % nslots) * slotStride; }
+};
+
+enum class PeerKind : uint8_t { None, Self, Shm, Tcp };
+
+struct Peer {
+  PeerKind kind = PeerKind::None;
+  Queue<SendOp> sends;
+  Queue<RecvOp> recvs;
+  uint64_t sendBase = 0;  // sequence number of sends.front()
+  uint64_t recvBase = 0;
+  // shm
+  os::ShmSegment seg;  // the peer's segment (holds our outbound ring and its doorbell)
+  wire::Doorbell* bell = nullptr;
+  ShmRing out, in;
+  pid_t pid = 0;
+  bool pidCheckable = false;  // same pid namespace
+  Clock::time_point lastCheck{};
+  // tcp
+  std::string where;  // peer's listen address, for messages
+  std::vector<TcpSock> socks;
+  uint64_t sendFrag = 0, recvFrag = 0;  // fragments assigned so far (socket = n % nsocks)
+};
+
+class FabricImpl final : public Fabric {
+ public:
+  explicit FabricImpl(const FabricConfig& c);
+  ~FabricImpl() override;
+  Status init();
+
+  std::string address() const override;
+  Status connect(const std::vector<std::string>& addresses, Deadline deadline) override;
+  Status finishSetup() override;
+  const char* transportOf(int peer) const override;
+  void postSend(int peer, const void* buf, size_t bytes, Completion* done) override;
+  void postRecv(int peer, size_t bytes, const RecvSink& sink, Completion* done) override;
+  bool progress() override;
+  void waitForActivity(int timeoutMs) override;
+  void wake() override;
+  void abort() override;
+  Status status() const override { return status_; }
+
+ private:
+  struct PeerAddress {
+    std::string hostId;
+    pid_t pid = 0;
+    uint64_t pidns = 0;
+    std::string shmName;  // empty: none
+    std::string tcpHost;  // empty: none
+    uint16_t port = 0;
+  };
+  static Result<PeerAddress> parseAddress(const std::string& blob);
+
+  void fail(Status st);  // sticky: completes everything pending with st
+  void complete(Completion* c, const Status& st) {
+    c->status = st;
+    c->done = true;
+  }
+
+  // self (fabric.cpp)
+  bool progressSelf(Peer& p);
+  // shm (shm_channel.cpp)
+  Status createSegment();
+  Status connectShm(int rank, const PeerAddress& a);
+  bool progressShm(int rank, Peer& p, Clock::time_point* now);
+  bool shmReady() const;  // some pending shm op can move now
+  void ring(wire::Doorbell* bell);
+  void sleepOnBell(int timeoutMs);
+  // tcp (tcp_channel.cpp, tcp_setup.cpp)
+  Status createListener();
+  Status connectTcp(const std::vector<PeerAddress>& addrs, Deadline deadline);
+  void queueTcpSend(Peer& p, uint64_t seq, size_t bytes);
+  void queueTcpRecv(Peer& p, uint64_t seq, size_t bytes);
+  bool progressTcp(int rank, Peer& p);
+  bool tcpSend(int rank, Peer& p, TcpSock& s);
+  bool tcpRecv(int rank, Peer& p, TcpSock& s);
+  void pollTcp(int timeoutMs);  // epoll_wait and mark sockets ready
+
+  FabricConfig cfg_;
+  int me_ = 0;
+  int n_ = 1;
+  std::string hostId_;
+  uint64_t pidns_ = 0;
+  std::vector<Peer> peers_;
+  std::vector<int> shmPeers_, tcpPeers_;
+  bool hasSelf_ = false;
+
+  os::ShmSegment ownSeg_;
+  wire::Doorbell localBell_{};  // used when there is no segment
+  wire::Doorbell* bell_ = &localBell_;
+
+  os::UniqueFd listener_;
+  os::SockAddr listenAddr_;
+  std::optional<os::Epoll> epoll_;
+  std::vector<std::pair<int, int>> sockOfTag_;  // epoll tag -> (peer, socket index)
+
+  Status status_;
+  std::atomic<bool> aborted_{false};
+  std::atomic<bool> wakePending_{false};
+  size_t slotBytes_ = 0;
+};
+
+}  // namespace loom::transport
+
+namespace loom::transport {
+
+// Hands `len` incoming bytes at message offset `off` to a receive: a copy, or a reduction
+// of the operand with them. len is a multiple of elemSize (fragments are multiples of 64).
+inline void deliver(const RecvSink& s, size_t off, const void* src, size_t len) {
+  if (len == 0) return;
+  char* dst = static_cast<char*>(s.dst) + off;
+  if (s.reduce) {
+    s.reduce(dst, static_cast<const char*>(s.operand) + off, src, len / s.elemSize);
+  } else if (dst != src) {
+    std::memmove(dst, src, len);  // self-sends may overlap
+  }
+}
+
+}  // namespace loom::transport

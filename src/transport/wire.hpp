@@ -1,0 +1,83 @@
+// On-the-wire and in-segment layouts of the shm and tcp transports (docs/transports.md).
+// All integers are host byte order: shm peers share a host, and tcp peers are assumed to
+// share endianness (checked by the magic of every hello and frame).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace loom::transport::wire {
+
+// ---- TCP ----
+constexpr uint32_t kHelloMagic = 0x4c4d4831;  // "LMH1"
+constexpr uint16_t kVersion = 1;
+constexpr uint32_t kFrameMagic = 0x4c4d4652;  // "LMFR"
+constexpr size_t kTcpFragBytes = 512 << 10;   // multiple of 64: every element size divides it
+
+// First bytes on every data connection, both ways (the acceptor answers with its own).
+struct Hello {
+  uint32_t magic;
+  uint16_t version;
+  uint16_t sockIndex;
+  int32_t rank;
+  int32_t nranks;
+  uint32_t nsocks;
+  uint32_t reserved;
+  uint64_t commId;
+  uint8_t secret[16];
+};
+static_assert(sizeof(Hello) == 48);
+
+// Precedes every fragment. A message of n bytes is max(1, ceil(n / kTcpFragBytes)) fragments;
+// fragment g of a peer pair (counted over all messages) travels on socket g % nsocks.
+struct Frame {
+  uint32_t magic;
+  uint32_t flags;      // 0; reserved
+  uint64_t fragBytes;  // payload bytes after this header
+  uint64_t msgBytes;   // total bytes of the message (size checks)
+  uint64_t offset;     // of this fragment within the message
+};
+static_assert(sizeof(Frame) == 32);
+
+// ---- Shared memory ----
+constexpr uint64_t kSegMagic = 0x4c4f4f4d53484d31ull;  // "LOOMSHM1"
+constexpr size_t kLine = 64;
+
+// The doorbell of a rank: peers bump `seq` after publishing or freeing a slot of a ring it
+// waits on, and futex-wake it only while `sleeping` is set.
+struct alignas(kLine) Doorbell {
+  std::atomic<uint32_t> seq;
+  std::atomic<uint32_t> sleeping;
+};
+
+struct alignas(kLine) SegHeader {
+  uint64_t magic;
+  uint32_t version;
+  int32_t rank;
+  int32_t nranks;
+  uint32_t slots;
+  uint64_t slotBytes;   // payload bytes per slot, multiple of 64
+  uint64_t ringStride;  // bytes between consecutive rings
+  uint64_t ringsOffset;
+  uint64_t commId;
+};
+
+// Control words of one single-producer single-consumer ring; counters only grow.
+struct RingCtl {
+  alignas(kLine) std::atomic<uint64_t> head;  // written by the producer (the sending peer)
+  alignas(kLine) std::atomic<uint64_t> tail;  // written by the consumer (the segment owner)
+};
+static_assert(sizeof(RingCtl) == 2 * kLine);
+
+// Heads each slot; the payload follows at +kLine.
+struct SlotHeader {
+  uint64_t msgBytes;
+  uint64_t fragBytes;
+  uint64_t offset;
+};
+constexpr size_t kSlotHeaderBytes = kLine;
+
+static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
+
+}  // namespace loom::transport::wire

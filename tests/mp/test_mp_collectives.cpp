@@ -1,0 +1,55 @@
+// Every collective x type x op x in/out of place for 1..8 ranks over shm and tcp, checked
+// element-wise by each rank (mp_collectives), plus 64 MiB passes.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "subprocess.hpp"
+
+namespace {
+
+loomtest::ProcResult runRanks(int n, const std::string& transport, std::vector<std::string> args, double timeout) {
+  std::vector<std::string> argv = {LOOMRUN, "-n", std::to_string(n), "--tag-output", "--", MP_COLLECTIVES};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return loomtest::runProcess(argv, {"LOOM_TRANSPORT=" + transport, "LOOM_TIMEOUT=60"}, timeout);
+}
+
+class Collectives : public ::testing::TestWithParam<std::tuple<int, std::string>> {};
+
+TEST_P(Collectives, EveryTypeOpAndCollectiveMatchesReference) {
+  auto [n, transport] = GetParam();
+  auto r = runRanks(n, transport, {"--counts", "0,1,7,1023,4099"}, 240);
+  EXPECT_FALSE(r.timedOut);
+  EXPECT_EQ(r.exitCode, 0) << r.output;
+  EXPECT_NE(r.output.find("0 wrong"), std::string::npos) << r.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, Collectives,
+                         ::testing::Combine(::testing::Values(1, 2, 3, 4, 5, 6, 7, 8),
+                                            ::testing::Values(std::string("shm"), std::string("tcp"))),
+                         [](const auto& info) {
+                           return std::get<1>(info.param) + "_" + std::to_string(std::get<0>(info.param));
+                         });
+
+class Large : public ::testing::TestWithParam<std::tuple<int, std::string>> {};
+
+// Chunked pipelines over many chunks: 64 MiB float32, in and out of place, and a larger count
+// that is not a multiple of the chunk or the rank count.
+TEST_P(Large, SixtyFourMebibytes) {
+  auto [n, transport] = GetParam();
+  auto r = runRanks(n, transport,
+                    {"--types", "float,bfloat16", "--colls", "allreduce,reducescatter,allgather", "--counts", "300007",
+                     "--big", std::to_string(64 << 20)},
+                    300);
+  EXPECT_FALSE(r.timedOut);
+  EXPECT_EQ(r.exitCode, 0) << r.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, Large,
+                         ::testing::Combine(::testing::Values(2, 4),
+                                            ::testing::Values(std::string("shm"), std::string("tcp"))),
+                         [](const auto& info) {
+                           return std::get<1>(info.param) + "_" + std::to_string(std::get<0>(info.param));
+                         });
+
+}  // namespace

@@ -1,0 +1,134 @@
+// Init/destroy hygiene, duplicate ranks, nonblocking requests, and several communicators used
+// at once from different threads.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <loom/loom.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+int countEntries(const char* dir, const char* prefix = "") {
+  int n = 0;
+  if (DIR* d = opendir(dir)) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.' && std::string(e->d_name).rfind(prefix, 0) == 0) ++n;
+    closedir(d);
+  }
+  return n;
+}
+
+// Runs fn(rank) on n threads and joins them.
+template <typename Fn>
+void onRanks(int n, Fn fn) {
+  std::vector<std::thread> ts;
+  for (int r = 0; r < n; ++r) ts.emplace_back([&, r] { fn(r); });
+  for (auto& t : ts) t.join();
+}
+
+TEST(Lifecycle, TwoHundredCyclesLeaveNothingBehind) {
+  for (const char* transport : {"shm", "tcp"}) {
+    setenv("LOOM_TRANSPORT", transport, 1);
+    int fds = countEntries("/proc/self/fd"), threads = countEntries("/proc/self/task");
+    int shm = countEntries("/dev/shm", "loom");
+    for (int cycle = 0; cycle < 100; ++cycle) {
+      loomComm_t comms[2];
+      ASSERT_EQ(loomCommInitAll(comms, 2), loomSuccess) << loomGetLastError(nullptr);
+      onRanks(2, [&](int r) {
+        int x = r + 1;
+        EXPECT_EQ(loomAllReduce(&x, &x, 1, loomInt32, loomSum, comms[r], nullptr), loomSuccess);
+        EXPECT_EQ(x, 3);
+      });
+      ASSERT_EQ(loomCommDestroy(comms[0]), loomSuccess);
+      ASSERT_EQ(loomCommDestroy(comms[1]), loomSuccess);
+    }
+    // The rendezvous thread of the last id ends when its ranks have left; give it a moment.
+    for (int i = 0; i < 100 && countEntries("/proc/self/task") > threads; ++i) usleep(20000);
+    EXPECT_EQ(countEntries("/proc/self/fd"), fds) << transport;
+    EXPECT_EQ(countEntries("/proc/self/task"), threads) << transport;
+    EXPECT_LE(countEntries("/dev/shm", "loom"), shm) << transport;
+  }
+  unsetenv("LOOM_TRANSPORT");
+}
+
+TEST(Lifecycle, TwoClaimsOnOneRankFail) {
+  setenv("LOOM_INIT_TIMEOUT", "10", 1);
+  loomUniqueId id;
+  ASSERT_EQ(loomGetUniqueId(&id), loomSuccess);
+  loomResult_t res[3];
+  loomComm_t comms[3] = {};
+  std::string errors[3];
+  const int ranks[3] = {0, 1, 1};
+  onRanks(3, [&](int i) {
+    res[i] = loomCommInitRank(&comms[i], 2, id, ranks[i]);
+    errors[i] = loomGetLastError(nullptr);
+  });
+  int invalidUsage = 0;
+  for (int i = 0; i < 3; ++i) {
+    if (res[i] == loomInvalidUsage) {
+      ++invalidUsage;
+      EXPECT_NE(errors[i].find("rank 1"), std::string::npos) << errors[i];
+    }
+    if (comms[i]) loomCommDestroy(comms[i]);
+  }
+  EXPECT_GE(invalidUsage, 1);
+  unsetenv("LOOM_INIT_TIMEOUT");
+}
+
+TEST(Lifecycle, NonblockingRequestsOverlapAndComplete) {
+  loomComm_t comms[3];
+  ASSERT_EQ(loomCommInitAll(comms, 3), loomSuccess);
+  onRanks(3, [&](int r) {
+    std::vector<double> a(100000, r), b(100000, 2.0 * r), ra(a.size()), rb(b.size());
+    loomRequest_t q1, q2;
+    ASSERT_EQ(loomAllReduce(a.data(), ra.data(), a.size(), loomFloat64, loomSum, comms[r], &q1), loomSuccess);
+    ASSERT_EQ(loomAllReduce(b.data(), rb.data(), b.size(), loomFloat64, loomMax, comms[r], &q2), loomSuccess);
+    int done = 0;
+    for (int spins = 0; !done && spins < 1000000; ++spins) ASSERT_EQ(loomTest(q2, &done), loomSuccess);
+    ASSERT_TRUE(done);
+    EXPECT_EQ(loomWait(q1), loomSuccess);
+    EXPECT_EQ(ra[99999], 3.0);
+    EXPECT_EQ(rb[0], 4.0);
+  });
+  for (auto* c : comms) loomCommDestroy(c);
+}
+
+// Two communicators over the same ranks, each driven by its own threads at the same time, in
+// opposite orders on different ranks: independent engines mean no cross-communicator deadlock.
+TEST(Lifecycle, SeveralCommunicatorsFromDifferentThreads) {
+  loomComm_t a[2], b[2];
+  ASSERT_EQ(loomCommInitAll(a, 2), loomSuccess);
+  ASSERT_EQ(loomCommInitAll(b, 2), loomSuccess);
+  std::atomic<int> wrong{0};
+  auto work = [&](loomComm_t* comms, int r, int base) {
+    for (int i = 0; i < 200; ++i) {
+      int x = base + r + i;
+      if (loomAllReduce(&x, &x, 1, loomInt32, loomSum, comms[r], nullptr) != loomSuccess) ++wrong;
+      if (x != 2 * (base + i) + 1) ++wrong;
+    }
+  };
+  std::vector<std::thread> ts;
+  for (int r = 0; r < 2; ++r) {
+    ts.emplace_back(work, a, r, 0);
+    ts.emplace_back(work, b, r, 1000);
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  for (int r = 0; r < 2; ++r) loomCommDestroy(a[r]), loomCommDestroy(b[r]);
+}
+
+TEST(Lifecycle, InitAllWithOneRank) {
+  loomComm_t c;
+  ASSERT_EQ(loomCommInitAll(&c, 1), loomSuccess);
+  float x[3] = {1, 2, 3}, y[3];
+  EXPECT_EQ(loomAllReduce(x, y, 3, loomFloat32, loomAvg, c, nullptr), loomSuccess);
+  EXPECT_EQ(y[2], 3.0f);
+  EXPECT_EQ(loomBarrier(c, nullptr), loomSuccess);
+  EXPECT_EQ(loomCommDestroy(c), loomSuccess);
+}
+
+}  // namespace

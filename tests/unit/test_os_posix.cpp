@@ -1,0 +1,155 @@
+// The thin POSIX wrappers: interface matching (NCCL syntax), numeric addresses, interface
+// selection, shm segments, futex wake-up and process liveness.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "os/epoll.hpp"
+#include "os/futex.hpp"
+#include "os/net.hpp"
+#include "os/process.hpp"
+#include "os/shm.hpp"
+
+using namespace loom;
+using namespace loom::os;
+
+TEST(OsNet, InterfaceMatchesNcclSyntax) {
+  EXPECT_TRUE(interfaceMatches("", "eth0"));
+  EXPECT_TRUE(interfaceMatches("eth", "eth0"));
+  EXPECT_TRUE(interfaceMatches("ib,eth", "eth1"));
+  EXPECT_FALSE(interfaceMatches("ib,eth", "lo"));
+  EXPECT_FALSE(interfaceMatches("^docker,lo", "docker0"));
+  EXPECT_FALSE(interfaceMatches("^docker,lo", "lo"));
+  EXPECT_TRUE(interfaceMatches("^docker,lo", "eth0"));
+  EXPECT_TRUE(interfaceMatches("=eth0", "eth0"));
+  EXPECT_FALSE(interfaceMatches("=eth0", "eth01"));
+  EXPECT_FALSE(interfaceMatches("^=eth0", "eth0"));
+  EXPECT_TRUE(interfaceMatches("^=eth0", "eth01"));
+}
+
+TEST(OsNet, ParsesNumericAddresses) {
+  auto a = SockAddr::parse("127.0.0.1", 80);
+  ASSERT_TRUE(a.isOk());
+  EXPECT_EQ(a->family(), AF_INET);
+  EXPECT_EQ(a->toString(), "127.0.0.1:80");
+  auto b = SockAddr::parse("[::1]", 9);
+  ASSERT_TRUE(b.isOk());
+  EXPECT_EQ(b->family(), AF_INET6);
+  EXPECT_EQ(b->toString(), "[::1]:9");
+  EXPECT_EQ(SockAddr::parse("localhost", 1).status().code(), loomInvalidArgument);
+  EXPECT_EQ(SockAddr::parse("1.2.3", 1).status().code(), loomInvalidArgument);
+}
+
+TEST(OsNet, SelectsInterfaces) {
+  auto lo = selectInterface("lo", "AF_INET");
+  ASSERT_TRUE(lo.isOk()) << lo.status().message();
+  EXPECT_EQ(lo->addr.host(), "127.0.0.1");
+  EXPECT_TRUE(lo->loopback);
+  auto any = selectInterface("", "");
+  ASSERT_TRUE(any.isOk());
+  bool haveOther = false;
+  for (auto& i : listInterfaces()) haveOther |= !i.loopback;
+  EXPECT_EQ(any->loopback, !haveOther);
+  EXPECT_EQ(selectInterface("=no-such-if", "").status().code(), loomInvalidArgument);
+  EXPECT_EQ(selectInterface("", "AF_BOGUS").status().code(), loomInvalidArgument);
+}
+
+TEST(OsNet, ListenConnectAndTransfer) {
+  auto lo = selectInterface("lo", "AF_INET");
+  ASSERT_TRUE(lo.isOk());
+  SockAddr bound;
+  auto l = listenTcp(lo->addr, &bound);
+  ASSERT_TRUE(l.isOk());
+  EXPECT_NE(bound.port(), 0);
+  bool inProgress = false;
+  auto c = connectTcp(bound, &inProgress, 1 << 20);
+  ASSERT_TRUE(c.isOk());
+  int s = -1;
+  for (int i = 0; i < 500 && s < 0; ++i) {
+    s = accept4(l->get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (s < 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_GE(s, 0);
+  UniqueFd server(s);
+  std::string msg(100000, 'q');
+  std::string got(msg.size(), 0);
+  std::thread w([&] { EXPECT_TRUE(writeAll(c->get(), msg.data(), msg.size(), 5000).isOk()); });
+  EXPECT_TRUE(readAll(server.get(), got.data(), got.size(), 5000).isOk());
+  w.join();
+  EXPECT_EQ(got, msg);
+  char x;
+  EXPECT_EQ(readAll(server.get(), &x, 1, 50).code(), loomTimeout);
+  c->reset();
+  EXPECT_EQ(readAll(server.get(), &x, 1, 1000).code(), loomRemoteError);
+}
+
+TEST(OsShm, CreateOpenUnlink) {
+  std::string name = "/loom-ostest-" + std::to_string(getpid());
+  auto a = ShmSegment::create(name, 1 << 20);
+  ASSERT_TRUE(a.isOk()) << a.status().message();
+  EXPECT_EQ(ShmSegment::create(name, 4096).status().code(), loomSystemError);  // exclusive
+  auto b = ShmSegment::open(name, 0);
+  ASSERT_TRUE(b.isOk());
+  EXPECT_EQ(b->size(), 1u << 20);
+  std::memcpy(a->data(), "hello", 6);
+  EXPECT_STREQ(static_cast<char*>(b->data()), "hello");
+  EXPECT_FALSE(ShmSegment::open(name, 2 << 20).isOk());
+  a->unlink();
+  EXPECT_FALSE(ShmSegment::open(name, 0).isOk());
+  EXPECT_STREQ(static_cast<char*>(b->data()), "hello");  // mappings outlive the name
+}
+
+TEST(OsFutex, WakesAWaiterAndTimesOut) {
+  std::atomic<uint32_t> word{0};
+  auto start = std::chrono::steady_clock::now();
+  futexWait(&word, 0, 30);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(25));
+  std::thread t([&] {
+    while (word.load() == 0) futexWait(&word, 0, 5000);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  start = std::chrono::steady_clock::now();
+  word.store(1);
+  futexWake(&word);
+  t.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+TEST(OsEpoll, WakeInterruptsWait) {
+  auto ep = Epoll::create();
+  ASSERT_TRUE(ep.isOk());
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ep->wake();
+  });
+  epoll_event ev[4];
+  auto start = std::chrono::steady_clock::now();
+  int n = ep->wait(ev, 4, 5000);
+  t.join();
+  EXPECT_EQ(n, 1);
+  EXPECT_EQ(ev[0].data.u64, Epoll::kWakeTag);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(ep->wait(ev, 4, 0), 0);  // consumed
+}
+
+TEST(OsProcess, Liveness) {
+  EXPECT_TRUE(processAlive(getpid()));
+  EXPECT_NE(pidNamespaceId(), 0u);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  // A zombie counts as dead.
+  bool dead = false;
+  for (int i = 0; i < 500 && !dead; ++i) {
+    dead = !processAlive(child);
+    if (!dead) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_TRUE(dead);
+  waitpid(child, nullptr, 0);
+  EXPECT_FALSE(processAlive(child));
+}

@@ -1,0 +1,303 @@
+// Data paths of the fabric: shm, tcp, mixed and self; sizes around fragment boundaries,
+// FIFO order, reduce-on-arrival, size mismatches and abort.
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "test_transport_util.hpp"
+
+using namespace loom;
+using namespace loom::transport;
+using namespace loom::transport::testing;
+
+namespace {
+
+struct Mode {
+  const char* name;
+  Kind force;
+  int nsocks;
+  bool mixed;  // two fake hosts: shm within, tcp across
+};
+
+class FabricModes : public ::testing::TestWithParam<Mode> {
+ protected:
+  Group make(int n) {
+    Mode m = GetParam();
+    return makeGroup(n, m.force, [&](FabricConfig& c) {
+      c.nsocks = m.nsocks;
+      if (m.mixed) c.hostId = c.rank < n / 2 ? "host-a" : "host-b";
+    });
+  }
+  void TearDown() override {}
+};
+
+const size_t kSlot = 64 << 10, kTcpFrag = 512 << 10;
+const std::vector<size_t> kAllSizes = {0,          1,        63,       64,       65,          kSlot - 1, kSlot,
+                                    kSlot + 1,  kTcpFrag - 1, kTcpFrag, kTcpFrag + 1, (8u << 20) + 3};
+
+TEST_P(FabricModes, AllPairsAllSizes) {
+  const int n = 3;
+  // The 8 MiB message only for the two main modes (keeps the sanitizer runs short).
+  std::vector<size_t> kSizes = kAllSizes;
+  if (GetParam().nsocks != 2 || GetParam().mixed) kSizes.back() = (2u << 20) + 3;
+  Group g = make(n);
+  ASSERT_EQ(g.f.size(), static_cast<size_t>(n));
+  for (int r = 0; r < n; ++r)
+    for (int p = 0; p < n; ++p) {
+      std::string t = g.f[r]->transportOf(p);
+      if (p == r) EXPECT_EQ(t, "self");
+      else if (GetParam().mixed) EXPECT_EQ(t, (r < n / 2) == (p < n / 2) ? "shm" : "tcp");
+      else EXPECT_EQ(t, GetParam().force == Kind::Tcp ? "tcp" : "shm");
+    }
+  std::atomic<int> failures{0};
+  onEachRank(n, [&](int r) {
+    Fabric& f = *g.f[r];
+    std::vector<std::vector<uint8_t>> sendBufs, recvBufs;
+    std::vector<Completion> cs(2 * n * kSizes.size());
+    std::vector<Completion*> all;
+    size_t ci = 0;
+    for (int p = 0; p < n; ++p)
+      for (size_t m = 0; m < kSizes.size(); ++m) {
+        auto& sb = sendBufs.emplace_back(kSizes[m]);
+        for (size_t i = 0; i < sb.size(); ++i) sb[i] = pattern(r, p, m, i);
+        f.postSend(p, sb.data(), sb.size(), &cs[ci]);
+        all.push_back(&cs[ci++]);
+        auto& rb = recvBufs.emplace_back(kSizes[m] + 1, 0xee);  // +1: guard byte
+        RecvSink sink;
+        sink.dst = rb.data();
+        f.postRecv(p, kSizes[m], sink, &cs[ci]);
+        all.push_back(&cs[ci++]);
+      }
+    if (!drive(f, all, Deadline::after(std::chrono::seconds(30)))) {
+      ADD_FAILURE() << "rank " << r << " timed out";
+      ++failures;
+      return;
+    }
+    for (auto* c : all)
+      if (!c->status.isOk()) {
+        ADD_FAILURE() << "rank " << r << ": " << c->status.message();
+        return;
+      }
+    size_t k = 0;
+    for (int p = 0; p < n; ++p)
+      for (size_t m = 0; m < kSizes.size(); ++m, ++k) {
+        auto& rb = recvBufs[k];
+        size_t bad = 0;
+        for (size_t i = 0; i < kSizes[m]; ++i) bad += rb[i] != pattern(p, r, m, i);
+        EXPECT_EQ(bad, 0u) << "rank " << r << " from " << p << " size " << kSizes[m];
+        EXPECT_EQ(rb[kSizes[m]], 0xee) << "guard byte overwritten";
+      }
+  });
+  EXPECT_EQ(failures.load(), 0);
+  g.f.clear();
+  EXPECT_TRUE(shmLeftovers(g.commId).empty());
+}
+
+TEST_P(FabricModes, FifoManyMessages) {
+  const int n = 4, kMsgs = 300;
+  Group g = make(n);
+  ASSERT_EQ(g.f.size(), static_cast<size_t>(n));
+  auto sizeOf = [](int i) { return static_cast<size_t>((i * 37) % 700) * 4 + 4; };
+  onEachRank(n, [&](int r) {
+    Fabric& f = *g.f[r];
+    int to = (r + 1) % n, from = (r + n - 1) % n;
+    std::vector<std::vector<int32_t>> sb(kMsgs), rb(kMsgs);
+    std::vector<Completion> cs(2 * kMsgs);
+    std::vector<Completion*> all;
+    for (int i = 0; i < kMsgs; ++i) {
+      sb[i].assign(sizeOf(i) / 4, r * 100000 + i);
+      rb[i].assign(sizeOf(i) / 4, -1);
+    }
+    // Interleave posting with progress, receives first on odd ranks.
+    for (int i = 0; i < kMsgs; ++i) {
+      RecvSink sink;
+      sink.dst = rb[i].data();
+      if (r % 2) f.postRecv(from, sizeOf(i), sink, &cs[2 * i + 1]);
+      f.postSend(to, sb[i].data(), sizeOf(i), &cs[2 * i]);
+      if (!(r % 2)) f.postRecv(from, sizeOf(i), sink, &cs[2 * i + 1]);
+      all.push_back(&cs[2 * i]);
+      all.push_back(&cs[2 * i + 1]);
+      if (i % 16 == 0) f.progress();
+    }
+    ASSERT_TRUE(drive(f, all, Deadline::after(std::chrono::seconds(20)))) << "rank " << r;
+    for (int i = 0; i < kMsgs; ++i) {
+      ASSERT_TRUE(cs[2 * i + 1].status.isOk()) << cs[2 * i + 1].status.message();
+      for (int32_t v : rb[i]) ASSERT_EQ(v, from * 100000 + i) << "rank " << r << " message " << i;
+    }
+  });
+}
+
+TEST_P(FabricModes, ReduceOnArrival) {
+  const int n = 2;
+  Group g = make(n);
+  ASSERT_EQ(g.f.size(), static_cast<size_t>(n));
+  const size_t count = (1u << 20) + 3;  // crosses fragments of both transports
+  onEachRank(n, [&](int r) {
+    Fabric& f = *g.f[r];
+    int peer = 1 - r;
+    std::vector<int32_t> mine(count), operand(count), out(count, 0), inPlace(count);
+    for (size_t i = 0; i < count; ++i) {
+      mine[i] = static_cast<int32_t>(i * (r + 3)) - 7;
+      operand[i] = static_cast<int32_t>(i ^ 0x5555) * (r ? -1 : 1);
+    }
+    inPlace = operand;
+    Completion s1, s2, r1, r2, self1, selfR;
+    f.postSend(peer, mine.data(), count * 4, &s1);
+    f.postSend(peer, mine.data(), count * 4, &s2);
+    f.postSend(r, mine.data(), count * 4, &self1);
+    RecvSink a{out.data(), operand.data(), &sumInt32, 4};
+    RecvSink b{inPlace.data(), inPlace.data(), &sumInt32, 4};  // operand == dst
+    f.postRecv(peer, count * 4, a, &r1);
+    f.postRecv(peer, count * 4, b, &r2);
+    std::vector<int32_t> selfOut(count);
+    RecvSink c{selfOut.data(), operand.data(), &sumInt32, 4};
+    f.postRecv(r, count * 4, c, &selfR);
+    ASSERT_TRUE(drive(f, {&s1, &s2, &r1, &r2, &self1, &selfR}, Deadline::after(std::chrono::seconds(20))));
+    for (auto* cc : {&s1, &s2, &r1, &r2, &self1, &selfR}) ASSERT_TRUE(cc->status.isOk()) << cc->status.message();
+    for (size_t i = 0; i < count; ++i) {
+      int32_t theirs = static_cast<int32_t>(i * (peer + 3)) - 7;
+      int32_t expect = static_cast<int32_t>(static_cast<uint32_t>(operand[i]) + static_cast<uint32_t>(theirs));
+      ASSERT_EQ(out[i], expect) << "element " << i;
+      ASSERT_EQ(inPlace[i], expect) << "element " << i;
+      ASSERT_EQ(selfOut[i], static_cast<int32_t>(static_cast<uint32_t>(operand[i]) + static_cast<uint32_t>(mine[i])));
+    }
+  });
+}
+
+TEST_P(FabricModes, SizeMismatchNamesBothSizes) {
+  const int n = 2;
+  Group g = make(n);
+  ASSERT_EQ(g.f.size(), static_cast<size_t>(n));
+  std::vector<char> buf(1000), dst(2000);
+  onEachRank(n, [&](int r) {
+    Fabric& f = *g.f[r];
+    Completion c;
+    if (r == 0) {
+      f.postSend(1, buf.data(), 1000, &c);
+      // The send may complete (buffered) or fail once rank 1 gives up; either way it ends.
+      drive(f, {&c}, Deadline::after(std::chrono::seconds(5)));
+    } else {
+      RecvSink sink;
+      sink.dst = dst.data();
+      f.postRecv(0, 1500, sink, &c);
+      ASSERT_TRUE(drive(f, {&c}, Deadline::after(std::chrono::seconds(10))));
+      EXPECT_EQ(c.status.code(), loomRemoteError);
+      EXPECT_NE(c.status.message().find("1000"), std::string::npos) << c.status.message();
+      EXPECT_NE(c.status.message().find("1500"), std::string::npos) << c.status.message();
+      EXPECT_EQ(f.status().code(), loomRemoteError);  // sticky
+      Completion later;
+      f.postRecv(0, 4, sink, &later);
+      EXPECT_TRUE(later.done);
+      EXPECT_EQ(later.status.code(), loomRemoteError);
+    }
+  });
+}
+
+TEST_P(FabricModes, AbortFromAnotherThreadFailsPendingPromptly) {
+  const int n = 2;
+  Group g = make(n);
+  ASSERT_EQ(g.f.size(), static_cast<size_t>(n));
+  Fabric& f = *g.f[0];
+  std::vector<char> big(128 << 20), dst(64);
+  Completion send, recv;
+  f.postSend(1, big.data(), big.size(), &send);  // more than rings/socket buffers hold
+  RecvSink sink;
+  sink.dst = dst.data();
+  f.postRecv(1, 64, sink, &recv);  // never sent
+  auto start = std::chrono::steady_clock::now();
+  std::thread killer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    f.abort();
+  });
+  bool ok = drive(f, {&send, &recv}, Deadline::after(std::chrono::seconds(5)));
+  killer.join();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(ok);
+  EXPECT_LT(ms, 1100);
+  EXPECT_EQ(recv.status.code(), loomRemoteError);
+  EXPECT_NE(recv.status.message().find("aborted"), std::string::npos);
+  EXPECT_EQ(send.status.code(), loomRemoteError);
+}
+
+TEST_P(FabricModes, WakeInterruptsWait) {
+  Group g = make(2);
+  ASSERT_EQ(g.f.size(), 2u);
+  Fabric& f = *g.f[0];
+  std::vector<char> dst(8);
+  Completion recv;
+  RecvSink sink;
+  sink.dst = dst.data();
+  f.postRecv(1, 8, sink, &recv);
+  std::thread waker([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    f.wake();
+  });
+  auto start = std::chrono::steady_clock::now();
+  // Pending shm work sleeps at most 100 ms anyway; tcp/idle would sleep the full 5 s without wake.
+  for (int i = 0; i < 3 && std::chrono::steady_clock::now() - start < std::chrono::milliseconds(45); ++i) f.waitForActivity(5000);
+  f.waitForActivity(5000);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  waker.join();
+  EXPECT_LT(ms, 1000);
+  EXPECT_FALSE(recv.done);
+  g.f[0]->abort();
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, FabricModes,
+                         ::testing::Values(Mode{"shm", Kind::Auto, 2, false}, Mode{"tcp", Kind::Tcp, 2, false},
+                                           Mode{"tcp1", Kind::Tcp, 1, false}, Mode{"tcp3", Kind::Tcp, 3, false},
+                                           Mode{"mixed", Kind::Auto, 2, true}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(FabricSelf, SingleRankFabricLoopsBack) {
+  Group g = makeGroup(1, Kind::Auto);
+  ASSERT_EQ(g.f.size(), 1u);
+  Fabric& f = *g.f[0];
+  EXPECT_STREQ(f.transportOf(0), "self");
+  std::vector<int> a(100), b(100, 0), c(7);
+  std::iota(a.begin(), a.end(), 5);
+  Completion s1, s2, r1, r2;
+  RecvSink sb{b.data(), nullptr, nullptr, 1}, sc{c.data(), nullptr, nullptr, 1};
+  f.postRecv(0, 400, sb, &r1);  // receive before send is fine
+  f.postSend(0, a.data(), 400, &s1);
+  f.postSend(0, a.data(), 0, &s2);
+  f.postRecv(0, 0, sc, &r2);
+  ASSERT_TRUE(drive(f, {&s1, &s2, &r1, &r2}, Deadline::after(std::chrono::seconds(5))));
+  EXPECT_TRUE(r1.status.isOk() && r2.status.isOk());
+  EXPECT_EQ(a, b);
+  Completion s3, r3;
+  f.postSend(0, a.data(), 8, &s3);
+  f.postRecv(0, 12, sb, &r3);
+  ASSERT_TRUE(drive(f, {&s3, &r3}, Deadline::after(std::chrono::seconds(5))));
+  EXPECT_EQ(r3.status.code(), loomRemoteError);
+  EXPECT_NE(r3.status.message().find("8 bytes"), std::string::npos) << r3.status.message();
+  EXPECT_NE(r3.status.message().find("12 bytes"), std::string::npos) << r3.status.message();
+}
+
+TEST(FabricSetup, BadArguments) {
+  FabricConfig c = baseConfig(3, 2, Kind::Auto, 1);
+  EXPECT_EQ(Fabric::create(c).status().code(), loomInvalidArgument);
+  c = baseConfig(0, 2, Kind::Auto, freshCommId());
+  auto f = Fabric::create(c);
+  ASSERT_TRUE(f.isOk());
+  EXPECT_EQ((*f)->connect({"garbage", (*f)->address()}, Deadline::after(std::chrono::seconds(1))).code(), loomInvalidArgument);
+  EXPECT_EQ((*f)->connect({(*f)->address()}, Deadline::after(std::chrono::seconds(1))).code(), loomInvalidArgument);
+  Completion done;
+  char x = 0;
+  (*f)->postSend(5, &x, 1, &done);
+  EXPECT_TRUE(done.done);
+  EXPECT_EQ(done.status.code(), loomInvalidArgument);
+}
+
+TEST(FabricSetup, ForcedShmAcrossHostsIsAnError) {
+  uint64_t id = freshCommId();
+  auto c0 = baseConfig(0, 2, Kind::Shm, id), c1 = baseConfig(1, 2, Kind::Shm, id);
+  c1.hostId = "elsewhere";
+  auto f0 = Fabric::create(c0), f1 = Fabric::create(c1);
+  ASSERT_TRUE(f0.isOk() && f1.isOk());
+  Status st = (*f0)->connect({(*f0)->address(), (*f1)->address()}, Deadline::after(std::chrono::seconds(2)));
+  EXPECT_EQ(st.code(), loomInvalidUsage);
+  EXPECT_NE(st.message().find("rank 1"), std::string::npos) << st.message();
+}
+
+}  // namespace
