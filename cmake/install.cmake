@@ -21,5 +21,7 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/loomConfigVersion.c
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/loomConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/loomConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/loom)
 
+# Relative to the .pc file, so `cmake --install --prefix X` works whatever the configured prefix.
+file(RELATIVE_PATH LOOM_PC_TO_PREFIX /${CMAKE_INSTALL_LIBDIR}/pkgconfig /)
 configure_file(cmake/loom.pc.in ${CMAKE_CURRENT_BINARY_DIR}/loom.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/loom.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -50,6 +50,7 @@ struct Conn {
   int rank = -1;  // -1 for strangers and for hellos answered only with an error
   Clock::time_point accepted{};
   Clock::time_point waitUntil = Clock::time_point::max();  // the client's own deadline
+  bool toldTimeout = false;  // its deadline passed and it got the timeout error
 };
 
 struct Claim {
@@ -167,6 +168,7 @@ void Session::closeConn(int fd) {
   if (it == conns_.end()) return;
   Conn& c = *it->second;
   int rank = c.rank;
+  bool gaveUp = c.toldTimeout;
   ::epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr);
   ::close(fd);
   std::string name = who(c);
@@ -174,7 +176,13 @@ void Session::closeConn(int fd) {
   if (rank < 0) return;
   rankFd_[rank] = -1;
   left_[rank] = true;
-  if (!failure_ && contributed_ > 0)
+  if (failure_ || contributed_ == 0) return;
+  // A rank leaving after its own deadline passed is a timeout, and the others should hear
+  // about the ranks that caused it rather than about the one that gave up first.
+  if (gaveUp)
+    fail(timeoutError(fmt::format("bootstrap round {} timed out: {} ({} gave up at its deadline)", round_,
+                                  missingText(), name)));
+  else
     fail(remoteError(fmt::format("{} disconnected during bootstrap round {}", name, round_), rank));
 }
 
@@ -392,6 +400,7 @@ void Session::checkTimers(Clock::time_point now) {
     if (!c->authed && now >= c->accepted + kStrangerIdle) stale.push_back(fd);
     if (c->waitUntil <= now) {
       c->waitUntil = Clock::time_point::max();
+      c->toldTimeout = true;
       send(*c, errorFrame(timeoutError(fmt::format("bootstrap round {} timed out: {}", round_, missingText()))));
     }
   }
