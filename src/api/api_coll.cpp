@@ -91,7 +91,7 @@ loomResult_t run(loomComm_t comm, const CollCall& c, loomRequest_t* request) {
   if (request) *request = nullptr;
   Status s = checkCall(comm, c);
   if (!s.isOk()) return fail(isLive(comm) ? comm : nullptr, s);
-  return finish(comm, comm->impl->collective(c), request);
+  return finish(comm, comm->impl->collective(c, request == nullptr), request);
 }
 
 }  // namespace

@@ -42,7 +42,7 @@ loomResult_t p2p(loomComm_t comm, bool isSend, const void* send, void* recv, siz
   if (count && !(isSend ? send : recv))
     return fail(comm, loom::invalidArgument(fmt::format("{}: buffer is NULL with count {}", name, count)));
   P2pCall call{isSend, peer, send, recv, count * elem};
-  if (group.depth == 0) return loom::api::finish(comm, comm->impl->pointToPoint({call}), request);
+  if (group.depth == 0) return loom::api::finish(comm, comm->impl->pointToPoint({call}, request == nullptr), request);
 
   PendingGroup* g = nullptr;
   for (auto& pg : group.groups)
@@ -84,7 +84,8 @@ LOOM_API loomResult_t loomGroupEnd(void) {
   // together, then wait for each.
   std::vector<loom::Result<std::shared_ptr<loom::core::RequestState>>> submitted;
   for (auto& g : groups) {
-    if (loom::api::isLive(g.comm)) submitted.push_back(g.comm->impl->pointToPoint(g.calls));
+    // A lone group may run on this thread; several must all be in flight before any is waited on.
+    if (loom::api::isLive(g.comm)) submitted.push_back(g.comm->impl->pointToPoint(g.calls, groups.size() == 1));
     else submitted.push_back(loom::invalidUsage("comm was destroyed before loomGroupEnd"));
   }
   loomResult_t first = loomSuccess;

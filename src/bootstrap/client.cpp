@@ -14,11 +14,12 @@
 #include <fmt/format.h>
 
 #include "bootstrap/bootstrap.hpp"
-#include "bootstrap/ifaddr.hpp"
 #include "bootstrap/root_server.hpp"
 #include "bootstrap/wire.hpp"
 #include "core/log.hpp"
 #include "core/params.hpp"
+#include "os/net.hpp"
+#include "os/process.hpp"
 
 namespace loom::bootstrap {
 
@@ -40,9 +41,8 @@ Status errorFromFrame(std::string_view payload, const std::string& root) {
 
 class TcpBootstrap final : public Bootstrap {
  public:
-  TcpBootstrap(int fd, std::string root, Secret secret, int rank, int nranks)
-      : fd_(fd), root_(std::move(root)), secret_(secret), rank_(rank), nranks_(nranks) {}
-  ~TcpBootstrap() override { ::close(fd_); }
+  TcpBootstrap(os::UniqueFd fd, std::string root, Secret secret, int rank, int nranks)
+      : fd_(std::move(fd)), root_(std::move(root)), secret_(secret), rank_(rank), nranks_(nranks) {}
 
   Result<std::vector<std::string>> allGather(const std::string& mine, Deadline deadline) override {
     if (!failure_.isOk()) return failure_;
@@ -69,8 +69,8 @@ class TcpBootstrap final : public Bootstrap {
  private:
   Result<std::vector<std::string>> exchange(const std::string& out, Deadline deadline) {
     std::string who = "bootstrap root at " + root_;
-    LOOM_TRY(wire::sendAll(fd_, out, deadline));
-    auto f = wire::recvFrame(fd_, wire::kMaxFrameBytes, deadline, who);
+    LOOM_TRY(wire::sendAll(fd_.get(), out, deadline));
+    auto f = wire::recvFrame(fd_.get(), wire::kMaxFrameBytes, deadline, who);
     if (!f) {
       Status s = f.takeStatus();
       if (s.code() == loomTimeout)
@@ -94,19 +94,13 @@ class TcpBootstrap final : public Bootstrap {
     return all;
   }
 
-  int fd_;
+  os::UniqueFd fd_;
   std::string root_;
   Secret secret_;
   int rank_, nranks_;
   uint32_t round_ = 0;
   Status failure_;
 };
-
-std::string hostName() {
-  char buf[256] = {};
-  ::gethostname(buf, sizeof buf - 1);
-  return buf;
-}
 
 }  // namespace
 
@@ -125,7 +119,7 @@ Result<std::unique_ptr<Bootstrap>> Bootstrap::join(const loomUniqueId& id, int r
   w.i32(rank);
   w.i32(nranks);
   w.i32(static_cast<int32_t>(::getpid()));
-  w.str(hostName());
+  w.str(os::hostName());
   std::string hello = wire::frame(FrameType::Hello, w.out());
 
   // A root that closes on us during the hello rejected our secret; that may be a previous
@@ -136,21 +130,19 @@ Result<std::unique_ptr<Bootstrap>> Bootstrap::join(const loomUniqueId& id, int r
     auto fd = wire::connectWithRetry(rid.host, rid.port, deadline);
     if (!fd && !rejected) return fd.takeStatus();
     if (!fd) break;  // the root that rejected us has ended
-    Status s = wire::sendAll(*fd, hello, deadline);
-    Result<wire::Frame> f = s.isOk() ? wire::recvFrame(*fd, wire::kMaxFrameBytes, deadline, "bootstrap root at " + root)
+    Status s = wire::sendAll(fd->get(), hello, deadline);
+    Result<wire::Frame> f = s.isOk() ? wire::recvFrame(fd->get(), wire::kMaxFrameBytes, deadline, "bootstrap root at " + root)
                                      : Result<wire::Frame>(s);
     if (f && f->type == FrameType::Welcome) {
       wire::Reader r(f->payload);
       int32_t n = 0;
-      if (!r.i32(&n) || n != nranks) {
-        ::close(*fd);
+      if (!r.i32(&n) || n != nranks)
         return remoteError(fmt::format("bootstrap root at {} welcomed rank {} into {} ranks, expected {}", root, rank, n,
                                        nranks),
                            -1);
-      }
-      return std::unique_ptr<Bootstrap>(new TcpBootstrap(*fd, root, rid.secret, rank, nranks));
+      return std::unique_ptr<Bootstrap>(new TcpBootstrap(std::move(*fd), root, rid.secret, rank, nranks));
     }
-    ::close(*fd);
+    fd->reset();
     if (f && f->type == FrameType::Error) return errorFromFrame(f->payload, root);
     if (f) return remoteError(fmt::format("bootstrap root at {} answered the hello with frame {}", root, int(f->type)), -1);
     last = f.takeStatus();
@@ -168,13 +160,13 @@ Result<std::unique_ptr<Bootstrap>> Bootstrap::join(const loomUniqueId& id, int r
 
 namespace {
 
-Result<loomUniqueId> startRoot(const sockaddr_storage& addr, const Secret& secret, Deadline bindDeadline,
+Result<loomUniqueId> startRoot(const os::SockAddr& addr, const Secret& secret, Deadline bindDeadline,
                                const std::string& joinHost) {
   auto root = RootServer::start(addr, secret, params::getDouble("LOOM_INIT_TIMEOUT"), bindDeadline);
   if (!root) return root.takeStatus();
   RendezvousId id;
-  id.host = joinHost.empty() ? wire::numericHost((*root)->boundAddress()) : joinHost;
-  id.port = wire::portOf((*root)->boundAddress());
+  id.host = joinHost.empty() ? (*root)->boundAddress().host() : joinHost;
+  id.port = (*root)->boundAddress().port();
   id.secret = secret;
   registerRoot(std::move(*root));
   LOOM_DEBUG("bootstrap root listening on {}:{}", id.host, id.port);
@@ -184,8 +176,9 @@ Result<loomUniqueId> startRoot(const sockaddr_storage& addr, const Secret& secre
 }  // namespace
 
 Result<loomUniqueId> createRoot() {
-  auto ifa = pickRootAddress();
-  if (!ifa) return ifa.takeStatus();
+  // The same choice as the TCP transport's (os::selectInterface), from the same knobs.
+  auto itf = os::selectInterface(params::getString("LOOM_SOCKET_IFNAME"), params::getString("LOOM_SOCKET_FAMILY"));
+  if (!itf) return itf.takeStatus();
   Secret secret{};
   size_t got = 0;
   while (got < secret.size()) {
@@ -194,9 +187,8 @@ Result<loomUniqueId> createRoot() {
     if (n < 0) return systemError("getrandom", errno);
     got += static_cast<size_t>(n);
   }
-  sockaddr_storage addr = ifa->addr;
-  if (addr.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&addr)->sin_port = 0;
-  else reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port = 0;
+  os::SockAddr addr = itf->addr;
+  addr.setPort(0);
   return startRoot(addr, secret, Deadline::after(std::chrono::milliseconds(0)), "");
 }
 
@@ -209,12 +201,10 @@ Result<loomUniqueId> createRootAtUntil(const std::string& host, uint16_t port, c
   if (id || id.status().sysErrno() != EADDRNOTAVAIL) return id;
   // host is not an address of this machine (NAT, a name for a load balancer): listen on the
   // wildcard address of its family and join through loopback.
-  sockaddr_storage any{};
-  any.ss_family = addr->ss_family;
-  bool v4 = addr->ss_family == AF_INET;
-  if (v4) reinterpret_cast<sockaddr_in*>(&any)->sin_port = htons(port);
-  else reinterpret_cast<sockaddr_in6*>(&any)->sin6_port = htons(port);
-  return startRoot(any, secret, bindDeadline, v4 ? "127.0.0.1" : "::1");
+  bool v4 = addr->family() == AF_INET;
+  auto any = os::SockAddr::parse(v4 ? "0.0.0.0" : "::", port);
+  if (!any) return any.takeStatus();
+  return startRoot(*any, secret, bindDeadline, v4 ? "127.0.0.1" : "::1");
 }
 
 Result<loomUniqueId> createRootAt(const std::string& host, uint16_t port, const Secret& secret) {

@@ -25,6 +25,7 @@
 #include "bootstrap/root_server.hpp"
 #include "bootstrap/wire.hpp"
 #include "core/log.hpp"
+#include "os/process.hpp"
 
 namespace loom::bootstrap {
 
@@ -82,9 +83,9 @@ Result<loomUniqueId> rendezvousAt(int rank, const std::string& host, uint16_t po
   auto addr = wire::resolve(host, port, AF_UNSPEC);
   if (rank != 0) {
     if (!addr) return invalidArgument(fmt::format("{}: {}", source, addr.status().message()));
-    return encodeId({wire::numericHost(*addr), port, secret});
+    return encodeId({addr->host(), port, secret});
   }
-  bool v6 = addr && addr->ss_family == AF_INET6;
+  bool v6 = addr && addr->family() == AF_INET6;
   auto id = createRootAtUntil(v6 ? "::" : "0.0.0.0", port, secret, deadline);
   if (!id) return Status(id.status().code(), fmt::format("{}: {}", source, id.status().message()));
   auto decoded = decodeId(*id);
@@ -240,9 +241,8 @@ Result<LaunchEnv> fromSlurm(int gen, Deadline deadline) {
   if (!hosts) return hosts.takeStatus();
   const std::string& first = hosts->front();
   if (e.rank == 0) {
-    char me[256] = {};
-    ::gethostname(me, sizeof me - 1);
-    std::string shortMe = std::string(me).substr(0, std::string(me).find('.'));
+    std::string me = os::hostName();
+    std::string shortMe = me.substr(0, me.find('.'));
     if (shortMe != first.substr(0, first.find('.')))
       LOOM_WARN("srun: rank 0 runs on {} but the first node of {} is {}; other ranks will look for the rendezvous "
                 "there (use block distribution or set LOOM_ROOT_ADDR)",

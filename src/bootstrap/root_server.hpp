@@ -1,14 +1,14 @@
 // The bootstrap root: a single background thread serving one communicator's rendezvous.
 #pragma once
 
-#include <sys/socket.h>
-
 #include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "bootstrap/bootstrap.hpp"
+#include "os/epoll.hpp"
+#include "os/net.hpp"
 
 namespace loom::bootstrap {
 
@@ -17,13 +17,13 @@ class RootServer {
   // Binds addr (port 0 = any free port), listens and starts the serving thread. `timeoutSec`
   // bounds the join phase and each round (LOOM_INIT_TIMEOUT). EADDRINUSE is retried until
   // `bindDeadline` (a previous rendezvous on the same fixed port may still be ending).
-  static Result<std::shared_ptr<RootServer>> start(const sockaddr_storage& addr, const Secret& secret,
+  static Result<std::shared_ptr<RootServer>> start(const os::SockAddr& addr, const Secret& secret,
                                                    double timeoutSec, Deadline bindDeadline);
   ~RootServer();
   RootServer(const RootServer&) = delete;
   RootServer& operator=(const RootServer&) = delete;
 
-  const sockaddr_storage& boundAddress() const { return bound_; }
+  const os::SockAddr& boundAddress() const { return bound_; }
   bool finished() const { return finished_.load(); }
   void stop();  // asks the thread to end and joins it; idempotent
 
@@ -31,9 +31,9 @@ class RootServer {
   RootServer() = default;
   void run();
 
-  int listenFd_ = -1;
-  int wakeFd_ = -1;
-  sockaddr_storage bound_{};
+  os::UniqueFd listen_;
+  os::Epoll epoll_;  // the listener, the connections and the wake-up that stop() sends
+  os::SockAddr bound_;
   Secret secret_{};
   double timeoutSec_ = 60;
   std::atomic<bool> finished_{false};

@@ -28,16 +28,12 @@ uint32_t fnv32(const char* p, size_t n) {
   return h;
 }
 
-void storeLe32(char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-
 }  // namespace
 
 loomUniqueId encodeId(const RendezvousId& id) {
   loomUniqueId raw{};
   char* p = raw.internal;
-  storeLe32(p, kIdMagic);
+  wire::storeLe32(p, kIdMagic);
   p[4] = static_cast<char>(kIdVersion);
   uint16_t portBe = htons(id.port);
   std::memcpy(p + 6, &portBe, 2);
@@ -47,7 +43,7 @@ loomUniqueId encodeId(const RendezvousId& id) {
   else if (::inet_pton(AF_INET6, host.c_str(), p + 8) == 1) p[5] = 6;
   else p[5] = 0;  // not numeric: decodeId rejects it
   std::memcpy(p + 24, id.secret.data(), id.secret.size());
-  storeLe32(p + kChecksumAt, fnv32(p, kChecksumAt));
+  wire::storeLe32(p + kChecksumAt, fnv32(p, kChecksumAt));
   return raw;
 }
 

@@ -1,13 +1,10 @@
-// Frame encoding and deadline-bounded blocking socket helpers for the bootstrap client side.
+// Frame encoding and deadline-bounded socket helpers for the bootstrap (over os/net.hpp).
 #include "bootstrap/wire.hpp"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,8 +17,13 @@
 namespace loom::bootstrap::wire {
 
 void Writer::u32(uint32_t v) {
-  char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16), static_cast<char>(v >> 24)};
+  char b[4];
+  storeLe32(b, v);
   out_.append(b, 4);
+}
+
+void storeLe32(char* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
 }
 
 uint32_t loadLe32(const char* p) {
@@ -64,55 +66,23 @@ std::string frame(FrameType type, std::string_view payload) {
   return std::move(w.out());
 }
 
-namespace {
-
-// Waits until fd is ready for `events` or the deadline passes.
-Status waitFd(int fd, short events, Deadline deadline, const char* what) {
-  for (;;) {
-    pollfd p{fd, events, 0};
-    int n = ::poll(&p, 1, deadline.remainingMs(1000));
-    if (n > 0) return Status::ok();
-    if (n < 0 && errno != EINTR) return systemError(std::string("poll while ") + what, errno);
-    if (n == 0 && deadline.expired()) return timeoutError(std::string("timed out while ") + what);
-  }
-}
-
-}  // namespace
-
 Status sendAll(int fd, std::string_view data, Deadline deadline) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) { done += static_cast<size_t>(n); continue; }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      LOOM_TRY(waitFd(fd, POLLOUT, deadline, "sending to the bootstrap root"));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    return systemError("send to bootstrap root " + peerName(fd), errno);
-  }
-  return Status::ok();
+  Status s = os::writeAll(fd, data.data(), data.size(), deadline);
+  if (s.isOk()) return s;
+  if (s.code() == loomTimeout) return timeoutError("timed out while sending to the bootstrap root");
+  return Status(s.code(), "bootstrap root " + peerName(fd) + ": " + s.message(), s.peer(), s.sysErrno());
 }
 
 namespace {
 
-// Reads exactly n bytes; `eof` reports a clean close before the first byte.
+// Reads exactly n bytes, with messages that name `who`.
 Status recvExact(int fd, char* buf, size_t n, Deadline deadline, const std::string& who) {
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r = ::recv(fd, buf + done, n - done, MSG_DONTWAIT);
-    if (r > 0) { done += static_cast<size_t>(r); continue; }
-    if (r == 0) return remoteError(who + " closed the connection", -1);
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      Status s = waitFd(fd, POLLIN, deadline, ("waiting for " + who).c_str());
-      if (!s.isOk()) return s.code() == loomTimeout ? timeoutError("timed out waiting for " + who) : s;
-      continue;
-    }
-    if (errno == EINTR) continue;
-    if (errno == ECONNRESET) return remoteError(who + " reset the connection", -1);
-    return systemError("recv from " + who, errno);
-  }
-  return Status::ok();
+  Status s = os::readAll(fd, buf, n, deadline);
+  if (s.isOk()) return s;
+  if (s.code() == loomTimeout) return timeoutError("timed out waiting for " + who);
+  if (s.code() == loomRemoteError) return remoteError(who + " closed the connection", -1);
+  if (s.sysErrno() == ECONNRESET) return remoteError(who + " reset the connection", -1);
+  return systemError("recv from " + who, s.sysErrno());
 }
 
 }  // namespace
@@ -131,7 +101,7 @@ Result<Frame> recvFrame(int fd, uint32_t maxBytes, Deadline deadline, const std:
   return f;
 }
 
-Result<sockaddr_storage> resolve(const std::string& host, uint16_t port, int family) {
+Result<os::SockAddr> resolve(const std::string& host, uint16_t port, int family) {
   addrinfo hints{};
   hints.ai_family = family;
   hints.ai_socktype = SOCK_STREAM;
@@ -140,63 +110,39 @@ Result<sockaddr_storage> resolve(const std::string& host, uint16_t port, int fam
   if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
   int rc = ::getaddrinfo(h.c_str(), nullptr, &hints, &res);
   if (rc != 0 || !res) return invalidArgument(fmt::format("cannot resolve host '{}': {}", host, gai_strerror(rc)));
-  sockaddr_storage out{};
-  std::memcpy(&out, res->ai_addr, res->ai_addrlen);
+  os::SockAddr out;
+  out.len = static_cast<socklen_t>(std::min<size_t>(res->ai_addrlen, sizeof out.storage));
+  std::memcpy(&out.storage, res->ai_addr, out.len);
   ::freeaddrinfo(res);
-  if (out.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&out)->sin_port = htons(port);
-  else reinterpret_cast<sockaddr_in6*>(&out)->sin6_port = htons(port);
+  out.setPort(port);
   return out;
 }
 
-std::string numericHost(const sockaddr_storage& addr) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (addr.ss_family == AF_INET)
-    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr, buf, sizeof buf);
-  else if (addr.ss_family == AF_INET6)
-    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr, buf, sizeof buf);
-  return buf;
-}
-
-uint16_t portOf(const sockaddr_storage& addr) {
-  if (addr.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
-  return ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
-}
-
-socklen_t lengthOf(const sockaddr_storage& addr) {
-  return addr.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-}
-
 std::string peerName(int fd) {
-  sockaddr_storage a{};
-  socklen_t len = sizeof a;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return "<unknown peer>";
-  if (a.ss_family == AF_INET6) return fmt::format("[{}]:{}", numericHost(a), portOf(a));
-  return fmt::format("{}:{}", numericHost(a), portOf(a));
+  os::SockAddr a;
+  a.len = sizeof a.storage;
+  if (::getpeername(fd, a.get(), &a.len) != 0) return "<unknown peer>";
+  return a.toString();
 }
 
-Result<int> connectWithRetry(const std::string& host, uint16_t port, Deadline deadline) {
+Result<os::UniqueFd> connectWithRetry(const std::string& host, uint16_t port, Deadline deadline) {
   auto addr = resolve(host, port, AF_UNSPEC);
   if (!addr) return addr.takeStatus();
   int backoffMs = 10;
   int lastErrno = 0;
   for (;;) {
-    int fd = ::socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return systemError("socket", errno);
-    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), lengthOf(*addr));
-    int err = rc == 0 ? 0 : errno;
-    if (err == EINPROGRESS) {
-      pollfd p{fd, POLLOUT, 0};
+    bool inProgress = false;
+    auto fd = os::connectTcp(*addr, &inProgress);
+    int err = fd ? 0 : fd.status().sysErrno();
+    if (fd && inProgress) {
+      pollfd p{fd->get(), POLLOUT, 0};
       int n = ::poll(&p, 1, std::min(deadline.remainingMs(), 2000));
-      socklen_t len = sizeof err;
-      if (n == 1) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      else err = ETIMEDOUT;
+      err = n == 1 ? os::socketError(fd->get()) : ETIMEDOUT;
     }
     if (err == 0) {
-      int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      return fd;
+      os::setNoDelay(fd->get());
+      return std::move(*fd);
     }
-    ::close(fd);
     lastErrno = err;
     if (deadline.remainingMs() <= 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(backoffMs, deadline.remainingMs())));

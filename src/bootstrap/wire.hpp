@@ -6,13 +6,12 @@
 // protocol itself is described in docs/launchers.md.
 #pragma once
 
-#include <sys/socket.h>
-
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "bootstrap/bootstrap.hpp"
+#include "os/net.hpp"
 
 namespace loom::bootstrap::wire {
 
@@ -57,26 +56,24 @@ class Reader {
 // A whole frame (header + payload) ready to send.
 std::string frame(FrameType type, std::string_view payload);
 uint32_t loadLe32(const char* p);
+void storeLe32(char* p, uint32_t v);
 
 struct Frame {
   FrameType type{};
   std::string payload;
 };
 
-// --- blocking socket helpers, each bounded by a deadline --------------------------------
+// --- socket helpers, each bounded by a deadline (built on os/net.hpp) ---------------------
 Status sendAll(int fd, std::string_view data, Deadline deadline);
 // Reads one frame. EOF before a full frame is a remoteError mentioning `who`.
 Result<Frame> recvFrame(int fd, uint32_t maxBytes, Deadline deadline, const std::string& who);
 
 // Resolves host (name or numeric) to an address; family AF_UNSPEC, AF_INET or AF_INET6.
-Result<sockaddr_storage> resolve(const std::string& host, uint16_t port, int family);
-std::string numericHost(const sockaddr_storage& addr);
-uint16_t portOf(const sockaddr_storage& addr);
-socklen_t lengthOf(const sockaddr_storage& addr);
+Result<os::SockAddr> resolve(const std::string& host, uint16_t port, int family);
 std::string peerName(int fd);  // "host:port" of the other end, for messages
 
 // Connects to host:port, retrying with backoff until the deadline (the root may start later).
-Result<int> connectWithRetry(const std::string& host, uint16_t port, Deadline deadline);
+Result<os::UniqueFd> connectWithRetry(const std::string& host, uint16_t port, Deadline deadline);
 
 // "host:port", "[v6]:port" or "v6addr" forms; false when malformed.
 bool splitHostPort(const std::string& text, std::string* host, uint16_t* port);

@@ -63,10 +63,6 @@ Layout layoutOf(const CollCall& c, int rank, int n, size_t elem) {
 
 bool isReduction(Coll c) { return c == Coll::AllReduce || c == Coll::Reduce || c == Coll::ReduceScatter; }
 
-bool isIntegerType(loomDataType_t t) {
-  return t == loomInt8 || t == loomUint8 || t == loomInt32 || t == loomUint32 || t == loomInt64 || t == loomUint64;
-}
-
 template <typename T>
 void divideAll(void* buf, size_t count, int n) {
   T* p = static_cast<T*>(buf);
@@ -125,7 +121,7 @@ std::shared_ptr<const PreparedSchedule> Communicator::cachedPlan(const algo::Col
   return plan;
 }
 
-Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c) {
+Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c, bool blocking) {
   const size_t elem = mem::typeSize(c.type);
   Layout layout = layoutOf(c, rank_, nranks_, elem);
 
@@ -210,11 +206,11 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   op->plan = std::move(plan);
   op->request = std::make_shared<RequestState>();
   auto request = op->request;
-  engine_->submit(std::move(op));
+  engine_->submit(std::move(op), blocking);
   return request;
 }
 
-Result<std::shared_ptr<RequestState>> Communicator::pointToPoint(const std::vector<P2pCall>& calls) {
+Result<std::shared_ptr<RequestState>> Communicator::pointToPoint(const std::vector<P2pCall>& calls, bool blocking) {
   // Raw pointers travel in span offsets over null bases (the executor's absolute addressing).
   sched::Schedule s;
   s.algorithm = "p2p";
@@ -234,7 +230,7 @@ Result<std::shared_ptr<RequestState>> Communicator::pointToPoint(const std::vect
   op->what = fmt::format("send/recv group #{} ({} operations)", seq, calls.size());
   op->request = std::make_shared<RequestState>();
   auto request = op->request;
-  engine_->submit(std::move(op));
+  engine_->submit(std::move(op), blocking);
   return request;
 }
 

@@ -54,8 +54,10 @@ class Communicator {
   int nranks() const { return nranks_; }
   const transport::Fabric& fabric() const { return *fabric_; }
 
-  Result<std::shared_ptr<RequestState>> collective(const CollCall& call);
-  Result<std::shared_ptr<RequestState>> pointToPoint(const std::vector<P2pCall>& calls);
+  // With `blocking` the caller waits for the request at once, so the operation may run on the
+  // calling thread (see Engine::submit).
+  Result<std::shared_ptr<RequestState>> collective(const CollCall& call, bool blocking = false);
+  Result<std::shared_ptr<RequestState>> pointToPoint(const std::vector<P2pCall>& calls, bool blocking = false);
 
   Result<loomRedOp_t> createPreMulSum(const void* scalar, loomDataType_t type, loomScalarResidence_t residence);
   Status destroyRedOp(loomRedOp_t op);

@@ -13,16 +13,24 @@ Engine::Engine(transport::Fabric& fabric, int rank, double timeoutSeconds, int s
 
 Engine::~Engine() { drainAndStop(); }
 
-void Engine::submit(std::unique_ptr<Operation> op) {
-  {
-    std::lock_guard lock(mu_);
-    if (!sticky_.isOk() || stopping_) {
-      Status s = sticky_.isOk() ? invalidUsage("communicator is being destroyed") : sticky_;
-      op->request->complete(s);
-      return;
-    }
-    queue_.push_back(std::move(op));
+void Engine::submit(std::unique_ptr<Operation> op, bool blocking) {
+  std::unique_lock lock(mu_);
+  if (!sticky_.isOk() || stopping_) {
+    Status s = sticky_.isOk() ? invalidUsage("communicator is being destroyed") : sticky_;
+    lock.unlock();
+    op->request->complete(s);
+    return;
   }
+  // Nothing earlier is pending, so running it here keeps issue order.
+  if (blocking && queue_.empty() && !busy_ && driveMu_.try_lock()) {
+    lock.unlock();
+    Status s = execute(*op);
+    driveMu_.unlock();
+    complete(*op, s);
+    return;
+  }
+  queue_.push_back(std::move(op));
+  lock.unlock();
   cv_.notify_one();
   fabric_.wake();
 }
@@ -48,6 +56,9 @@ void Engine::abort(const Status& why) {
   cv_.notify_one();
   fabric_.wake();
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  // An operation running on a caller's thread sees the aborted fabric and returns on its own;
+  // wait for it so the caller may free the communicator after this returns.
+  std::lock_guard drive(driveMu_);
 }
 
 Status Engine::asyncError() const {
@@ -55,84 +66,78 @@ Status Engine::asyncError() const {
   return sticky_;
 }
 
-void Engine::finishCurrent(const Status& s) {
-  if (s.isOk() && current_->after) current_->after();
-  if (!s.isOk()) {
-    std::lock_guard lock(mu_);
-    if (sticky_.isOk()) sticky_ = s;
-  }
-  current_->request->complete(s);
-  run_.reset();
-  current_.reset();
-}
-
-void Engine::failAll(const Status& s) {
-  if (current_) finishCurrent(s);
-  std::deque<std::unique_ptr<Operation>> pending;
+void Engine::complete(Operation& op, const Status& s) {
   {
     std::lock_guard lock(mu_);
-    if (sticky_.isOk()) sticky_ = s;
-    pending.swap(queue_);
+    if (!s.isOk() && sticky_.isOk()) sticky_ = s;
   }
-  for (auto& op : pending) op->request->complete(s);
+  op.request->complete(s);
 }
 
-// Takes the next queued operation and starts it; false when the engine should exit.
-bool Engine::startNext() {
-  std::unique_lock lock(mu_);
-  while (queue_.empty()) {
-    if (stopping_ || aborting_) return false;
-    cv_.wait_for(lock, std::chrono::milliseconds(100));
+Status Engine::execute(Operation& op) {
+  {
+    std::lock_guard lock(mu_);
+    if (aborting_) return abortStatus_;
+    if (!sticky_.isOk()) return sticky_;
   }
-  current_ = std::move(queue_.front());
-  queue_.pop_front();
-  Status sticky = sticky_;
-  lock.unlock();
-  if (!sticky.isOk()) {
-    finishCurrent(sticky);
-    return true;
-  }
-  size_t need = current_->plan->schedule.scratchBytes;
+  size_t need = op.plan->schedule.scratchBytes;
   if (scratch_.size() < need) scratch_.resize(need);
-  current_->buffers.scratch = scratch_.data();
-  if (current_->before) current_->before();
-  deadline_ = timeoutSeconds_ > 0 ? Deadline::afterSeconds(timeoutSeconds_) : Deadline::never();
-  run_ = std::make_unique<ScheduleRun>(*current_->plan, current_->buffers, fabric_, current_->reduce,
-                                       current_->elemSize);
-  return true;
-}
-
-void Engine::loop() {
+  op.buffers.scratch = scratch_.data();
+  if (op.before) op.before();
+  Deadline deadline = timeoutSeconds_ > 0 ? Deadline::afterSeconds(timeoutSeconds_) : Deadline::never();
+  ScheduleRun run(*op.plan, op.buffers, fabric_, op.reduce, op.elemSize);
   auto idleSince = Clock::now();
-  for (;;) {
+  while (!run.finished()) {
     if (aborting_.load(std::memory_order_acquire)) {
-      failAll(abortStatus_);
-      return;
+      std::lock_guard lock(mu_);
+      return abortStatus_;
     }
-    if (!current_) {
-      if (!startNext()) return;
+    if (run.advance()) {
       idleSince = Clock::now();
       continue;
     }
-    bool moved = run_->advance();
-    if (run_->finished()) {
-      finishCurrent(run_->status());
-      continue;
-    }
-    if (moved) {
-      idleSince = Clock::now();
-      continue;
-    }
-    if (deadline_.expired()) {
+    if (run.finished()) break;
+    if (deadline.expired()) {
       Status s = timeoutError(fmt::format("rank {}: {} timed out after {} s (LOOM_TIMEOUT) waiting on: {}", rank_,
-                                          current_->what, timeoutSeconds_, run_->pendingSummary()));
+                                          op.what, timeoutSeconds_, run.pendingSummary()));
       LOOM_WARN("{}", s.message());
-      failAll(s);
-      continue;
+      return s;
     }
     // Spin briefly (fast peers answer within microseconds), then sleep until the fabric stirs.
     if (Clock::now() - idleSince > std::chrono::microseconds(spinUs_))
-      fabric_.waitForActivity(deadline_.remainingMs(10));
+      fabric_.waitForActivity(deadline.remainingMs(10));
+  }
+  if (run.status().isOk() && op.after) op.after();
+  return run.status();
+}
+
+void Engine::loop() {
+  for (;;) {
+    std::unique_ptr<Operation> op;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      if (aborting_) {
+        std::deque<std::unique_ptr<Operation>> pending;
+        pending.swap(queue_);
+        if (sticky_.isOk()) sticky_ = abortStatus_;
+        lock.unlock();
+        for (auto& p : pending) p->request->complete(abortStatus_);
+        return;
+      }
+      if (queue_.empty()) return;  // stopping, and everything issued has run
+      op = std::move(queue_.front());
+      queue_.pop_front();
+      busy_ = true;
+    }
+    Status s;
+    {
+      std::lock_guard drive(driveMu_);
+      s = execute(*op);
+    }
+    complete(*op, s);
+    std::lock_guard lock(mu_);
+    busy_ = false;
   }
 }
 

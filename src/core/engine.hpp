@@ -1,6 +1,10 @@
-// The progress engine of one communicator: a thread that runs submitted operations one at a
-// time in issue order, drives the fabric, enforces each operation's deadline, and completes
-// requests. Transport state is touched only on this thread (DESIGN.md, Threads).
+// The progress engine of one communicator: runs submitted operations one at a time in issue
+// order, drives the fabric, enforces each operation's deadline, and completes requests.
+//
+// Whoever runs an operation holds driveMu_, so the fabric is touched by one thread at a time
+// (DESIGN.md, Threads). Nonblocking operations run on the engine's thread. A blocking call made
+// while nothing else is queued runs on the caller's thread instead: no hand-off to another thread
+// and back, which is most of the latency of a small collective on a busy machine.
 #pragma once
 
 #include <atomic>
@@ -23,7 +27,7 @@ struct Operation {
   RunBuffers buffers;              // scratch is filled in by the engine
   mem::ReduceFn reduce = nullptr;
   size_t elemSize = 1;
-  std::function<void()> before;    // runs on the engine thread before the schedule (may be empty)
+  std::function<void()> before;    // runs before the schedule, on the running thread (may be empty)
   std::function<void()> after;     // runs after success (e.g. the division of loomAvg)
   std::vector<uint8_t> ownedTemp;  // memory the operation's buffers point into
   std::shared_ptr<RequestState> request;
@@ -37,8 +41,9 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Any thread. Operations run in submission order.
-  void submit(std::unique_ptr<Operation> op);
+  // Any thread. Operations run in submission order. With `blocking`, the caller intends to wait
+  // for the request at once, so the operation may run on the calling thread.
+  void submit(std::unique_ptr<Operation> op, bool blocking = false);
   // Lets queued operations finish (each bounded by its deadline), then stops the thread.
   void drainAndStop();
   // Fails the running and queued operations with `why` and stops the thread promptly.
@@ -48,28 +53,26 @@ class Engine {
 
  private:
   void loop();
-  void failAll(const Status& s);
-  void finishCurrent(const Status& s);
-  bool startNext();
+  // Runs one operation to completion or failure; the caller holds driveMu_.
+  Status execute(Operation& op);
+  void complete(Operation& op, const Status& s);
 
   transport::Fabric& fabric_;
   int rank_;
   double timeoutSeconds_;
   int spinUs_;
 
-  mutable std::mutex mu_;
+  mutable std::mutex mu_;  // guards the queue, busy_, stopping_, sticky_
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Operation>> queue_;
+  bool busy_ = false;      // the engine thread has taken an operation it has not completed
   bool stopping_ = false;
   std::atomic<bool> aborting_{false};
   Status abortStatus_;
   Status sticky_;
 
-  // Engine-thread state.
-  std::unique_ptr<Operation> current_;
-  std::unique_ptr<ScheduleRun> run_;
-  Deadline deadline_ = Deadline::never();
-  std::vector<uint8_t> scratch_;
+  std::mutex driveMu_;     // held by the thread running an operation
+  std::vector<uint8_t> scratch_;  // under driveMu_
   std::thread thread_;
 };
 

@@ -17,20 +17,22 @@ Result<Epoll> Epoll::create() {
   return e;
 }
 
-Status Epoll::add(int fd, uint32_t events, uint64_t tag) {
+namespace {
+Status control(int ep, int op, int fd, uint32_t events, uint64_t tag, const char* what) {
   epoll_event ev{};
   ev.events = events;
   ev.data.u64 = tag;
-  if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return systemError("epoll_ctl(ADD)", errno);
+  if (epoll_ctl(ep, op, fd, &ev) != 0) return systemError(what, errno);
   return Status::ok();
+}
+}  // namespace
+
+Status Epoll::add(int fd, uint32_t events, uint64_t tag) {
+  return control(ep_.get(), EPOLL_CTL_ADD, fd, events, tag, "epoll_ctl(ADD)");
 }
 
 Status Epoll::modify(int fd, uint32_t events, uint64_t tag) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.u64 = tag;
-  if (epoll_ctl(ep_.get(), EPOLL_CTL_MOD, fd, &ev) != 0) return systemError("epoll_ctl(MOD)", errno);
-  return Status::ok();
+  return control(ep_.get(), EPOLL_CTL_MOD, fd, events, tag, "epoll_ctl(MOD)");
 }
 
 void Epoll::remove(int fd) { epoll_ctl(ep_.get(), EPOLL_CTL_DEL, fd, nullptr); }

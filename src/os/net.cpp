@@ -101,35 +101,63 @@ bool interfaceMatches(const std::string& specIn, const std::string& name) {
   bool hit = false;
   std::stringstream ss(spec);
   for (std::string item; std::getline(ss, item, ',');) {
+    // NCCL accepts "eth0:port" items; the port means nothing for choosing an interface.
+    if (auto colon = item.find(':'); colon != std::string::npos) item.resize(colon);
     if (item.empty()) continue;
     if (exact ? name == item : name.compare(0, item.size(), item) == 0) { hit = true; break; }
   }
   return exclude ? !hit : hit;
 }
 
+namespace {
+bool linkLocal(const SockAddr& a) {
+  return a.family() == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_addr);
+}
+}  // namespace
+
 Result<Interface> selectInterface(const std::string& spec, const std::string& family) {
   int want = AF_UNSPEC;
-  if (family == "AF_INET" || family == "inet" || family == "4") want = AF_INET;
-  else if (family == "AF_INET6" || family == "inet6" || family == "6") want = AF_INET6;
+  if (family == "AF_INET" || family == "inet" || family == "ipv4" || family == "4") want = AF_INET;
+  else if (family == "AF_INET6" || family == "inet6" || family == "ipv6" || family == "6") want = AF_INET6;
   else if (!family.empty()) return invalidArgument("LOOM_SOCKET_FAMILY='" + family + "' (expected AF_INET or AF_INET6)");
   auto all = listInterfaces();
   auto ok = [&](const Interface& i) { return want == AF_UNSPEC || i.addr.family() == want; };
+  // IPv4 first unless a family is forced; listInterfaces already puts link-local IPv6 last.
+  auto firstOf = [&](auto&& accept) -> const Interface* {
+    for (int pass = 0; pass < 2; ++pass)
+      for (const auto& i : all) {
+        if (!ok(i) || !accept(i)) continue;
+        if (pass == 0 && want == AF_UNSPEC && i.addr.family() != AF_INET) continue;
+        return &i;
+      }
+    return nullptr;
+  };
   if (!spec.empty()) {
-    for (const auto& i : all)
-      if (ok(i) && interfaceMatches(spec, i.name)) return i;
+    if (auto* i = firstOf([&](const Interface& i) { return interfaceMatches(spec, i.name); })) return *i;
     return invalidArgument("no up interface matches LOOM_SOCKET_IFNAME='" + spec + "'" +
                            (family.empty() ? "" : " with family " + family));
   }
-  // Prefer IPv4 among non-loopback interfaces unless a family is forced, then loopback.
-  for (int pass = 0; pass < 2; ++pass)
-    for (const auto& i : all) {
-      if (i.loopback || !ok(i)) continue;
-      if (pass == 0 && want == AF_UNSPEC && i.addr.family() != AF_INET) continue;
-      return i;
-    }
-  for (const auto& i : all)
-    if (i.loopback && ok(i)) return i;
-  return invalidArgument("no usable network interface" + (family.empty() ? "" : " of family " + family));
+  // Default: a real network interface, not a container or VM bridge (their addresses are
+  // unreachable from other hosts), and no link-local IPv6 (its scope means nothing
+  // elsewhere); then loopback; then link-local as a last resort.
+  auto* pick = firstOf([](const Interface& i) {
+    return !i.loopback && !linkLocal(i.addr) && interfaceMatches(kDefaultIfnameExclude, i.name);
+  });
+  if (!pick) pick = firstOf([](const Interface& i) { return i.loopback; });
+  if (!pick) pick = firstOf([](const Interface& i) { return interfaceMatches(kDefaultIfnameExclude, i.name); });
+  if (pick) return *pick;
+  if (want != AF_INET6) {
+    // getifaddrs showed nothing usable (a bare network namespace): loopback is still worth a try.
+    Interface lo;
+    lo.name = "lo";
+    lo.loopback = true;
+    auto* in = reinterpret_cast<sockaddr_in*>(&lo.addr.storage);
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    lo.addr.len = sizeof(sockaddr_in);
+    return lo;
+  }
+  return invalidArgument("no usable network interface of family " + family);
 }
 
 Status setNonblocking(int fd) {
@@ -184,8 +212,7 @@ int socketError(int fd) {
 
 namespace {
 template <typename Op>
-Status pollLoop(int fd, short events, size_t bytes, int timeoutMs, const char* what, Op op) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+Status pollLoop(int fd, short events, size_t bytes, Deadline deadline, const char* what, Op op) {
   size_t done = 0;
   while (done < bytes) {
     ssize_t n = op(done);
@@ -193,24 +220,32 @@ Status pollLoop(int fd, short events, size_t bytes, int timeoutMs, const char* w
     if (n == 0) return remoteError(std::string(what) + ": connection closed", -1);
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return systemError(what, errno);
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count();
-    if (left <= 0) return timeoutError(std::string(what) + " timed out");
+    if (deadline.expired()) return timeoutError(std::string(what) + " timed out");
     pollfd p{fd, events, 0};
-    poll(&p, 1, static_cast<int>(left));
+    poll(&p, 1, deadline.remainingMs(1000));
   }
   return Status::ok();
 }
 }  // namespace
 
-Status writeAll(int fd, const void* buf, size_t bytes, int timeoutMs) {
+Status writeAll(int fd, const void* buf, size_t bytes, Deadline deadline) {
   auto* p = static_cast<const char*>(buf);
-  return pollLoop(fd, POLLOUT, bytes, timeoutMs, "send",
-                  [&](size_t done) { return ::send(fd, p + done, bytes - done, MSG_NOSIGNAL); });
+  return pollLoop(fd, POLLOUT, bytes, deadline, "send",
+                  [&](size_t done) { return ::send(fd, p + done, bytes - done, MSG_NOSIGNAL | MSG_DONTWAIT); });
+}
+
+Status readAll(int fd, void* buf, size_t bytes, Deadline deadline) {
+  auto* p = static_cast<char*>(buf);
+  return pollLoop(fd, POLLIN, bytes, deadline, "recv",
+                  [&](size_t done) { return ::recv(fd, p + done, bytes - done, MSG_DONTWAIT); });
+}
+
+Status writeAll(int fd, const void* buf, size_t bytes, int timeoutMs) {
+  return writeAll(fd, buf, bytes, Deadline::after(std::chrono::milliseconds(timeoutMs)));
 }
 
 Status readAll(int fd, void* buf, size_t bytes, int timeoutMs) {
-  auto* p = static_cast<char*>(buf);
-  return pollLoop(fd, POLLIN, bytes, timeoutMs, "recv", [&](size_t done) { return ::recv(fd, p + done, bytes - done, 0); });
+  return readAll(fd, buf, bytes, Deadline::after(std::chrono::milliseconds(timeoutMs)));
 }
 
 }  // namespace loom::os

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/deadline.hpp"
 #include "core/status.hpp"
 #include "os/fd.hpp"
 
@@ -39,11 +40,18 @@ struct Interface {
 std::vector<Interface> listInterfaces();
 
 // NCCL syntax: "eth,ib" prefixes; "^docker,lo" excludes prefixes; "=eth0" exact names
-// ("^=..." excludes exact names). Empty spec matches everything.
+// ("^=..." excludes exact names); an "eth0:port" item's port is ignored. Empty spec matches
+// everything.
 bool interfaceMatches(const std::string& spec, const std::string& name);
 
-// The address to listen on: the first interface matching `ifnameSpec` (default: the first
-// non-loopback up interface, else loopback) of `family` ("", "AF_INET", "AF_INET6").
+// Interfaces the default choice skips: container and VM bridges.
+inline constexpr const char* kDefaultIfnameExclude = "^docker,veth,virbr";
+
+// The address to listen on, of `family` ("", "AF_INET"/"inet"/"ipv4"/"4", "AF_INET6"/...),
+// IPv4 first unless a family is given: the first interface matching `ifnameSpec`; by default
+// the first non-loopback one outside kDefaultIfnameExclude (link-local IPv6 skipped), else
+// loopback (127.0.0.1 even when getifaddrs lists nothing). Used by the bootstrap root and
+// the TCP transport alike.
 Result<Interface> selectInterface(const std::string& ifnameSpec, const std::string& family);
 
 Status setNonblocking(int fd);
@@ -59,7 +67,11 @@ Result<UniqueFd> connectTcp(const SockAddr& addr, bool* inProgress, size_t buffe
 // The pending error of a connecting socket (0 when connected).
 int socketError(int fd);
 
-// Blocking-style helpers over a nonblocking fd with a poll-based deadline in milliseconds.
+// Blocking-style helpers over a socket (blocking or not: they never block in send/recv) with
+// a poll-based deadline. Errors: loomTimeout at the deadline, loomRemoteError when the peer
+// closes, loomSystemError (with errno, e.g. ECONNRESET) otherwise.
+Status writeAll(int fd, const void* buf, size_t bytes, Deadline deadline);
+Status readAll(int fd, void* buf, size_t bytes, Deadline deadline);
 Status writeAll(int fd, const void* buf, size_t bytes, int timeoutMs);
 Status readAll(int fd, void* buf, size_t bytes, int timeoutMs);
 

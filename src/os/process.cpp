@@ -35,4 +35,10 @@ uint64_t pidNamespaceId() {
   return static_cast<uint64_t>(st.st_ino);
 }
 
+std::string hostName() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
 }  // namespace loom::os

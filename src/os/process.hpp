@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <string>
 
 namespace loom::os {
 
@@ -12,5 +13,7 @@ namespace loom::os {
 bool processAlive(pid_t pid);
 // Identifies this process's pid namespace (inode of /proc/self/ns/pid; 0 if unknown).
 uint64_t pidNamespaceId();
+// gethostname(), for messages and host identity; empty if unknown.
+std::string hostName();
 
 }  // namespace loom::os

@@ -45,12 +45,10 @@ bool fromHex(const std::string& h, std::string* out) {
 
 // Hostname plus boot id: equal only for processes of one running kernel.
 std::string detectHostId() {
-  char name[256] = {};
-  gethostname(name, sizeof name - 1);
   std::string boot;
   std::ifstream f("/proc/sys/kernel/random/boot_id");
   std::getline(f, boot);
-  return std::string(name) + "/" + boot;
+  return os::hostName() + "/" + boot;
 }
 
 constexpr const char* kBlobTag = "loomfab1";

@@ -1,10 +1,10 @@
-// Unique id encoding, hex form, Slurm host lists and interface-name matching.
+// Unique id encoding, hex form, Slurm host lists and the root's address choice.
 #include <gtest/gtest.h>
 
 #include "bootstrap/bootstrap.hpp"
-#include "bootstrap/ifaddr.hpp"
 #include "bootstrap/launch_env.hpp"
 #include "bootstrap/wire.hpp"
+#include "os/net.hpp"
 
 using namespace loom;
 using namespace loom::bootstrap;
@@ -97,29 +97,20 @@ TEST(BootstrapNodelist, SlurmPortStaysInRange) {
   EXPECT_NE(slurmPort(100, 0), slurmPort(101, 0));
 }
 
-TEST(BootstrapIfaddr, NcclSyntax) {
-  EXPECT_TRUE(matchIfName("", "eth0"));
-  EXPECT_TRUE(matchIfName("eth", "eth0"));
-  EXPECT_TRUE(matchIfName("ib,eth", "eth1"));
-  EXPECT_FALSE(matchIfName("ib", "eth0"));
-  EXPECT_FALSE(matchIfName("^docker,lo", "docker0"));
-  EXPECT_FALSE(matchIfName("^docker,lo", "lo"));
-  EXPECT_TRUE(matchIfName("^docker,lo", "eth0"));
-  EXPECT_TRUE(matchIfName("=eth0", "eth0"));
-  EXPECT_FALSE(matchIfName("=eth0", "eth01"));
-  EXPECT_FALSE(matchIfName("^=eth0", "eth0"));
-  EXPECT_TRUE(matchIfName("^=eth0", "eth01"));
-  EXPECT_TRUE(matchIfName("eth0:1234", "eth0"));
-}
-
+// The root's address comes from os::selectInterface (its matching is tested in test_os_posix).
 TEST(BootstrapIfaddr, LoopbackIsFound) {
-  auto all = listInterfaces(AF_INET);
   bool lo = false;
-  for (auto& a : all) lo = lo || a.loopback;
+  for (auto& a : os::listInterfaces()) lo = lo || (a.loopback && a.addr.family() == AF_INET);
   EXPECT_TRUE(lo);
-  auto pick = pickRootAddress();
+  auto pick = os::selectInterface("", "");
   ASSERT_TRUE(pick) << pick.status().message();
-  EXPECT_FALSE(wire::numericHost(pick->addr).empty());
+  EXPECT_FALSE(pick->addr.host().empty());
+  EXPECT_NE(pick->addr.host(), "?");
+  auto id = createRoot();  // listens on that choice
+  ASSERT_TRUE(id) << id.status().message();
+  auto rid = decodeId(*id);
+  ASSERT_TRUE(rid);
+  EXPECT_EQ(rid->host, pick->addr.host());
 }
 
 TEST(BootstrapWire, HostPortAndRankLists) {

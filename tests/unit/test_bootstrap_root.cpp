@@ -37,8 +37,8 @@ struct Outcome {
 int rawConnect(const RendezvousId& id) {
   auto addr = wire::resolve(id.host, id.port, AF_UNSPEC);
   if (!addr) return -1;
-  int fd = ::socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), wire::lengthOf(*addr)) != 0) {
+  int fd = ::socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (::connect(fd, addr->get(), addr->len) != 0) {
     ::close(fd);
     return -1;
   }

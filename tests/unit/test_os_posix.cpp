@@ -30,6 +30,17 @@ TEST(OsNet, InterfaceMatchesNcclSyntax) {
   EXPECT_FALSE(interfaceMatches("=eth0", "eth01"));
   EXPECT_FALSE(interfaceMatches("^=eth0", "eth0"));
   EXPECT_TRUE(interfaceMatches("^=eth0", "eth01"));
+  // From the bootstrap's former copy: NCCL's "ifname:port" items match on the name alone.
+  EXPECT_FALSE(interfaceMatches("ib", "eth0"));
+  EXPECT_TRUE(interfaceMatches("eth0:1234", "eth0"));
+  EXPECT_TRUE(interfaceMatches("=eth0:1234", "eth0"));
+  EXPECT_FALSE(interfaceMatches("=eth0:1234", "eth01"));
+  EXPECT_FALSE(interfaceMatches("^eth0:1234", "eth0"));
+  // The default selection's exclusions.
+  EXPECT_FALSE(interfaceMatches(kDefaultIfnameExclude, "docker0"));
+  EXPECT_FALSE(interfaceMatches(kDefaultIfnameExclude, "veth12ab"));
+  EXPECT_FALSE(interfaceMatches(kDefaultIfnameExclude, "virbr0"));
+  EXPECT_TRUE(interfaceMatches(kDefaultIfnameExclude, "eth0"));
 }
 
 TEST(OsNet, ParsesNumericAddresses) {
@@ -52,9 +63,26 @@ TEST(OsNet, SelectsInterfaces) {
   EXPECT_TRUE(lo->loopback);
   auto any = selectInterface("", "");
   ASSERT_TRUE(any.isOk());
-  bool haveOther = false;
-  for (auto& i : listInterfaces()) haveOther |= !i.loopback;
+  bool haveOther = false;  // a candidate of the default choice
+  for (auto& i : listInterfaces()) {
+    bool linkLocal = i.addr.family() == AF_INET6 &&
+                     IN6_IS_ADDR_LINKLOCAL(&reinterpret_cast<const sockaddr_in6*>(&i.addr.storage)->sin6_addr);
+    haveOther |= !i.loopback && !linkLocal && interfaceMatches(kDefaultIfnameExclude, i.name);
+  }
   EXPECT_EQ(any->loopback, !haveOther);
+  EXPECT_TRUE(interfaceMatches(kDefaultIfnameExclude, any->name)) << any->name;
+  if (haveOther) {
+    bool haveV4 = false;
+    for (auto& i : listInterfaces()) haveV4 |= !i.loopback && i.addr.family() == AF_INET &&
+                                               interfaceMatches(kDefaultIfnameExclude, i.name);
+    if (haveV4) {
+      EXPECT_EQ(any->addr.family(), AF_INET);  // IPv4 first when no family is forced
+    }
+  }
+  auto v6 = selectInterface("lo", "ipv6");  // the bootstrap's spelling of the family works too
+  if (v6) {
+    EXPECT_EQ(v6->addr.family(), AF_INET6);
+  }
   EXPECT_EQ(selectInterface("=no-such-if", "").status().code(), loomInvalidArgument);
   EXPECT_EQ(selectInterface("", "AF_BOGUS").status().code(), loomInvalidArgument);
 }

@@ -1,0 +1,73 @@
+// One collective as `loom bench` sees it: its nccl-tests size semantics, bus-bandwidth factor,
+// buffers, the call itself (in or out of place, blocking or not), and the element-wise check.
+#pragma once
+
+#include <loom/loom.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace loom::bench {
+
+enum class Coll { AllReduce, AllGather, ReduceScatter, Broadcast, Reduce, AllToAll, Gather, Scatter, SendRecv };
+
+inline constexpr Coll kAllColls[] = {Coll::AllReduce, Coll::AllGather, Coll::ReduceScatter,
+                                     Coll::Broadcast, Coll::Reduce,    Coll::AllToAll,
+                                     Coll::Gather,    Coll::Scatter,   Coll::SendRecv};
+
+const char* collName(Coll c);
+std::optional<Coll> parseColl(const std::string& s);
+bool hasOp(Coll c);
+bool hasRoot(Coll c);
+// nccl-tests' busbw / algbw: allreduce 2(n-1)/n; allgather, reducescatter, alltoall, gather,
+// scatter (n-1)/n; broadcast, reduce, sendrecv 1.
+double busFactor(Coll c, int nranks);
+
+// Element counts for one row, as nccl-tests' getCollByteCount computes them from the "size"
+// requested on the command line.
+struct Layout {
+  size_t sendCount = 0, recvCount = 0;
+  size_t paramCount = 0;  // the count passed to the call: the "count" column
+  size_t bytes = 0;       // max(send, recv) bytes: the "size" column; algbw = bytes / time
+};
+Layout layoutFor(Coll c, size_t requestedBytes, size_t typeSize, int nranks);
+
+// Buffers and calls for one (collective, type, op, root, size) on one rank.
+class CollRun {
+ public:
+  CollRun(Coll c, loomComm_t comm, int rank, int nranks, loomDataType_t type, loomRedOp_t op, int root,
+          size_t requestedBytes);
+
+  const Layout& layout() const { return layout_; }
+  // Issues one operation; with request == nullptr it blocks. sendrecv always blocks (a group).
+  loomResult_t issue(bool inPlace, loomRequest_t* request);
+  // Writes the known inputs for the next issue(inPlace).
+  void fillInputs(bool inPlace);
+  // Elements of this rank's result that differ from the independent reference (0 on ranks
+  // that receive nothing, e.g. non-roots of reduce and gather).
+  size_t countWrong(bool inPlace) const;
+  // Test hook (LOOM_BENCH_CORRUPT): damages one result element on the rank that checks it.
+  void corruptOne(bool inPlace);
+
+ private:
+  uint8_t* sendPtr(bool inPlace);
+  uint8_t* recvPtr(bool inPlace);
+  const uint8_t* resultPtr(bool inPlace) const;
+  size_t resultCount() const;
+  bool checksHere() const;
+
+  Coll coll_;
+  loomComm_t comm_;
+  int rank_, nranks_;
+  loomDataType_t type_;
+  loomRedOp_t op_;
+  int root_;
+  size_t elem_;
+  Layout layout_;
+  std::vector<uint8_t> send_, recv_;
+};
+
+}  // namespace loom::bench
