@@ -20,9 +20,9 @@ build: deps
 	@cmake --preset release >/dev/null
 	@cmake --build $(RELEASE) -j $(JOBS)
 
-# The main job on this machine: 4 local ranks all-reduce, check and time.
+# The main job on this machine: 4 local ranks time and check every collective (nccl-tests style).
 run: build
-	$(RELEASE)/tools/loomrun/loomrun -n 4 --tag-output -- $(RELEASE)/examples/allreduce_example
+	$(RELEASE)/tools/loomrun/loomrun -n 4 -- $(RELEASE)/tools/loom/loom bench all -b 8 -e 8M -f 8 -n 5 -w 2 -c 1
 
 # Every test: the release build, then the unit and multi-process suites under ASan+UBSan and TSan.
 test: test-deps

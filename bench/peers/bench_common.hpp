@@ -80,10 +80,16 @@ inline Options parseOptions(int argc, char** argv) {
     else if (a == "--np") o.np = std::atoi(next());
     else if (a == "--timeout") o.timeoutSec = std::atoi(next());
     else if (!a.empty() && a[0] != '-') {
-      bool found = false;
-      for (int c = 0; c < 5; ++c)
-        if (a == "all" || a == kCollNames[c]) { o.colls.push_back(static_cast<Coll>(c)); found = true; }
-      if (!found) usage(prog, ("unknown collective " + a).c_str());
+      for (size_t start = 0; start <= a.size();) {  // a name, a comma list, or all
+        size_t end = a.find(',', start);
+        if (end == std::string::npos) end = a.size();
+        std::string name = a.substr(start, end - start);
+        bool found = false;
+        for (int c = 0; c < 5; ++c)
+          if (name == "all" || name == kCollNames[c]) { o.colls.push_back(static_cast<Coll>(c)); found = true; }
+        if (!found) usage(prog, ("unknown collective " + name).c_str());
+        start = end + 1;
+      }
     } else {
       usage(prog, ("unknown option " + a).c_str());
     }

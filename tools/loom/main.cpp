@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "bench_cli.hpp"
 #include "core/params.hpp"
 
 #ifdef LOOM_HAVE_PLAN
@@ -40,6 +41,7 @@ void usage() {
   fmt::print(
       "usage: loom <command> [options]\n\n"
       "commands:\n"
+      "  bench           time and check collectives like nccl-tests (loom bench --help)\n"
       "  plan            fine-tuning GPU planner (loom plan --help)\n"
       "  version         print the library version\n\n"
       "options:\n"
@@ -62,6 +64,7 @@ int main(int argc, char** argv) {
     fmt::print("loom {}.{}.{}\n", v / 10000, v / 100 % 100, v % 100);
     return 0;
   }
+  if (cmd == "bench") return loom::bench::runCli(argc - 1, argv + 1);
 #ifdef LOOM_HAVE_PLAN
   if (cmd == "plan") return loom::plan::runCli(argc - 1, argv + 1);
 #endif

@@ -1,0 +1,68 @@
+// What rank 0 of `loom bench` prints: the nccl-tests table (flushed row by row, so a long sweep
+// shows progress) and, with -J, one JSON line per row in the format of /work/notes/bench_json.md
+// (docs/bench.md).
+#pragma once
+
+#include <loom/loom.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "bench_coll.hpp"
+#include "bench_options.hpp"
+
+namespace loom::bench {
+
+struct Half {  // one of the out-of-place / in-place column groups
+  double timeUs = 0, algbw = 0, busbw = 0;
+  uint64_t wrong = 0;
+};
+
+struct Row {
+  Coll coll;
+  Layout layout;
+  loomDataType_t type;
+  loomRedOp_t op;  // ignored when the collective has none
+  int root;        // -1 when it has none
+  Half oop, ip;
+};
+
+struct RankInfo {
+  int pid = 0;
+  std::string host;
+};
+
+// Fills algbw and busbw from the time, as nccl-tests: algbw = size / time in 1e9 B/s.
+void computeBandwidth(Coll c, const Layout& l, int nranks, Half& h);
+
+class Report {
+ public:
+  Report(const Options& o, int nranks, std::string transport, std::string algo);
+  ~Report();
+  // Opens the JSON file for appending; false (with a message on stderr) when it cannot.
+  bool openJson();
+  void preamble(const std::vector<RankInfo>& ranks);
+  void tableHeader(Coll c);
+  void row(const Row& r);
+  // The nccl-tests footer; returns the total number of wrong elements.
+  uint64_t footer();
+
+ private:
+  const Options& o_;
+  int nranks_;
+  std::string transport_, algo_;
+  std::FILE* json_ = nullptr;
+  double bwSum_ = 0;
+  long bwCount_ = 0;
+  uint64_t wrong_ = 0;
+  struct PerColl {
+    Coll coll;
+    double bwSum = 0;
+    long count = 0;
+  };
+  std::vector<PerColl> perColl_;
+};
+
+}  // namespace loom::bench

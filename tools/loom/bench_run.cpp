@@ -1,0 +1,159 @@
+// One rank's sweep for `loom bench`. Every rank runs the same loops in the same order (the
+// collectives must match up); only rank 0 prints. A failing call is fatal: the other ranks would
+// wait for it until LOOM_TIMEOUT, so the process exits at once (loomrun then stops the others).
+#include "bench_run.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <set>
+
+#include "bench_coll.hpp"
+#include "bench_output.hpp"
+#include "bench_timing.hpp"
+#include "mem/reduce.hpp"
+
+namespace loom::bench {
+
+namespace {
+
+struct Ctx {
+  loomComm_t comm;
+  const Options& o;
+  int rank, nranks;
+  bool corrupt;  // LOOM_BENCH_CORRUPT test hook
+};
+
+[[noreturn]] void fatal(const Ctx& c, const std::string& what, loomResult_t r) {
+  fmt::print(stderr, "loom bench: rank {}: {} failed: {}: {}\n", c.rank, what, loomGetErrorString(r),
+             loomGetLastError(c.comm));
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(3);
+}
+
+std::string hostId() {
+  if (const char* id = std::getenv("LOOM_HOST_ID"); id && *id) return id;
+  char name[256] = {};
+  gethostname(name, sizeof name - 1);
+  return name;
+}
+
+// Pid and host of every rank, for the preamble and to name the transport in the JSON lines.
+std::vector<RankInfo> gatherRanks(const Ctx& c) {
+  struct Wire {
+    int32_t pid;
+    char host[60];
+  };
+  Wire mine{static_cast<int32_t>(getpid()), {}};
+  std::string h = hostId();
+  std::strncpy(mine.host, h.c_str(), sizeof mine.host - 1);
+  std::vector<Wire> all(static_cast<size_t>(c.nranks));
+  if (loomResult_t r = loomAllGather(&mine, all.data(), sizeof(Wire), loomUint8, c.comm, nullptr); r != loomSuccess)
+    fatal(c, "gathering rank information", r);
+  std::vector<RankInfo> out;
+  for (const auto& w : all) out.push_back({w.pid, std::string(w.host, strnlen(w.host, sizeof w.host))});
+  return out;
+}
+
+// LOOM_TRANSPORT when it forces one; otherwise what auto selection does: shm within a host,
+// tcp across hosts.
+std::string transportName(const std::vector<RankInfo>& ranks) {
+  if (const char* t = std::getenv("LOOM_TRANSPORT"); t && (!std::strcmp(t, "shm") || !std::strcmp(t, "tcp")))
+    return t;
+  std::set<std::string> hosts;
+  for (const auto& r : ranks) hosts.insert(r.host);
+  if (hosts.size() == 1) return "shm";
+  return hosts.size() == ranks.size() ? "tcp" : "mixed";
+}
+
+std::string algoName(const Options& o) {
+  if (!o.algo.empty()) return o.algo;
+  const char* env = std::getenv("LOOM_ALGO");
+  return env && *env ? env : "auto";
+}
+
+// Times one half (out of place or in place) of a row, then checks it.
+Half measure(const Ctx& c, CollRun& run, bool inPlace, const std::string& what) {
+  Half h;
+  Timing t = timeIterations(run, c.comm, inPlace, c.o.warmup, c.o.iters, c.o.blocking);
+  if (t.result != loomSuccess) fatal(c, what, t.result);
+  double seconds = 0;
+  if (loomResult_t r = aggregateTime(c.comm, c.rank, c.nranks, c.o.agg, t.seconds, &seconds); r != loomSuccess)
+    fatal(c, "aggregating times", r);
+  h.timeUs = seconds * 1e6;
+  if (c.o.check) {
+    run.fillInputs(inPlace);
+    if (loomResult_t r = run.issue(inPlace, nullptr); r != loomSuccess) fatal(c, what + " (check)", r);
+    if (c.corrupt) run.corruptOne(inPlace);
+    if (loomResult_t r = sumOverRanks(c.comm, run.countWrong(inPlace), &h.wrong); r != loomSuccess)
+      fatal(c, "summing wrong counts", r);
+  }
+  return h;
+}
+
+}  // namespace
+
+int runRank(loomComm_t comm, const Options& o) {
+  Ctx c{comm, o, 0, 1, false};
+  loomCommUserRank(comm, &c.rank);
+  loomCommCount(comm, &c.nranks);
+  if (const char* v = std::getenv("LOOM_BENCH_CORRUPT"); v && *v && std::strcmp(v, "0") != 0) c.corrupt = true;
+
+  const bool rooted = std::any_of(o.colls.begin(), o.colls.end(), hasRoot);
+  if (rooted && o.root >= c.nranks) {
+    if (c.rank == 0)
+      fmt::print(stderr, "loom bench: -r/--root {} is out of range for {} ranks\n", o.root, c.nranks);
+    return 2;
+  }
+  std::vector<RankInfo> ranks = gatherRanks(c);
+  std::unique_ptr<Report> report;
+  bool jsonOk = true;
+  if (c.rank == 0) {
+    report = std::make_unique<Report>(o, c.nranks, transportName(ranks), algoName(o));
+    jsonOk = report->openJson();
+  }
+  // Every rank learns whether rank 0 could open the JSON file, so that all stop together.
+  uint64_t jsonFailures = 0;
+  if (loomResult_t r = sumOverRanks(comm, jsonOk ? 0 : 1, &jsonFailures); r != loomSuccess)
+    fatal(c, "starting", r);
+  if (jsonFailures) return 2;
+  if (report) report->preamble(ranks);
+
+  const std::vector<size_t> sizes = sizeSweep(o);
+  for (Coll coll : o.colls) {
+    if (report) report->tableHeader(coll);
+    std::vector<int> roots{-1};
+    if (hasRoot(coll)) {
+      roots.clear();
+      for (int r = 0; r < c.nranks; ++r)
+        if (o.root < 0 || o.root == r) roots.push_back(r);
+    }
+    const std::vector<loomRedOp_t> ops = hasOp(coll) ? o.ops : std::vector<loomRedOp_t>{loomSum};
+    for (loomDataType_t type : o.types)
+      for (loomRedOp_t op : ops)
+        for (int root : roots)
+          for (size_t size : sizes) {
+            CollRun run(coll, comm, c.rank, c.nranks, type, op, root, size);
+            Row row{coll, run.layout(), type, op, root, {}, {}};
+            const std::string what =
+                fmt::format("{} {} {} root {} size {}", collName(coll), mem::typeName(type), opName(op), root, size);
+            row.oop = measure(c, run, false, what + " out of place");
+            row.ip = measure(c, run, true, what + " in place");
+            computeBandwidth(coll, row.layout, c.nranks, row.oop);
+            computeBandwidth(coll, row.layout, c.nranks, row.ip);
+            if (report) report->row(row);
+          }
+  }
+  uint64_t wrong = 0;
+  if (report) wrong = report->footer();
+  // Rank 0 knows the total; share it so that every rank exits with the same code.
+  if (loomResult_t r = sumOverRanks(comm, wrong, &wrong); r != loomSuccess) fatal(c, "finishing", r);
+  return wrong ? 1 : 0;
+}
+
+}  // namespace loom::bench
