@@ -33,3 +33,11 @@ install: build
 
 clean:
 	rm -rf build
+
+# The long randomised fault campaign in the network lab (needs root and iproute2): 100 trials of
+# kill -9, SIGSTOP, pulled cable, rate limit or no fault; summary in build/netlab/campaign-<seed>.json.
+# SEED=S replays a campaign; TRIALS=N changes its length.
+.PHONY: fault-campaign
+fault-campaign: build
+	@cmake --build $(RELEASE) --target netlab_rank -j $(JOBS)
+	tests/netlab/campaign.sh --trials $(or $(TRIALS),100) --bin $(RELEASE)/tests/netlab/netlab_rank $(if $(SEED),--seed $(SEED))

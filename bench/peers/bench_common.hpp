@@ -206,7 +206,7 @@ inline double report(const char* tool, Coll c, int nranks, const Options& o, con
                  o.type.c_str(), o.op.c_str(), root);
     auto mode = [&](const char* name, const Result& r, double alg, double bus) {
       if (r.have)
-        std::fprintf(json, ",\"%s\":{\"time_us\":%.3f,\"algbw\":%.4f,\"busbw\":%.4f,\"wrong\":%ld}", name, r.timeUs, alg,
+        std::fprintf(json, ",\"%s\":{\"time_us\":%.3f,\"algbw\":%.6g,\"busbw\":%.6g,\"wrong\":%ld}", name, r.timeUs, alg,
                      bus, r.wrong);
     };
     mode("oop", oop, oa, ob);

@@ -100,6 +100,15 @@ LOOM_API loomResult_t loomCommInitFromEnv(loomComm_t* comm);
 LOOM_API loomResult_t loomCommDestroy(loomComm_t comm);
 /* Fails every pending operation of comm promptly and frees it; safe from any thread. */
 LOOM_API loomResult_t loomCommAbort(loomComm_t comm);
+/* A new communicator of the ranks that pass the same color, ordered by key (ties by rank).
+ * Collective over comm. Ranks passing LOOM_SPLIT_NOCOLOR get *newcomm = NULL. */
+#define LOOM_SPLIT_NOCOLOR (-1)
+LOOM_API loomResult_t loomCommSplit(loomComm_t comm, int color, int key, loomComm_t* newcomm);
+/* A new communicator of comm's ranks minus excludeRanksList, keeping their order. Needs no
+ * communication on comm, so the survivors of a failure call it (all with the same list) to
+ * carry on. */
+LOOM_API loomResult_t loomCommShrink(loomComm_t comm, const int* excludeRanksList, int excludeRanksCount,
+                                     loomComm_t* newcomm);
 LOOM_API loomResult_t loomCommCount(const loomComm_t comm, int* count);
 LOOM_API loomResult_t loomCommUserRank(const loomComm_t comm, int* rank);
 /* The sticky error of comm (loomSuccess while healthy); never blocks. */

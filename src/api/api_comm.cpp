@@ -12,13 +12,17 @@ using loom::api::fail;
 
 namespace {
 
+loomComm_t adopt(std::unique_ptr<loom::core::Communicator> impl) {
+  auto* handle = new loomComm;
+  handle->impl = std::move(impl);
+  loom::api::registerComm(handle);
+  return handle;
+}
+
 loomResult_t initRank(loomComm_t* comm, int nranks, const loomUniqueId& id, int rank) {
   auto impl = loom::core::Communicator::init(id, rank, nranks);
   if (!impl.isOk()) return fail(nullptr, impl.status());
-  auto* handle = new loomComm;
-  handle->impl = std::move(impl.value());
-  loom::api::registerComm(handle);
-  *comm = handle;
+  *comm = adopt(std::move(impl.value()));
   return loomSuccess;
 }
 
@@ -98,6 +102,32 @@ LOOM_API loomResult_t loomCommAbort(loomComm_t comm) {
     return fail(nullptr, loom::invalidUsage("comm was already destroyed or never initialized"));
   comm->impl->abort();
   delete comm;
+  return loomSuccess;
+}
+
+LOOM_API loomResult_t loomCommSplit(loomComm_t comm, int color, int key, loomComm_t* newcomm) {
+  if (Status s = loom::api::checkComm(comm); !s.isOk()) return fail(nullptr, s);
+  if (!newcomm) return fail(comm, loom::invalidArgument("newcomm is NULL"));
+  *newcomm = nullptr;
+  if (color < 0 && color != LOOM_SPLIT_NOCOLOR)
+    return fail(comm, loom::invalidArgument(fmt::format("color {} is negative (use LOOM_SPLIT_NOCOLOR)", color)));
+  auto child = comm->impl->split(color, key);
+  if (!child.isOk()) return fail(comm, child.status());
+  if (child.value()) *newcomm = adopt(std::move(child.value()));
+  return loomSuccess;
+}
+
+LOOM_API loomResult_t loomCommShrink(loomComm_t comm, const int* excludeRanksList, int excludeRanksCount,
+                                     loomComm_t* newcomm) {
+  if (Status s = loom::api::checkComm(comm); !s.isOk()) return fail(nullptr, s);
+  if (!newcomm) return fail(comm, loom::invalidArgument("newcomm is NULL"));
+  *newcomm = nullptr;
+  if (excludeRanksCount < 0 || (excludeRanksCount > 0 && !excludeRanksList))
+    return fail(comm, loom::invalidArgument("excludeRanksList is NULL or excludeRanksCount is negative"));
+  std::vector<int> exclude(excludeRanksList, excludeRanksList + excludeRanksCount);
+  auto child = comm->impl->shrink(exclude);
+  if (!child.isOk()) return fail(comm, child.status());
+  *newcomm = adopt(std::move(child.value()));
   return loomSuccess;
 }
 

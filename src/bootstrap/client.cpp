@@ -27,18 +27,6 @@ namespace {
 
 using wire::FrameType;
 
-// Maps an error frame to a Status: the codes a root may send are kept, anything else is remote.
-Status errorFromFrame(std::string_view payload, const std::string& root) {
-  wire::Reader r(payload);
-  uint32_t code = 0;
-  std::string_view msg;
-  if (!r.u32(&code) || !r.str(&msg, wire::kMaxFrameBytes))
-    return remoteError("bootstrap root at " + root + " sent a malformed error frame", -1);
-  auto c = static_cast<loomResult_t>(code);
-  if (c != loomInvalidUsage && c != loomTimeout && c != loomInvalidArgument) c = loomRemoteError;
-  return Status(c, std::string(msg));
-}
-
 class TcpBootstrap final : public Bootstrap {
  public:
   TcpBootstrap(os::UniqueFd fd, std::string root, Secret secret, int rank, int nranks)
@@ -48,12 +36,9 @@ class TcpBootstrap final : public Bootstrap {
     if (!failure_.isOk()) return failure_;
     if (mine.size() > wire::kMaxFrameBytes - 64)
       return invalidArgument(fmt::format("bootstrap blob of {} bytes exceeds the frame limit", mine.size()));
-    wire::Writer w;
-    w.u32(round_);
     int left = deadline.remainingMs(0x7FFFFFFF);
-    w.u32(deadline.at() == Clock::time_point::max() ? wire::kNoDeadline : static_cast<uint32_t>(left));
-    w.bytes(mine);
-    auto result = exchange(wire::frame(FrameType::Contribute, w.out()), deadline);
+    uint32_t waitMs = deadline.at() == Clock::time_point::max() ? wire::kNoDeadline : static_cast<uint32_t>(left);
+    auto result = exchange(wire::frame(FrameType::Contribute, wire::encodeContribution(round_, waitMs, mine)), deadline);
     if (!result) failure_ = result.status();
     return result;
   }
@@ -78,18 +63,14 @@ class TcpBootstrap final : public Bootstrap {
                                         rank_, round_, root_));
       return s;
     }
-    if (f->type == FrameType::Error) return errorFromFrame(f->payload, root_);
-    wire::Reader r(f->payload);
-    uint32_t round = 0, n = 0;
-    if (f->type != FrameType::Gathered || !r.u32(&round) || !r.u32(&n) || round != round_ ||
-        n != static_cast<uint32_t>(nranks_))
+    if (f->type == FrameType::Error) return wire::decodeError(f->payload, root_);
+    std::vector<std::string> all;
+    auto parsed = f->type == FrameType::Gathered
+                      ? wire::parseGathered(f->payload, round_, static_cast<uint32_t>(nranks_), &all)
+                      : wire::GatherParse::Unexpected;
+    if (parsed == wire::GatherParse::Unexpected)
       return remoteError(fmt::format("{} sent an unexpected answer to round {}", who, round_), -1);
-    std::vector<std::string> all(n);
-    for (auto& blob : all) {
-      std::string_view b;
-      if (!r.str(&b, wire::kMaxFrameBytes)) return remoteError(who + " sent a truncated gather", -1);
-      blob.assign(b);
-    }
+    if (parsed == wire::GatherParse::Truncated) return remoteError(who + " sent a truncated gather", -1);
     ++round_;
     return all;
   }
@@ -112,15 +93,13 @@ Result<std::unique_ptr<Bootstrap>> Bootstrap::join(const loomUniqueId& id, int r
   const RendezvousId& rid = *decoded;
   std::string root = rid.host.find(':') != std::string::npos ? fmt::format("[{}]:{}", rid.host, rid.port)
                                                               : fmt::format("{}:{}", rid.host, rid.port);
-  wire::Writer w;
-  w.u32(wire::kHelloMagic);
-  w.u32(wire::kProtocolVersion);
-  w.bytes(std::string_view(reinterpret_cast<const char*>(rid.secret.data()), rid.secret.size()));
-  w.i32(rank);
-  w.i32(nranks);
-  w.i32(static_cast<int32_t>(::getpid()));
-  w.str(os::hostName());
-  std::string hello = wire::frame(FrameType::Hello, w.out());
+  wire::Hello h;
+  h.secret = rid.secret;
+  h.rank = rank;
+  h.nranks = nranks;
+  h.pid = static_cast<int32_t>(::getpid());
+  h.host = os::hostName();
+  std::string hello = wire::frame(FrameType::Hello, wire::encodeHello(h));
 
   // A root that closes on us during the hello rejected our secret; that may be a previous
   // rendezvous still ending on the same fixed port, so retry until the deadline.
@@ -134,16 +113,15 @@ Result<std::unique_ptr<Bootstrap>> Bootstrap::join(const loomUniqueId& id, int r
     Result<wire::Frame> f = s.isOk() ? wire::recvFrame(fd->get(), wire::kMaxFrameBytes, deadline, "bootstrap root at " + root)
                                      : Result<wire::Frame>(s);
     if (f && f->type == FrameType::Welcome) {
-      wire::Reader r(f->payload);
       int32_t n = 0;
-      if (!r.i32(&n) || n != nranks)
+      if (!wire::parseWelcome(f->payload, &n) || n != nranks)
         return remoteError(fmt::format("bootstrap root at {} welcomed rank {} into {} ranks, expected {}", root, rank, n,
                                        nranks),
                            -1);
       return std::unique_ptr<Bootstrap>(new TcpBootstrap(std::move(*fd), root, rid.secret, rank, nranks));
     }
     fd->reset();
-    if (f && f->type == FrameType::Error) return errorFromFrame(f->payload, root);
+    if (f && f->type == FrameType::Error) return wire::decodeError(f->payload, root);
     if (f) return remoteError(fmt::format("bootstrap root at {} answered the hello with frame {}", root, int(f->type)), -1);
     last = f.takeStatus();
     rejected = rejected || last.code() == loomRemoteError;

@@ -268,7 +268,10 @@ Status expandRanges(const std::string& body, std::vector<std::string>* out, cons
     std::string item = body.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     size_t dash = item.find('-');
     std::string lo = item.substr(0, dash), hi = dash == std::string::npos ? lo : item.substr(dash + 1);
-    auto digits = [](const std::string& s) { return !s.empty() && std::all_of(s.begin(), s.end(), ::isdigit); };
+    // Not ::isdigit: a negative char (UTF-8, garbage) is undefined behaviour there.
+    auto digits = [](const std::string& s) {
+      return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
     if (!digits(lo) || !digits(hi) || lo.size() > 9 || hi.size() > 9) return bad("range '" + item + "'");
     long a = std::stol(lo), b = std::stol(hi);
     if (a > b) return bad("range '" + item + "' is decreasing");
@@ -324,6 +327,8 @@ Result<std::vector<std::string>> expandNodelist(const std::string& list, const s
       partial.swap(next);
       i = close + 1;
     }
+    // The bound holds for the whole list, not only for each name ("a[0-999999],b[0-999999],...").
+    if (hosts.size() + partial.size() > (1u << 20)) return bad("too many hosts");
     hosts.insert(hosts.end(), partial.begin(), partial.end());
     pos = end + 1;
     if (end == list.size() - 1 && list.back() == ',') return bad("trailing ','");

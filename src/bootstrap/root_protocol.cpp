@@ -27,17 +27,16 @@ bool Session::handleFrame(Conn& c, FrameType type, std::string_view payload) {
 }
 
 bool Session::handleHello(Conn& c, std::string_view payload) {
-  wire::Reader r(payload);
-  uint32_t magic = 0, version = 0;
-  std::string_view secret, host;
-  int32_t rank = 0, nranks = 0, pid = 0;
-  if (!r.u32(&magic) || !r.u32(&version) || !r.bytes(16, &secret) || !r.i32(&rank) || !r.i32(&nranks) ||
-      !r.i32(&pid) || !r.str(&host, 256) || !r.done() || magic != wire::kHelloMagic) {
+  wire::Hello hello;
+  if (!wire::parseHello(payload, &hello)) {
     LOOM_WARN("bootstrap root: malformed hello from {}; closing it", c.peer);
     return false;
   }
+  const uint32_t version = hello.version;
+  const int32_t rank = hello.rank, nranks = hello.nranks, pid = hello.pid;
+  const std::string& host = hello.host;
   unsigned char diff = 0;  // constant-time comparison
-  for (size_t i = 0; i < 16; ++i) diff |= static_cast<unsigned char>(secret[i]) ^ secret_[i];
+  for (size_t i = 0; i < 16; ++i) diff |= hello.secret[i] ^ secret_[i];
   if (diff != 0) {
     LOOM_WARN("bootstrap root: connection from {} presented a wrong secret (an id from another job?); closing it",
               c.peer);
@@ -82,7 +81,7 @@ bool Session::handleHello(Conn& c, std::string_view payload) {
     send(c, errorFrame(*failure_));
     return true;
   }
-  claims_[rank] = {pid, host.empty() ? std::string(1, '?') : std::string(host)};
+  claims_[rank] = {pid, host.empty() ? std::string(1, '?') : host};
   c.rank = rank;
   rankFd_[rank] = c.fd;
   ++joined_;
@@ -93,9 +92,9 @@ bool Session::handleHello(Conn& c, std::string_view payload) {
 }
 
 void Session::handleContribute(Conn& c, std::string_view payload) {
-  wire::Reader r(payload);
-  uint32_t round = 0, waitMs = 0;
-  if (!r.u32(&round) || !r.u32(&waitMs)) return fail(remoteError(fmt::format("{} sent a malformed round", who(c)), c.rank));
+  wire::Contribution in;
+  if (!wire::parseContribution(payload, &in)) return fail(remoteError(fmt::format("{} sent a malformed round", who(c)), c.rank));
+  const uint32_t round = in.round, waitMs = in.waitMs;
   if (round != round_ || blobs_[c.rank])
     return fail(remoteError(fmt::format("{} sent round {} while the rendezvous is at round {}{}", who(c), round, round_,
                                         blobs_[c.rank] ? " (twice)" : ""),
@@ -108,7 +107,7 @@ void Session::handleContribute(Conn& c, std::string_view payload) {
                                             round_, q),
                                 q));
   }
-  blobs_[c.rank] = std::string(r.rest());
+  blobs_[c.rank] = std::string(in.blob);
   ++contributed_;
   if (waitMs != wire::kNoDeadline) {
     // Answer just before the client's own deadline so its error can name the missing ranks.
@@ -124,12 +123,10 @@ void Session::completeRound() {
   if (total > wire::kMaxFrameBytes)
     return fail(invalidUsage(fmt::format("bootstrap round {} gathers {} bytes, over the {} MiB frame limit", round_,
                                          total, wire::kMaxFrameBytes >> 20)));
-  wire::Writer w;
-  w.out().reserve(total);
-  w.u32(round_);
-  w.u32(static_cast<uint32_t>(nranks_));
-  for (const auto& b : blobs_) w.str(*b);
-  auto bytes = std::make_shared<const std::string>(wire::frame(FrameType::Gathered, w.out()));
+  std::vector<std::string_view> views;
+  views.reserve(blobs_.size());
+  for (const auto& b : blobs_) views.emplace_back(*b);
+  auto bytes = std::make_shared<const std::string>(wire::frame(FrameType::Gathered, wire::encodeGathered(round_, views)));
   for (int q = 0; q < nranks_; ++q) {
     auto it = conns_.find(rankFd_[q]);
     if (rankFd_[q] >= 0 && it != conns_.end()) {
@@ -143,10 +140,7 @@ void Session::completeRound() {
 }
 
 std::shared_ptr<const std::string> Session::errorFrame(const Status& s) {
-  wire::Writer w;
-  w.u32(static_cast<uint32_t>(s.code()));
-  w.str(s.message());
-  return std::make_shared<const std::string>(wire::frame(FrameType::Error, w.out()));
+  return std::make_shared<const std::string>(wire::frame(FrameType::Error, wire::encodeError(s)));
 }
 
 void Session::fail(Status s) {

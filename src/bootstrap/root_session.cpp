@@ -111,17 +111,18 @@ void Session::onReadable(Conn& c) {
         size_t avail = c.in.size() - c.inPos;
         if (avail < wire::kHeaderBytes) break;
         const char* h = c.in.data() + c.inPos;
-        uint32_t type = wire::loadLe32(h), len = wire::loadLe32(h + 4);
-        uint32_t limit = c.authed ? wire::kMaxFrameBytes : wire::kMaxHelloBytes;
-        if (type < 1 || type > 5 || len > limit - wire::kHeaderBytes) {
-          LOOM_WARN("bootstrap root: invalid frame from {} (type {}, length {}); closing it", who(c), type, len);
+        wire::FrameHeader fh;
+        if (!wire::parseFrameHeader(h, c.authed ? wire::kMaxFrameBytes : wire::kMaxHelloBytes, &fh)) {
+          LOOM_WARN("bootstrap root: invalid frame from {} (type {}, length {}); closing it", who(c), wire::loadLe32(h),
+                    wire::loadLe32(h + 4));
           return closeConn(c.fd);
         }
+        const uint32_t len = fh.length;
         if (avail < wire::kHeaderBytes + len) break;
         std::string_view payload(h + wire::kHeaderBytes, len);
         c.inPos += wire::kHeaderBytes + len;
         int fd = c.fd;
-        if (!handleFrame(c, static_cast<FrameType>(type), payload)) return closeConn(fd);
+        if (!handleFrame(c, fh.type, payload)) return closeConn(fd);
         if (!conns_.count(fd)) return;
       }
       if (c.inPos == c.in.size()) { c.in.clear(); c.inPos = 0; }

@@ -66,6 +66,103 @@ std::string frame(FrameType type, std::string_view payload) {
   return std::move(w.out());
 }
 
+bool parseFrameHeader(const char* p, uint32_t maxBytes, FrameHeader* out) {
+  uint32_t type = loadLe32(p), len = loadLe32(p + 4);
+  if (type < 1 || type > 5 || maxBytes < kHeaderBytes || len > maxBytes - kHeaderBytes) return false;
+  out->type = static_cast<FrameType>(type);
+  out->length = len;
+  return true;
+}
+
+std::string encodeHello(const Hello& h) {
+  Writer w;
+  w.u32(kHelloMagic);
+  w.u32(h.version);
+  w.bytes(std::string_view(reinterpret_cast<const char*>(h.secret.data()), h.secret.size()));
+  w.i32(h.rank);
+  w.i32(h.nranks);
+  w.i32(h.pid);
+  w.str(h.host);
+  return std::move(w.out());
+}
+
+bool parseHello(std::string_view payload, Hello* out) {
+  Reader r(payload);
+  uint32_t magic = 0;
+  std::string_view secret, host;
+  if (!r.u32(&magic) || !r.u32(&out->version) || !r.bytes(out->secret.size(), &secret) || !r.i32(&out->rank) ||
+      !r.i32(&out->nranks) || !r.i32(&out->pid) || !r.str(&host, kMaxHelloHostBytes) || !r.done() ||
+      magic != kHelloMagic)
+    return false;
+  std::memcpy(out->secret.data(), secret.data(), out->secret.size());
+  out->host.assign(host);
+  return true;
+}
+
+std::string encodeContribution(uint32_t round, uint32_t waitMs, std::string_view blob) {
+  Writer w;
+  w.u32(round);
+  w.u32(waitMs);
+  w.bytes(blob);
+  return std::move(w.out());
+}
+
+bool parseContribution(std::string_view payload, Contribution* out) {
+  Reader r(payload);
+  if (!r.u32(&out->round) || !r.u32(&out->waitMs)) return false;
+  out->blob = r.rest();
+  return true;
+}
+
+std::string encodeGathered(uint32_t round, const std::vector<std::string_view>& blobs) {
+  size_t total = 8;
+  for (auto b : blobs) total += 4 + b.size();
+  Writer w;
+  w.out().reserve(total);
+  w.u32(round);
+  w.u32(static_cast<uint32_t>(blobs.size()));
+  for (auto b : blobs) w.str(b);
+  return std::move(w.out());
+}
+
+GatherParse parseGathered(std::string_view payload, uint32_t round, uint32_t nranks, std::vector<std::string>* out) {
+  Reader r(payload);
+  uint32_t got = 0, n = 0;
+  if (!r.u32(&got) || !r.u32(&n) || got != round || n != nranks) return GatherParse::Unexpected;
+  out->clear();
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string_view b;
+    if (!r.str(&b, kMaxFrameBytes)) return GatherParse::Truncated;
+    out->emplace_back(b);
+  }
+  return GatherParse::Ok;
+}
+
+bool parseWelcome(std::string_view payload, int32_t* nranks) {
+  Reader r(payload);
+  return r.i32(nranks);
+}
+
+std::string encodeError(const Status& s) {
+  Writer w;
+  w.u32(static_cast<uint32_t>(s.code()));
+  w.str(s.message());
+  return std::move(w.out());
+}
+
+Status decodeError(std::string_view payload, const std::string& root) {
+  Reader r(payload);
+  uint32_t code = 0;
+  std::string_view msg;
+  if (!r.u32(&code) || !r.str(&msg, kMaxFrameBytes))
+    return remoteError("bootstrap root at " + root + " sent a malformed error frame", -1);
+  // Compare as integers: a stranger's code need not be a valid enumerator.
+  loomResult_t c = loomRemoteError;
+  for (loomResult_t kept : {loomInvalidUsage, loomTimeout, loomInvalidArgument})
+    if (code == static_cast<uint32_t>(kept)) c = kept;
+  return Status(c, std::string(msg));
+}
+
 Status sendAll(int fd, std::string_view data, Deadline deadline) {
   Status s = os::writeAll(fd, data.data(), data.size(), deadline);
   if (s.isOk()) return s;
@@ -91,13 +188,13 @@ Result<Frame> recvFrame(int fd, uint32_t maxBytes, Deadline deadline, const std:
   char hdr[kHeaderBytes];
   LOOM_TRY(recvExact(fd, hdr, sizeof hdr, deadline, who));
   Frame f;
-  uint32_t type = loadLe32(hdr);
-  uint32_t len = loadLe32(hdr + 4);
-  if (type < 1 || type > 5 || len > maxBytes - kHeaderBytes)
-    return remoteError(fmt::format("malformed frame from {} (type {}, length {})", who, type, len), -1);
-  f.type = static_cast<FrameType>(type);
-  f.payload.resize(len);
-  LOOM_TRY(recvExact(fd, f.payload.data(), len, deadline, who));
+  FrameHeader h;
+  if (!parseFrameHeader(hdr, maxBytes, &h))
+    return remoteError(fmt::format("malformed frame from {} (type {}, length {})", who, loadLe32(hdr), loadLe32(hdr + 4)),
+                       -1);
+  f.type = h.type;
+  f.payload.resize(h.length);
+  LOOM_TRY(recvExact(fd, f.payload.data(), h.length, deadline, who));
   return f;
 }
 

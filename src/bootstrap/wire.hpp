@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bootstrap/bootstrap.hpp"
 #include "os/net.hpp"
@@ -62,6 +63,51 @@ struct Frame {
   FrameType type{};
   std::string payload;
 };
+
+// --- pure message codecs: bytes in, value out, no I/O (fuzz/fuzz_bootstrap_frames.cpp) -----
+
+struct FrameHeader {
+  FrameType type{};
+  uint32_t length = 0;  // payload bytes
+};
+// Decodes the 8-byte header at p; false for an unknown type or a frame (header included) over
+// maxBytes, so callers never allocate or wait for more than maxBytes.
+bool parseFrameHeader(const char* p, uint32_t maxBytes, FrameHeader* out);
+
+// Hello payload: {magic, version, secret[16], rank, nranks, pid, str host}.
+constexpr uint32_t kMaxHelloHostBytes = 256;
+struct Hello {
+  uint32_t version = kProtocolVersion;
+  Secret secret{};
+  int32_t rank = 0, nranks = 0, pid = 0;
+  std::string host;
+};
+std::string encodeHello(const Hello& h);
+bool parseHello(std::string_view payload, Hello* out);  // magic, exact length, host bound
+
+// Contribute payload: {round, milliseconds the rank will still wait (kNoDeadline), blob...}.
+struct Contribution {
+  uint32_t round = 0;
+  uint32_t waitMs = kNoDeadline;
+  std::string_view blob;  // points into the payload
+};
+std::string encodeContribution(uint32_t round, uint32_t waitMs, std::string_view blob);
+bool parseContribution(std::string_view payload, Contribution* out);
+
+// Gathered payload: {round, n, n x str blob}.
+std::string encodeGathered(uint32_t round, const std::vector<std::string_view>& blobs);
+enum class GatherParse { Ok, Unexpected, Truncated };
+// Unexpected: another round or another rank count than expected; nothing is allocated for
+// blobs the payload does not hold.
+GatherParse parseGathered(std::string_view payload, uint32_t round, uint32_t nranks, std::vector<std::string>* out);
+
+// Welcome payload: {nranks}.
+bool parseWelcome(std::string_view payload, int32_t* nranks);
+
+// Error payload: {code, str message}. decodeError keeps the codes a root may send (invalid
+// usage, timeout, invalid argument) and maps anything else to a remote error.
+std::string encodeError(const Status& s);
+Status decodeError(std::string_view payload, const std::string& root);
 
 // --- socket helpers, each bounded by a deadline (built on os/net.hpp) ---------------------
 Status sendAll(int fd, std::string_view data, Deadline deadline);

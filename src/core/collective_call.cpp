@@ -196,10 +196,14 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
     op->after = [type, out, n, ranks] { divideByRanks(type, out, n, ranks); };
   }
 
-  uint64_t seq;
+  uint64_t seq, collSeq;
   {
     std::lock_guard lock(mu_);
     seq = ++seq_;
+    collSeq = ++collSeq_;
+  }
+  if (checkCalls_) {
+    if (auto check = makeCallCheck(c, collSeq)) engine_->submit(std::move(check), false);
   }
   op->what = fmt::format("{} #{} ({} bytes, {})", algo::collName(c.coll), seq, layout.inBytes,
                          plan->schedule.algorithm);

@@ -73,9 +73,24 @@ Status Communicator::setUp(const loomUniqueId& id) {
   auto fabric = transport::Fabric::create(cfg);
   if (!fabric.isOk()) return fabric.takeStatus();
   fabric_ = std::move(fabric.value());
-  auto addresses = (*boot)->allGather(fabric_->address(), deadline);
-  if (!addresses.isOk()) return addresses.takeStatus();
-  LOOM_TRY(fabric_->connect(addresses.value(), deadline));
+  auto control = ControlPort::reserve();
+  if (!control.isOk()) return control.takeStatus();
+  control_ = std::move(control.value());
+  secret_ = (*boot)->secret();
+  checkCalls_ = params::getInt("LOOM_CHECK") != 0;
+
+  // Each rank publishes "<control address>\n<fabric address>".
+  auto blobs = (*boot)->allGather(ControlPort::encode(control_->address()) + "\n" + fabric_->address(), deadline);
+  if (!blobs.isOk()) return blobs.takeStatus();
+  std::vector<std::string> addresses;
+  for (const auto& blob : blobs.value()) {
+    size_t nl = blob.find('\n');
+    auto ctl = ControlPort::decode(blob.substr(0, nl));
+    if (nl == std::string::npos || !ctl.isOk()) return remoteError("malformed init exchange from a peer", -1);
+    controlOf_.push_back(ctl.value());
+    addresses.push_back(blob.substr(nl + 1));
+  }
+  LOOM_TRY(fabric_->connect(addresses, deadline));
   LOOM_TRY((*boot)->barrier(deadline));
   LOOM_TRY(fabric_->finishSetup());
   engine_ = std::make_unique<Engine>(*fabric_, rank_, params::getDouble("LOOM_TIMEOUT"), cfg.spinUs);

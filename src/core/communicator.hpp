@@ -7,6 +7,7 @@
 #include <atomic>
 #include <list>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +17,7 @@
 #include "algo/algorithms.hpp"
 #include "algo/select.hpp"
 #include "bootstrap/bootstrap.hpp"
+#include "core/control_port.hpp"
 #include "core/engine.hpp"
 #include "transport/fabric.hpp"
 
@@ -63,6 +65,12 @@ class Communicator {
   Status destroyRedOp(loomRedOp_t op);
   Status validateOp(loomRedOp_t op, loomDataType_t type) const;
 
+  // New communicators (src/core/split.cpp). Split is collective over this communicator; shrink
+  // needs no communication on it, so survivors of a failure can call it. nullptr result: this
+  // rank is not a member (color LOOM_SPLIT_NOCOLOR).
+  Result<std::unique_ptr<Communicator>> split(int color, int key);
+  Result<std::unique_ptr<Communicator>> shrink(const std::vector<int>& exclude);
+
   // Waits for queued work (bounded by deadlines) and releases everything.
   void shutdown();
   void abort();
@@ -71,6 +79,13 @@ class Communicator {
  private:
   Communicator(int rank, int nranks) : rank_(rank), nranks_(nranks) {}
   Status setUp(const loomUniqueId& id);
+  // Joins the communicator of `members` (parent ranks, in new rank order) whose rendezvous the
+  // first member hosts on its control port.
+  Result<std::unique_ptr<Communicator>> joinChild(const std::vector<int>& members, uint64_t salt);
+  // The LOOM_CHECK operation that precedes a collective (call_check.cpp).
+  std::unique_ptr<Operation> makeCallCheck(const CollCall& call, uint64_t collSeq);
+  // Runs an internal blocking collective on this communicator.
+  Status runInternal(const CollCall& call);
 
   struct CustomOp {
     bool inUse = false;
@@ -86,9 +101,15 @@ class Communicator {
   int nranks_;
   std::unique_ptr<transport::Fabric> fabric_;
   std::unique_ptr<Engine> engine_;
+  bootstrap::Secret secret_{};
+  std::optional<ControlPort> control_;
+  std::vector<ControlAddress> controlOf_;  // every rank's control address
+  uint64_t childSeq_ = 0;                  // splits and shrinks so far (equal on all members)
+  bool checkCalls_ = false;                // LOOM_CHECK
   algo::AlgoOverride algoOverride_;
   size_t chunkBytes_ = 512 << 10;
-  uint64_t seq_ = 0;
+  uint64_t seq_ = 0;      // operations issued, for diagnostics
+  uint64_t collSeq_ = 0;  // collectives issued (LOOM_CHECK numbering)
 
   mutable std::mutex mu_;  // guards the plan cache, custom ops and seq_
   std::map<PlanKey, std::shared_ptr<const PreparedSchedule>> plans_;

@@ -25,8 +25,8 @@ void Engine::submit(std::unique_ptr<Operation> op, bool blocking) {
   if (blocking && queue_.empty() && !busy_ && driveMu_.try_lock()) {
     lock.unlock();
     Status s = execute(*op);
-    driveMu_.unlock();
     complete(*op, s);
+    driveMu_.unlock();  // last: an abort waiting for it may free the engine right after
     return;
   }
   queue_.push_back(std::move(op));
@@ -107,8 +107,21 @@ Status Engine::execute(Operation& op) {
     if (Clock::now() - idleSince > std::chrono::microseconds(spinUs_))
       fabric_.waitForActivity(deadline.remainingMs(10));
   }
-  if (run.status().isOk() && op.after) op.after();
-  return run.status();
+  if (!run.status().isOk()) return run.status();
+  if (op.validate) LOOM_TRY(op.validate());
+  if (op.after) op.after();
+  return {};
+}
+
+void Engine::checkPeers() {
+  std::unique_lock drive(driveMu_, std::try_to_lock);
+  if (!drive.owns_lock()) return;  // an operation is running; its progress does the checks
+  fabric_.checkPeers();
+  Status s = fabric_.status();
+  if (!s.isOk()) {
+    std::lock_guard lock(mu_);
+    if (sticky_.isOk()) sticky_ = s;
+  }
 }
 
 void Engine::loop() {
@@ -116,7 +129,15 @@ void Engine::loop() {
     std::unique_ptr<Operation> op;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      // Idle: wake every 100 ms for liveness work, so a dead peer is reported by
+      // loomCommGetAsyncError even when no operation is running.
+      while (queue_.empty() && !stopping_) {
+        if (cv_.wait_for(lock, std::chrono::milliseconds(100)) == std::cv_status::timeout) {
+          lock.unlock();
+          checkPeers();
+          lock.lock();
+        }
+      }
       if (aborting_) {
         std::deque<std::unique_ptr<Operation>> pending;
         pending.swap(queue_);

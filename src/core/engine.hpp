@@ -29,6 +29,7 @@ struct Operation {
   size_t elemSize = 1;
   std::function<void()> before;    // runs before the schedule, on the running thread (may be empty)
   std::function<void()> after;     // runs after success (e.g. the division of loomAvg)
+  std::function<Status()> validate;  // runs after success; an error fails the operation (LOOM_CHECK)
   std::vector<uint8_t> ownedTemp;  // memory the operation's buffers point into
   std::shared_ptr<RequestState> request;
   std::string what;                // "allreduce #12 (4096 bytes, ring)" for diagnostics
@@ -56,6 +57,8 @@ class Engine {
   // Runs one operation to completion or failure; the caller holds driveMu_.
   Status execute(Operation& op);
   void complete(Operation& op, const Status& s);
+  // Idle-time liveness work (heartbeats, peer checks); records a failure as the sticky error.
+  void checkPeers();
 
   transport::Fabric& fabric_;
   int rank_;

@@ -30,6 +30,9 @@ const std::vector<Param>& all() {
       {"LOOM_LOCAL_RANK", Type::Int, "-1", "Rank within this host (set by loomrun)."},
       {"LOOM_UNIQUE_ID", Type::String, "", "Rendezvous id as hex (set by loomrun)."},
       {"LOOM_ROOT_ADDR", Type::String, "", "host:port where rank 0 hosts the rendezvous (mpirun/srun across hosts)."},
+      {"LOOM_CHECK", Type::Int, "0", "1: before each collective, ranks compare operation, count, type, op and root, and fail on a mismatch."},
+      {"LOOM_FAILURE_DETECT", Type::Double, "5", "Seconds within which a dead peer is detected (heartbeats over tcp, process liveness over shm)."},
+      {"LOOM_CHECKSUM", Type::Int, "0", "1: every tcp frame and shm fragment carries a CRC32C of its payload, verified on receipt."},
       {"LOOM_SECRET", Type::String, "", "32 hex digits: the job secret when the launcher provides none."},
   };
   return table;

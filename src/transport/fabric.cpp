@@ -72,7 +72,7 @@ FabricImpl::FabricImpl(const FabricConfig& c) : cfg_(c), me_(c.rank), n_(c.nrank
   slotBytes_ = std::max<size_t>(4096, c.shmSlotBytes / wire::kLine * wire::kLine);
 }
 
-FabricImpl::~FabricImpl() = default;
+FabricImpl::~FabricImpl() { sayBye(); }
 
 Status FabricImpl::init() {
   if (cfg_.force != Kind::Tcp && n_ > 1) LOOM_TRY(createSegment());
@@ -81,12 +81,24 @@ Status FabricImpl::init() {
 }
 
 std::string FabricImpl::address() const {
-  return fmt::format("{} {} {} {} {} {} {}", kBlobTag, toHex(hostId_), getpid(), pidns_,
-                     ownSeg_.valid() ? ownSeg_.name() : "-", listener_.valid() ? listenAddr_.host() : "-",
-                     listener_.valid() ? listenAddr_.port() : 0);
+  PeerAddress a;
+  a.hostId = hostId_;
+  a.pid = getpid();
+  a.pidns = pidns_;
+  if (ownSeg_.valid()) a.shmName = ownSeg_.name();
+  if (listener_.valid()) {
+    a.tcpHost = listenAddr_.host();
+    a.port = listenAddr_.port();
+  }
+  return formatAddress(a);
 }
 
-Result<FabricImpl::PeerAddress> FabricImpl::parseAddress(const std::string& blob) {
+std::string formatAddress(const PeerAddress& a) {
+  return fmt::format("{} {} {} {} {} {} {}", kBlobTag, toHex(a.hostId), a.pid, a.pidns,
+                     a.shmName.empty() ? "-" : a.shmName, a.tcpHost.empty() ? "-" : a.tcpHost, a.port);
+}
+
+Result<PeerAddress> parseAddress(const std::string& blob) {
   std::istringstream in(blob);
   std::string tag, host, shm, tcp;
   long long pid = 0;
@@ -129,11 +141,19 @@ Status FabricImpl::connect(const std::vector<std::string>& addresses, Deadline d
     if (!useShm && (addrs[r].tcpHost.empty() || !listener_.valid()))
       return invalidUsage(fmt::format("rank {} has no TCP listener (LOOM_TRANSPORT differs?)", r));
     p.kind = useShm ? PeerKind::Shm : PeerKind::Tcp;
+    p.host = addrs[r].hostId.substr(0, addrs[r].hostId.find('/'));
+    p.pid = addrs[r].pid;
     (useShm ? shmPeers_ : tcpPeers_).push_back(r);
   }
   for (int r : shmPeers_) LOOM_TRY(connectShm(r, addrs[r]));
   if (!tcpPeers_.empty()) LOOM_TRY(connectTcp(addrs, deadline));
   listener_.reset();  // every data connection exists now
+  auto now = Clock::now();
+  for (int r : tcpPeers_) {
+    peers_[r].lastRecv = now;
+    for (TcpSock& s : peers_[r].socks) s.lastSend = now;
+  }
+  nextCheck_ = now;
   LOOM_DEBUG("fabric rank {}: {} shm peers, {} tcp peers", me_, shmPeers_.size(), tcpPeers_.size());
   return Status::ok();
 }
@@ -204,6 +224,7 @@ bool FabricImpl::progressSelf(Peer& p) {
 }
 
 bool FabricImpl::progress() {
+  maybeCheckPeers();
   if (aborted_.load(std::memory_order_relaxed) && status_.isOk()) {
     fail(remoteError("aborted", -1));
     return true;
@@ -232,6 +253,7 @@ bool FabricImpl::progress() {
 
 void FabricImpl::waitForActivity(int timeoutMs) {
   if (wakePending_.exchange(false) || aborted_.load() || !status_.isOk()) return;
+  timeoutMs = std::min(timeoutMs, checkIntervalMs());  // the caller's next progress() checks peers
   bool shmPend = false, tcpPend = false;
   for (int r : shmPeers_) shmPend |= !peers_[r].sends.empty() || !peers_[r].recvs.empty();
   for (int r : tcpPeers_) tcpPend |= !peers_[r].sends.empty() || !peers_[r].recvs.empty();
@@ -274,8 +296,22 @@ void FabricImpl::fail(Status st) {
     for (; !p.sends.empty(); p.sends.pop_front()) complete(p.sends.front().done, status_);
     for (; !p.recvs.empty(); p.recvs.pop_front()) complete(p.recvs.front().done, status_);
     for (TcpSock& s : p.socks) {
+      // A frame half written stays on the stream, its payload copied (the caller may free its
+      // buffer now): the peer can still parse the stream, and heartbeats can go on after it.
+      bool orphan = s.sendDone > 0 && !s.sendFrags.empty();
+      FragRef front = orphan ? s.sendFrags.front() : FragRef{};
       s.sendFrags.clear();
+      if (orphan) {
+        if (front.data != s.ownedPayload.data()) s.ownedPayload.assign(front.data, front.data + front.len);
+        front.data = s.ownedPayload.data();
+        front.seq = kNoOp;
+        s.sendFrags.push_back(front);
+      }
       s.recvFrags.clear();
+      if (s.hdrChecked && !s.discard) {  // the rest of a frame being received is skipped
+        s.discard = true;
+        if (s.staging.size() < wire::kTcpFragBytes) s.staging.resize(wire::kTcpFragBytes);
+      }
     }
   }
 }

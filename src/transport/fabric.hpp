@@ -41,6 +41,8 @@ struct FabricConfig {
   size_t shmSlotBytes = 256 << 10;
   int shmSlots = 8;
   int spinUs = 50;
+  double failureDetectSeconds = 5;  // LOOM_FAILURE_DETECT: tcp heartbeat timeout (beats every third of it)
+  bool checksum = false;            // LOOM_CHECKSUM: CRC32C per tcp frame and shm fragment
 };
 
 // Where incoming bytes of a receive go: plain copy into dst, or dst = operand op incoming.
@@ -87,6 +89,22 @@ class Fabric {
   virtual void abort() = 0;
   // The sticky failure, ok while healthy.
   virtual Status status() const = 0;
+  // Liveness work the core runs about every 100 ms even when idle: sends due tcp heartbeats,
+  // reads heartbeats and bye frames, checks shm peers' processes. A dead peer makes the fabric
+  // sticky-failed with loomRemoteError "rank N (host H, pid P) failed: <how>" (peer() == N).
+  // It keeps working after a failure (heartbeats go on, so survivors do not suspect this rank
+  // while they shrink). progress() and waitForActivity() run the same checks when due.
+  // Same thread rules as progress().
+  virtual void checkPeers() {}
+  // Peers known to have failed (not those that destroyed their fabric cleanly), ascending.
+  virtual std::vector<int> failedPeers() const { return {}; }
 };
+
+namespace testhooks {
+// Test hook, only for tests: the next data fragment any fabric of this process sends (tcp
+// frame or shm slot) gets one payload byte flipped after its checksum was computed, as if
+// corrupted on the way. The sender's buffer is not touched.
+void corruptNextFragment();
+}  // namespace testhooks
 
 }  // namespace loom::transport

@@ -42,10 +42,18 @@ inline uint64_t fragCount(size_t bytes, size_t fragBytes) {
   return bytes == 0 ? 1 : (bytes + fragBytes - 1) / fragBytes;
 }
 
+constexpr uint64_t kNoOp = ~uint64_t{0};  // FragRef::seq of frames that complete no operation
+
 struct FragRef {
-  uint64_t seq = 0;  // message sequence number within the peer's send (or recv) FIFO
+  uint64_t seq = 0;  // message sequence number within the peer's send (or recv) FIFO, or kNoOp
   uint64_t offset = 0;
   uint64_t len = 0;
+  // send side only
+  const char* data = nullptr;  // payload of this fragment
+  uint64_t msgBytes = 0;
+  wire::FrameType type = wire::FrameType::Data;
+  bool crcDone = false;  // crc computed (once, before the first byte goes out)
+  uint32_t crc = 0;
 };
 
 struct TcpSock {
@@ -55,10 +63,17 @@ struct TcpSock {
   Queue<FragRef> sendFrags;
   size_t sendDone = 0;  // bytes (frame header + payload) of sendFrags.front() written
   Queue<FragRef> recvFrags;
-  size_t recvDone = 0;  // bytes of recvFrags.front() read
+  size_t recvDone = 0;     // bytes (header + payload) of the incoming frame read
+  bool hdrChecked = false;  // inHdr is a data frame bound to recvFrags.front() (or discarded)
+  bool discard = false;     // the incoming data frame has no receive (fabric failed): drop it
   wire::Frame inHdr{};
-  std::vector<char> staging;  // reduce receives land here first
+  std::vector<char> staging;  // reduce receives (and discarded payloads) land here first
   size_t reduced = 0;         // payload bytes of the front fragment already reduced
+  // liveness
+  Clock::time_point lastSend{};
+  bool byeSeen = false;  // the peer said bye on this socket: EOF next is a clean close
+  bool eof = false;      // closed or broken: neither read nor written any more
+  std::vector<char> ownedPayload;  // frame payload kept by us (orphaned by a failure, test corruption)
 };
 
 // One direction of a shm ring as seen by this rank.
@@ -75,6 +90,31 @@ struct ShmRing {
 
 enum class PeerKind : uint8_t { None, Self, Shm, Tcp };
 
+// What a peer's address blob ("loomfab1 <hex host id> <pid> <pid ns> <shm name|-> <tcp host|-> <port>")
+// says. The decoders below are pure (bytes in, verdict out) so fuzz/fuzz_transport_wire.cpp can
+// drive them directly.
+struct PeerAddress {
+  std::string hostId;
+  pid_t pid = 0;
+  uint64_t pidns = 0;
+  std::string shmName;  // empty: none
+  std::string tcpHost;  // empty: none
+  uint16_t port = 0;
+};
+std::string formatAddress(const PeerAddress& a);
+Result<PeerAddress> parseAddress(const std::string& blob);
+
+// Why a TCP Hello is unacceptable to a rank with config c, or empty (tcp_setup.cpp).
+std::string checkHello(const wire::Hello& h, const FabricConfig& c);
+
+// A received TCP frame header against the fragment expected next on that socket (message of
+// msgBytes bytes); the error names rank and where (tcp_channel.cpp).
+Status checkFrame(const wire::Frame& h, uint64_t msgBytes, const FragRef& expect, int rank, const std::string& where);
+
+// A peer's shm segment header (segBytes mapped) against what it announced: every ring and slot
+// must lie inside the mapping (shm_channel.cpp).
+Status checkSegHeader(const wire::SegHeader& h, size_t segBytes, int rank, int nranks, uint64_t commId);
+
 struct Peer {
   PeerKind kind = PeerKind::None;
   Queue<SendOp> sends;
@@ -88,11 +128,20 @@ struct Peer {
   pid_t pid = 0;
   bool pidCheckable = false;  // same pid namespace
   Clock::time_point lastCheck{};
+  const wire::Liveness* live = nullptr;  // in the peer's segment
+  // liveness (all kinds)
+  std::string host;  // host part of the peer's host id, for messages
+  bool closed = false;  // destroyed its fabric cleanly (bye / closed flag)
+  bool dead = false;
+  Clock::time_point lastRecv{};  // tcp: last byte from this peer
   // tcp
   std::string where;  // peer's listen address, for messages
   std::vector<TcpSock> socks;
   uint64_t sendFrag = 0, recvFrag = 0;  // fragments assigned so far (socket = n % nsocks)
 };
+
+// Consumes one pending testhooks::corruptNextFragment() request (liveness.cpp).
+bool takeCorruption();
 
 class FabricImpl final : public Fabric {
  public:
@@ -111,19 +160,21 @@ class FabricImpl final : public Fabric {
   void wake() override;
   void abort() override;
   Status status() const override { return status_; }
+  void checkPeers() override;
+  std::vector<int> failedPeers() const override;
 
  private:
-  struct PeerAddress {
-    std::string hostId;
-    pid_t pid = 0;
-    uint64_t pidns = 0;
-    std::string shmName;  // empty: none
-    std::string tcpHost;  // empty: none
-    uint16_t port = 0;
-  };
-  static Result<PeerAddress> parseAddress(const std::string& blob);
-
   void fail(Status st);  // sticky: completes everything pending with st
+  // liveness (liveness.cpp)
+  void markDead(int rank, const std::string& how);
+  std::string who(int rank) const;  // "rank N (host H, pid P)"
+  void maybeCheckPeers();           // checkPeers() when due; cheap otherwise
+  void checkTcpPeer(int rank, Peer& p, Clock::time_point now);
+  void checkShmPeer(int rank, Peer& p);
+  void sayBye();
+  int checkIntervalMs() const;
+  // A socket broke (EOF or error): a clean close after bye, else a failure.
+  void tcpBroken(int rank, Peer& p, TcpSock& s, const std::string& how);
   void complete(Completion* c, const Status& st) {
     c->status = st;
     c->done = true;
@@ -146,6 +197,9 @@ class FabricImpl final : public Fabric {
   bool progressTcp(int rank, Peer& p);
   bool tcpSend(int rank, Peer& p, TcpSock& s);
   bool tcpRecv(int rank, Peer& p, TcpSock& s);
+  bool tcpDigest(int rank, Peer& p, TcpSock& s);  // handle what the last read completed; false: failed
+  bool tcpFinishFrame(int rank, Peer& p, TcpSock& s);
+  char* tcpPayloadDst(Peer& p, TcpSock& s);
   void pollTcp(int timeoutMs);  // epoll_wait and mark sockets ready
 
   FabricConfig cfg_;
@@ -170,6 +224,9 @@ class FabricImpl final : public Fabric {
   std::atomic<bool> aborted_{false};
   std::atomic<bool> wakePending_{false};
   size_t slotBytes_ = 0;
+  wire::Liveness* ownLive_ = nullptr;
+  Clock::time_point nextCheck_{};
+  std::vector<int> failed_;
 };
 
 }  // namespace loom::transport

@@ -15,13 +15,13 @@
 #include "core/log.hpp"
 #include "os/futex.hpp"
 #include "os/process.hpp"
+#include "transport/crc32c.hpp"
 #include "transport/fabric_impl.hpp"
 
 namespace loom::transport {
 
 namespace {
 constexpr size_t kPage = 4096;
-constexpr auto kLivenessInterval = std::chrono::milliseconds(100);
 size_t roundUp(size_t v, size_t a) { return (v + a - 1) / a * a; }
 }  // namespace
 
@@ -50,6 +50,26 @@ Status FabricImpl::createSegment() {
   h->ringsOffset = kPage;
   h->commId = cfg_.commId;
   bell_ = new (base + sizeof(wire::SegHeader)) wire::Doorbell{};
+  ownLive_ = new (base + sizeof(wire::SegHeader) + sizeof(wire::Doorbell)) wire::Liveness{};
+  return Status::ok();
+}
+
+Status checkSegHeader(const wire::SegHeader& h, size_t segBytes, int rank, int nranks, uint64_t commId) {
+  if (segBytes < sizeof(wire::SegHeader) + sizeof(wire::Doorbell) + sizeof(wire::Liveness) || h.magic != wire::kSegMagic ||
+      h.version != wire::kVersion || h.rank != rank || h.nranks != nranks || h.commId != commId)
+    return invalidArgument("wrong magic, version, rank, size or communicator");
+  // Sizes are checked with overflow in mind: a hostile or corrupt header must not make ringAt()
+  // or the slot arithmetic point outside the mapping. A zero slot size would also divide by zero
+  // when counting fragments.
+  if (h.slots < 2 || h.slotBytes == 0 || h.slotBytes % wire::kLine || h.slotBytes > segBytes)
+    return invalidArgument(fmt::format("bad slot geometry ({} slots of {} bytes)", h.slots, h.slotBytes));
+  const unsigned __int128 ringBytes =
+      sizeof(wire::RingCtl) + static_cast<unsigned __int128>(h.slots) * (wire::kSlotHeaderBytes + h.slotBytes);
+  if (h.ringStride < ringBytes || h.ringStride % wire::kLine || h.ringsOffset % wire::kLine ||
+      h.ringsOffset < sizeof(wire::SegHeader) + sizeof(wire::Doorbell) + sizeof(wire::Liveness) ||
+      h.ringsOffset + static_cast<unsigned __int128>(nranks) * h.ringStride > segBytes)
+    return invalidArgument(fmt::format("rings ({} at {} every {}) do not fit in {} bytes", nranks, h.ringsOffset,
+                                       h.ringStride, segBytes));
   return Status::ok();
 }
 
@@ -70,12 +90,15 @@ Status FabricImpl::connectShm(int rank, const PeerAddress& a) {
   if (!seg) return Status(seg.status().code(), fmt::format("rank {}: {}", rank, seg.status().message()), rank);
   p.seg = std::move(seg.value());
   char* base = static_cast<char*>(p.seg.data());
-  const auto* h = reinterpret_cast<const wire::SegHeader*>(base);
-  if (p.seg.size() < kPage || h->magic != wire::kSegMagic || h->version != wire::kVersion || h->rank != rank ||
-      h->nranks != n_ || h->commId != cfg_.commId || h->slots < 2 || h->slotBytes % wire::kLine ||
-      h->ringsOffset + static_cast<size_t>(n_) * h->ringStride > p.seg.size())
+  if (p.seg.size() < kPage)
     return remoteError(fmt::format("shared memory segment {} of rank {} is not what it announced", a.shmName, rank), rank);
+  const auto* h = reinterpret_cast<const wire::SegHeader*>(base);
+  if (Status st = checkSegHeader(*h, p.seg.size(), rank, n_, cfg_.commId); !st.isOk())
+    return remoteError(fmt::format("shared memory segment {} of rank {} is not what it announced ({})", a.shmName, rank,
+                                   st.message()),
+                       rank);
   p.bell = reinterpret_cast<wire::Doorbell*>(base + sizeof(wire::SegHeader));
+  p.live = reinterpret_cast<const wire::Liveness*>(base + sizeof(wire::SegHeader) + sizeof(wire::Doorbell));
   p.out = ringAt(base, *h, me_);
   p.in = ringAt(static_cast<char*>(ownSeg_.data()), *reinterpret_cast<const wire::SegHeader*>(ownSeg_.data()), rank);
   p.pid = a.pid;
@@ -121,7 +144,13 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
     h->msgBytes = s.bytes;
     h->fragBytes = len;
     h->offset = s.pos;
+    h->flags = 0;
     if (len) std::memcpy(slot + wire::kSlotHeaderBytes, s.buf + s.pos, len);
+    if (cfg_.checksum) {  // over the slot, just written and still in cache
+      h->crc = crc32c(slot + wire::kSlotHeaderBytes, len);
+      h->flags = wire::kFlagCrc;
+    }
+    if (len && takeCorruption()) slot[wire::kSlotHeaderBytes + len / 2] ^= 0x5a;
     s.pos += len;
     o.ctl->head.store(++o.mine, std::memory_order_release);
     ring(p.bell);
@@ -152,6 +181,15 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
                                    h->fragBytes, h->offset, len, rv.pos), rank));
       return true;
     }
+    if (h->flags & wire::kFlagCrc) {
+      uint32_t got = crc32c(slot + wire::kSlotHeaderBytes, len);
+      if (got != h->crc) {
+        fail(remoteError(fmt::format("checksum mismatch from rank {} (shm fragment: {} bytes at offset {} of a {}-byte "
+                                     "message): CRC32C {:08x}, sender said {:08x}",
+                                     rank, len, rv.pos, rv.bytes, got, h->crc), rank));
+        return true;
+      }
+    }
     deliver(rv.sink, rv.pos, slot + wire::kSlotHeaderBytes, len);
     rv.pos += len;
     in.ctl->tail.store(++in.mine, std::memory_order_release);
@@ -163,20 +201,12 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
       ++p.recvBase;
     }
   }
-  if (moved || (p.sends.empty() && p.recvs.empty())) {
-    p.lastCheck = {};
-    return moved;
-  }
-  // Stuck with work pending: is the peer still alive? (at most every kLivenessInterval)
-  if (*now == Clock::time_point{}) *now = Clock::now();
-  if (p.lastCheck == Clock::time_point{}) {
-    p.lastCheck = *now;
-  } else if (*now - p.lastCheck >= kLivenessInterval) {
-    p.lastCheck = *now;
-    if (p.pidCheckable && !os::processAlive(p.pid)) {
-      fail(remoteError(fmt::format("rank {} (pid {}) exited", rank, p.pid), rank));
-      return true;
-    }
+  if (moved || (p.sends.empty() && p.recvs.empty())) return moved;
+  // Stuck with work pending. Liveness (process exit, clean close) is checked by checkPeers()
+  // every few ms to 100 ms; a peer that closed cleanly will never move its rings again.
+  if (p.closed && p.in.ctl->head.load(std::memory_order_acquire) == p.in.mine) {
+    fail(remoteError(fmt::format("{} closed its communicator while messages to or from it were pending", who(rank)), rank));
+    return true;
   }
   return false;
 }

@@ -49,18 +49,6 @@ wire::Hello makeHello(const FabricConfig& c, int sockIndex) {
   return h;
 }
 
-// Why a Hello is unacceptable, or empty.
-std::string checkHello(const wire::Hello& h, const FabricConfig& c) {
-  if (h.magic != wire::kHelloMagic) return "not a Loom connection (bad magic)";
-  if (h.version != wire::kVersion) return fmt::format("protocol version {} (we speak {})", h.version, wire::kVersion);
-  if (std::memcmp(h.secret, c.secret, sizeof h.secret) != 0) return "wrong secret";
-  if (h.commId != c.commId) return fmt::format("other communicator {:016x}", h.commId);
-  if (h.nranks != c.nranks || static_cast<int>(h.nsocks) != c.nsocks)
-    return fmt::format("mismatched nranks/nsocks {}/{} (ours {}/{})", h.nranks, h.nsocks, c.nranks, c.nsocks);
-  if (h.rank < 0 || h.rank >= c.nranks || h.sockIndex >= h.nsocks) return "rank or socket index out of range";
-  return {};
-}
-
 struct Outgoing {
   int peer = -1;
   int index = 0;
@@ -81,6 +69,17 @@ struct Incoming {
 };
 
 }  // namespace
+
+std::string checkHello(const wire::Hello& h, const FabricConfig& c) {
+  if (h.magic != wire::kHelloMagic) return "not a Loom connection (bad magic)";
+  if (h.version != wire::kVersion) return fmt::format("protocol version {} (we speak {})", h.version, wire::kVersion);
+  if (std::memcmp(h.secret, c.secret, sizeof h.secret) != 0) return "wrong secret";
+  if (h.commId != c.commId) return fmt::format("other communicator {:016x}", h.commId);
+  if (h.nranks != c.nranks || static_cast<int>(h.nsocks) != c.nsocks)
+    return fmt::format("mismatched nranks/nsocks {}/{} (ours {}/{})", h.nranks, h.nsocks, c.nranks, c.nsocks);
+  if (h.rank < 0 || h.rank >= c.nranks || h.sockIndex >= h.nsocks) return "rank or socket index out of range";
+  return {};
+}
 
 Status FabricImpl::connectTcp(const std::vector<PeerAddress>& addrs, Deadline deadline) {
   const int ns = cfg_.nsocks;

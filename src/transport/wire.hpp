@@ -11,7 +11,7 @@ namespace loom::transport::wire {
 
 // ---- TCP ----
 constexpr uint32_t kHelloMagic = 0x4c4d4831;  // "LMH1"
-constexpr uint16_t kVersion = 1;
+constexpr uint16_t kVersion = 2;  // 2: typed frames with checksum, shm liveness word
 constexpr uint32_t kFrameMagic = 0x4c4d4652;  // "LMFR"
 constexpr size_t kTcpFragBytes = 512 << 10;   // multiple of 64: every element size divides it
 
@@ -29,16 +29,25 @@ struct Hello {
 };
 static_assert(sizeof(Hello) == 48);
 
-// Precedes every fragment. A message of n bytes is max(1, ceil(n / kTcpFragBytes)) fragments;
-// fragment g of a peer pair (counted over all messages) travels on socket g % nsocks.
+// Precedes every fragment, and alone makes a control frame. A message of n bytes is
+// max(1, ceil(n / kTcpFragBytes)) data frames; data frame g of a peer pair (counted over all
+// messages) travels on socket g % nsocks. Control frames (heartbeat, bye) carry no payload, are
+// sent only between frames and are never counted as messages or fragments.
+enum class FrameType : uint8_t { Data = 0, Heartbeat = 1, Bye = 2 };
+constexpr uint8_t kFlagCrc = 1;  // crc holds the CRC32C of the payload
+
 struct Frame {
   uint32_t magic;
-  uint32_t flags;      // 0; reserved
-  uint64_t fragBytes;  // payload bytes after this header
+  uint8_t type;   // FrameType
+  uint8_t flags;  // kFlagCrc
+  uint16_t reserved;
+  uint32_t crc;
+  uint32_t reserved2;
+  uint64_t fragBytes;  // payload bytes after this header (0 for control frames)
   uint64_t msgBytes;   // total bytes of the message (size checks)
   uint64_t offset;     // of this fragment within the message
 };
-static_assert(sizeof(Frame) == 32);
+static_assert(sizeof(Frame) == 40);
 
 // ---- Shared memory ----
 constexpr uint64_t kSegMagic = 0x4c4f4f4d53484d31ull;  // "LOOMSHM1"
@@ -70,11 +79,19 @@ struct RingCtl {
 };
 static_assert(sizeof(RingCtl) == 2 * kLine);
 
+// Follows the doorbell in page 0: the owner sets `closed` (release) in its destructor, after
+// its last publish, so peers tell a clean exit from a crash.
+struct alignas(kLine) Liveness {
+  std::atomic<uint32_t> closed;
+};
+
 // Heads each slot; the payload follows at +kLine.
 struct SlotHeader {
   uint64_t msgBytes;
   uint64_t fragBytes;
   uint64_t offset;
+  uint32_t flags;  // kFlagCrc
+  uint32_t crc;    // CRC32C of the fragment's payload when flagged
 };
 constexpr size_t kSlotHeaderBytes = kLine;
 

@@ -199,7 +199,8 @@ TEST(TransportSetup, ShmPeerExitIsDetected) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   EXPECT_EQ(c.status.code(), loomRemoteError);
   EXPECT_EQ(c.status.peer(), 1);
-  EXPECT_NE(c.status.message().find("rank 1 (pid " + std::to_string(child) + ") exited"), std::string::npos)
+  EXPECT_NE(c.status.message().find("rank 1 (host test-host, pid " + std::to_string(child) + ") failed: process exited"),
+            std::string::npos)
       << c.status.message();
   EXPECT_LT(ms, 3000);
   for (int fd : {toChild[0], toChild[1], toParent[0], toParent[1]}) close(fd);

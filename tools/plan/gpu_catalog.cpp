@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 
 #include "model_spec.hpp"
@@ -37,6 +38,25 @@ Result<double> num(const json& e, const char* key, const std::string& where, boo
   if (positive ? !(v > 0) : v < 0)
     return invalidArgument(fmt::format("{}: '{}' must be {} (got {})", where, key, positive ? "positive" : ">= 0", v));
   return v;
+}
+
+// Optional fields: the default when absent, an error (not a json exception, not an out-of-range
+// cast) when present with the wrong type or range.
+template <class T>
+Result<T> optField(const json& e, const char* key, T dflt, const std::string& where) {
+  auto it = e.find(key);
+  if (it == e.end()) return dflt;
+  if constexpr (std::is_same_v<T, bool>) {
+    if (it->is_boolean()) return it->get<bool>();
+    return invalidArgument(fmt::format("{}: '{}' must be true or false", where, key));
+  } else {
+    if (!it->is_number()) return invalidArgument(fmt::format("{}: '{}' must be a number", where, key));
+    double v = it->get<double>();
+    if constexpr (std::is_integral_v<T>) {
+      if (!(v > -1e9 && v < 1e9)) return invalidArgument(fmt::format("{}: '{}' is out of range (got {})", where, key, v));
+    }
+    return static_cast<T>(v);
+  }
 }
 
 std::string str(const json& e, const char* key) {
@@ -80,14 +100,21 @@ Result<GpuCatalog> GpuCatalog::parse(const std::string& jsonText, const std::str
     LOOM_PLAN_NUM(mfu, "mfu", true)
     LOOM_PLAN_NUM(pricePerHour, "price_per_gpu_hour_usd", false)
 #undef LOOM_PLAN_NUM
+#define LOOM_PLAN_OPT(field, key, dflt)                                  \
+  {                                                                      \
+    auto v = optField<decltype(g.field)>(e, key, dflt, where);           \
+    if (!v) return v.status();                                           \
+    g.field = *v;                                                        \
+  }
+    LOOM_PLAN_OPT(linkEfficiency, "link_efficiency", 0.8)
+    LOOM_PLAN_OPT(pcieGen, "pcie_gen", 4)
+    LOOM_PLAN_OPT(maxGpusPerNode, "max_gpus_per_node", 8)
+    LOOM_PLAN_OPT(bitsandbytes, "bitsandbytes", true)
+    LOOM_PLAN_OPT(defaultNicsPerNode, "default_nics_per_node", 1)
+#undef LOOM_PLAN_OPT
     g.vendor = str(e, "vendor");
     g.intraLink = str(e, "intra_node_link");
-    g.linkEfficiency = e.value("link_efficiency", 0.8);
-    g.pcieGen = e.value("pcie_gen", 4);
-    g.maxGpusPerNode = e.value("max_gpus_per_node", 8);
-    g.bitsandbytes = e.value("bitsandbytes", true);
     g.defaultNetwork = str(e, "default_network");
-    g.defaultNicsPerNode = e.value("default_nics_per_node", 1);
     g.priceSource = str(e, "price_source");
     g.priceDate = str(e, "price_date");
     g.source = str(e, "source");
@@ -104,8 +131,12 @@ Result<GpuCatalog> GpuCatalog::parse(const std::string& jsonText, const std::str
       if (!gbps) return gbps.status();
       n.gbps = *gbps;
       n.kind = str(e, "kind");
-      n.latencyUs = e.value("latency_us", 5.0);
-      n.efficiency = e.value("efficiency", 0.85);
+      auto latency = optField(e, "latency_us", 5.0, where);
+      if (!latency) return latency.status();
+      auto efficiency = optField(e, "efficiency", 0.85, where);
+      if (!efficiency) return efficiency.status();
+      n.latencyUs = *latency;
+      n.efficiency = *efficiency;
       c.networks_.push_back(std::move(n));
     }
   }

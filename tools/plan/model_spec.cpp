@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -119,6 +120,26 @@ bool isOneOf(const std::string& s, std::initializer_list<const char*> names) {
   return false;
 }
 
+// Converts JSON numbers to integer fields. Casting a double outside the target's range (1e300,
+// or an overflowing literal parsed as infinity) is undefined behaviour, so it is an error
+// instead; the first one is kept.
+class IntFields {
+ public:
+  explicit IntFields(const std::string& origin) : origin_(origin) {}
+  template <class T>
+  T get(double v, const char* field) {
+    constexpr double lo = double(std::numeric_limits<T>::min()) - 1.0, hi = double(std::numeric_limits<T>::max()) + 1.0;
+    if (v > lo && v < hi) return static_cast<T>(v);
+    if (status_.isOk()) status_ = invalidArgument(fmt::format("{}: {} {} is out of range", origin_, field, v));
+    return 0;
+  }
+  const Status& status() const { return status_; }
+
+ private:
+  const std::string& origin_;
+  Status status_;
+};
+
 Result<ModelSpec> fromJson(const json& j, const std::string& origin) {
   if (!j.is_object()) return invalidArgument(fmt::format("{}: expected a JSON object", origin));
   ModelSpec m;
@@ -134,10 +155,11 @@ Result<ModelSpec> fromJson(const json& j, const std::string& origin) {
   if (!heads) return heads.status();
   auto vocab = need(j, {"vocab_size"}, origin);
   if (!vocab) return vocab.status();
-  m.layers = int(*layers);
-  m.hidden = int(*hidden);
-  m.heads = int(*heads);
-  m.vocab = int64_t(*vocab);
+  IntFields ints(origin);
+  m.layers = ints.get<int>(*layers, "layers");
+  m.hidden = ints.get<int>(*hidden, "hidden size");
+  m.heads = ints.get<int>(*heads, "attention heads");
+  m.vocab = ints.get<int64_t>(*vocab, "vocabulary size");
   const std::string mlp = optStr(j, "mlp");
   const bool standardType = isOneOf(type, {"falcon", "gpt2", "gpt_neox", "phi", "gpt_bigcode", "starcoder2"});
   m.gatedMlp = mlp.empty() ? !standardType : mlp == "gated";
@@ -149,11 +171,11 @@ Result<ModelSpec> fromJson(const json& j, const std::string& origin) {
     }
     inter = 4.0 * m.hidden;  // standard MLPs default to 4h (GPT-2, Falcon)
   }
-  m.intermediate = int(inter);
+  m.intermediate = ints.get<int>(inter, "intermediate size");
   double kv = opt(j, {"num_key_value_heads", "n_head_kv", "num_kv_heads"}, 0);
   if (kv <= 0) kv = optBool(j, "multi_query", false) ? 1 : m.heads;
-  m.kvHeads = int(kv);
-  m.headDim = int(opt(j, {"head_dim"}, 0));
+  m.kvHeads = ints.get<int>(kv, "key/value heads");
+  m.headDim = ints.get<int>(opt(j, {"head_dim"}, 0), "head_dim");
   const bool tiedDefault = isOneOf(type, {"gemma", "gemma2", "gemma3_text", "falcon", "gpt2"});
   m.tiedEmbeddings = optBool(j, "tie_word_embeddings", tiedDefault);
   const std::string norm = optStr(j, "norm");
@@ -163,13 +185,15 @@ Result<ModelSpec> fromJson(const json& j, const std::string& origin) {
   m.parallelAttention = optBool(j, "parallel_attention", optBool(j, "parallel_attn", false));
   int normsDefault = isOneOf(type, {"gemma2", "gemma3_text"}) ? 4 : 2;
   if (type == "falcon" && !optBool(j, "new_decoder_architecture", false) && m.parallelAttention) normsDefault = 1;
-  m.normsPerLayer = int(opt(j, {"norms_per_layer"}, normsDefault));
-  m.experts = int(opt(j, {"num_local_experts", "num_experts"}, 1));
-  m.expertsPerToken = int(opt(j, {"num_experts_per_tok"}, m.experts > 1 ? 2 : 1));
-  m.maxPositions = int64_t(opt(j, {"max_position_embeddings", "n_positions", "max_seq_len"}, 0));
+  m.normsPerLayer = ints.get<int>(opt(j, {"norms_per_layer"}, normsDefault), "norms_per_layer");
+  m.experts = ints.get<int>(opt(j, {"num_local_experts", "num_experts"}, 1), "experts");
+  m.expertsPerToken = ints.get<int>(opt(j, {"num_experts_per_tok"}, m.experts > 1 ? 2 : 1), "experts per token");
+  m.maxPositions =
+      ints.get<int64_t>(opt(j, {"max_position_embeddings", "n_positions", "max_seq_len"}, 0), "max positions");
   m.publishedParams = opt(j, {"published_params"}, 0);
   m.publishedActiveParams = opt(j, {"published_active_params"}, 0);
   m.paramsSource = optStr(j, "params_source");
+  if (!ints.status().isOk()) return ints.status();
   LOOM_TRY(validateModel(m));
   return m;
 }
@@ -239,7 +263,8 @@ Result<ModelCatalog> ModelCatalog::parse(const std::string& jsonText, const std:
     return invalidArgument(fmt::format("model catalog '{}' has no 'models' array", origin));
   ModelCatalog c;
   for (const auto& e : j["models"]) {
-    if (!e.contains("name")) return invalidArgument(fmt::format("model catalog '{}': an entry has no 'name'", origin));
+    if (!e.contains("name") || !e["name"].is_string())
+      return invalidArgument(fmt::format("model catalog '{}': an entry has no 'name'", origin));
     auto m = fromJson(e, fmt::format("model catalog '{}' entry '{}'", origin, e["name"].get<std::string>()));
     if (!m) return m.status();
     c.models_.push_back(std::move(*m));

@@ -36,8 +36,9 @@ struct ModelSpec {
   std::string paramsSource;
 
   int headDimension() const { return headDim > 0 ? headDim : hidden / heads; }
-  int qDim() const { return heads * headDimension(); }
-  int kvDim() const { return kvHeads * headDimension(); }
+  // 64-bit: heads * head_dim from a hostile config.json must not overflow an int.
+  int64_t qDim() const { return int64_t(heads) * headDimension(); }
+  int64_t kvDim() const { return int64_t(kvHeads) * headDimension(); }
 };
 
 // Parameter counts in elements; "active" counts one token's route through a mixture of experts.
