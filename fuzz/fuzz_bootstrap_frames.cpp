@@ -52,7 +52,9 @@ void payload(FrameType type, std::string_view p) {
       auto c = s.code();
       LOOM_FUZZ_CHECK(c == loomInvalidUsage || c == loomTimeout || c == loomInvalidArgument || c == loomRemoteError,
                       "decodeError kept a code a root may not send");
-      if (p.size() >= 4 && wire::loadLe32(p.data()) == static_cast<uint32_t>(c)) {
+      // A well-formed frame whose code is kept decodes to exactly its code and message.
+      const bool wellFormed = p.size() >= 8 && p.size() - 8 >= wire::loadLe32(p.data() + 4);
+      if (wellFormed && wire::loadLe32(p.data()) == static_cast<uint32_t>(c)) {
         std::string again = wire::encodeError(s);
         LOOM_FUZZ_CHECK(again.size() <= p.size() && p.substr(0, again.size()) == again, "error does not round-trip");
       }

@@ -56,7 +56,8 @@ void frame(const uint8_t* data, size_t size) {
     LOOM_FUZZ_CHECK(st.code() == loomRemoteError && st.peer() == 1, "frame error without the peer");
     return;
   }
-  LOOM_FUZZ_CHECK(h.magic == wire::kFrameMagic && h.msgBytes == msgBytes && h.fragBytes == expect.len &&
+  LOOM_FUZZ_CHECK(h.magic == wire::kFrameMagic && h.type == static_cast<uint8_t>(wire::FrameType::Data) &&
+                      h.msgBytes == msgBytes && h.fragBytes == expect.len &&
                       h.offset == expect.offset,
                   "mismatched frame accepted");
 }

@@ -113,6 +113,9 @@ LOOM_API loomResult_t loomCommCount(const loomComm_t comm, int* count);
 LOOM_API loomResult_t loomCommUserRank(const loomComm_t comm, int* rank);
 /* The sticky error of comm (loomSuccess while healthy); never blocks. */
 LOOM_API loomResult_t loomCommGetAsyncError(loomComm_t comm, loomResult_t* asyncError);
+/* The ranks this rank knows to have failed (dead process, lost connection, missed heartbeats):
+ * up to `capacity` of them in ranks[], their total in *count. Never blocks. */
+LOOM_API loomResult_t loomCommGetFailedRanks(loomComm_t comm, int* ranks, int capacity, int* count);
 /* Message of the last error on comm (thread-local when comm is NULL). Never NULL. */
 LOOM_API const char* loomGetLastError(loomComm_t comm);
 

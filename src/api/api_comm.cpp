@@ -154,6 +154,17 @@ LOOM_API loomResult_t loomCommGetAsyncError(loomComm_t comm, loomResult_t* async
   return loomSuccess;
 }
 
+LOOM_API loomResult_t loomCommGetFailedRanks(loomComm_t comm, int* ranks, int capacity, int* count) {
+  if (Status s = loom::api::checkComm(comm); !s.isOk()) return fail(nullptr, s);
+  if (!count) return fail(comm, loom::invalidArgument("count is NULL"));
+  if (capacity < 0 || (capacity > 0 && !ranks))
+    return fail(comm, loom::invalidArgument("ranks is NULL or capacity is negative"));
+  std::vector<int> failed = comm->impl->failedRanks();
+  *count = static_cast<int>(failed.size());
+  for (int i = 0; i < capacity && i < *count; ++i) ranks[i] = failed[i];
+  return loomSuccess;
+}
+
 LOOM_API loomResult_t loomRedOpCreatePreMulSum(loomRedOp_t* op, void* scalar, loomDataType_t datatype,
                                                loomScalarResidence_t residence, loomComm_t comm) {
   if (Status s = loom::api::checkComm(comm); !s.isOk()) return fail(nullptr, s);

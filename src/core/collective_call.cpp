@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "core/communicator.hpp"
 #include "core/params.hpp"
@@ -215,16 +216,46 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
 }
 
 Result<std::shared_ptr<RequestState>> Communicator::pointToPoint(const std::vector<P2pCall>& calls, bool blocking) {
+  // A send whose bytes a receive of the same group overwrites (an in-place ring shift, as
+  // nccl-tests' in-place sendrecv does) must send the bytes as they were when the group started:
+  // such sends go from a copy taken then.
+  auto overlapsRecv = [&](const P2pCall& send) {
+    auto* a = static_cast<const uint8_t*>(send.send);
+    for (const auto& r : calls) {
+      auto* b = static_cast<const uint8_t*>(r.recv);
+      if (!r.isSend && r.bytes && send.bytes && a < b + r.bytes && b < a + send.bytes) return true;
+    }
+    return false;
+  };
+  auto op = std::make_unique<Operation>();
+  std::vector<size_t> stagedAt(calls.size(), SIZE_MAX);  // offset of the send's copy in ownedTemp
+  size_t stagedBytes = 0;
+  for (size_t i = 0; i < calls.size(); ++i)
+    if (calls[i].isSend && overlapsRecv(calls[i])) stagedAt[i] = stagedBytes, stagedBytes += calls[i].bytes;
+  op->ownedTemp.resize(stagedBytes);
+  uint8_t* temp = op->ownedTemp.data();
+
   // Raw pointers travel in span offsets over null bases (the executor's absolute addressing).
   sched::Schedule s;
   s.algorithm = "p2p";
-  for (const auto& call : calls) {
-    if (call.isSend)
-      s.add(sched::send(call.peer, sched::in(reinterpret_cast<uintptr_t>(call.send), call.bytes)));
-    else
+  std::vector<std::tuple<uint8_t*, const void*, size_t>> copies;  // done when the group starts
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const auto& call = calls[i];
+    if (!call.isSend) {
       s.add(sched::recv(call.peer, sched::out(reinterpret_cast<uintptr_t>(call.recv), call.bytes)));
+      continue;
+    }
+    const void* src = call.send;
+    if (stagedAt[i] != SIZE_MAX) {
+      copies.emplace_back(temp + stagedAt[i], call.send, call.bytes);
+      src = temp + stagedAt[i];
+    }
+    s.add(sched::send(call.peer, sched::in(reinterpret_cast<uintptr_t>(src), call.bytes)));
   }
-  auto op = std::make_unique<Operation>();
+  if (!copies.empty())
+    op->before = [copies] {
+      for (const auto& [dst, src, bytes] : copies) std::memcpy(dst, src, bytes);
+    };
   op->plan = std::make_shared<const PreparedSchedule>(PreparedSchedule::prepare(std::move(s), nranks_));
   uint64_t seq;
   {

@@ -56,7 +56,10 @@ Status Communicator::setUp(const loomUniqueId& id) {
   cfg.rank = rank_;
   cfg.nranks = nranks_;
   std::memcpy(cfg.secret, (*boot)->secret().data(), sizeof cfg.secret);
-  cfg.commId = std::hash<std::string_view>{}(std::string_view(id.internal, sizeof id.internal));
+  // From the secret, not the whole id: under torchrun rank 0 may reach its own root through
+  // another address than the others do, but every rank holds the same secret.
+  const auto& secret = (*boot)->secret();
+  cfg.commId = std::hash<std::string_view>{}(std::string_view(reinterpret_cast<const char*>(secret.data()), secret.size()));
   cfg.hostId = detectHostId();
   Status err;
   cfg.force = transportChoice(&err);
@@ -69,6 +72,9 @@ Status Communicator::setUp(const loomUniqueId& id) {
   cfg.shmSlotBytes = params::getBytes("LOOM_SHM_SLOT_BYTES");
   cfg.shmSlots = static_cast<int>(params::getInt("LOOM_SHM_SLOTS"));
   cfg.spinUs = static_cast<int>(params::getInt("LOOM_SPIN_US"));
+  cfg.failureDetectSeconds = params::getDouble("LOOM_FAILURE_DETECT");
+  cfg.checksum = params::getInt("LOOM_CHECKSUM") != 0;
+  if (cfg.failureDetectSeconds <= 0) return invalidArgument("LOOM_FAILURE_DETECT must be positive");
 
   auto fabric = transport::Fabric::create(cfg);
   if (!fabric.isOk()) return fabric.takeStatus();

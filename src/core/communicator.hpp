@@ -75,6 +75,7 @@ class Communicator {
   void shutdown();
   void abort();
   Status asyncError() const { return engine_ ? engine_->asyncError() : Status(); }
+  std::vector<int> failedRanks() const { return engine_ ? engine_->failedPeers() : std::vector<int>(); }
 
  private:
   Communicator(int rank, int nranks) : rank_(rank), nranks_(nranks) {}

@@ -75,6 +75,12 @@ void Engine::complete(Operation& op, const Status& s) {
 }
 
 Status Engine::execute(Operation& op) {
+  Status s = executeSchedule(op);
+  if (!s.isOk()) noteFabricFailure();
+  return s;
+}
+
+Status Engine::executeSchedule(Operation& op) {
   {
     std::lock_guard lock(mu_);
     if (aborting_) return abortStatus_;
@@ -117,11 +123,21 @@ void Engine::checkPeers() {
   std::unique_lock drive(driveMu_, std::try_to_lock);
   if (!drive.owns_lock()) return;  // an operation is running; its progress does the checks
   fabric_.checkPeers();
+  noteFabricFailure();
+}
+
+void Engine::noteFabricFailure() {
   Status s = fabric_.status();
-  if (!s.isOk()) {
-    std::lock_guard lock(mu_);
-    if (sticky_.isOk()) sticky_ = s;
-  }
+  if (s.isOk()) return;
+  std::vector<int> failed = fabric_.failedPeers();
+  std::lock_guard lock(mu_);
+  if (sticky_.isOk()) sticky_ = s;
+  failedPeers_ = std::move(failed);
+}
+
+std::vector<int> Engine::failedPeers() const {
+  std::lock_guard lock(mu_);
+  return failedPeers_;
 }
 
 void Engine::loop() {

@@ -51,14 +51,19 @@ class Engine {
   void abort(const Status& why);
   // The sticky error (ok while healthy); never blocks.
   Status asyncError() const;
+  // Peers the fabric has declared failed, as of the last operation or idle check; never blocks.
+  std::vector<int> failedPeers() const;
 
  private:
   void loop();
   // Runs one operation to completion or failure; the caller holds driveMu_.
   Status execute(Operation& op);
+  Status executeSchedule(Operation& op);
   void complete(Operation& op, const Status& s);
   // Idle-time liveness work (heartbeats, peer checks); records a failure as the sticky error.
   void checkPeers();
+  // Copies the fabric's failure state into sticky_/failedPeers_; the caller holds driveMu_.
+  void noteFabricFailure();
 
   transport::Fabric& fabric_;
   int rank_;
@@ -73,6 +78,7 @@ class Engine {
   std::atomic<bool> aborting_{false};
   Status abortStatus_;
   Status sticky_;
+  std::vector<int> failedPeers_;
 
   std::mutex driveMu_;     // held by the thread running an operation
   std::vector<uint8_t> scratch_;  // under driveMu_

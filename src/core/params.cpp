@@ -66,6 +66,7 @@ bool parseBytes(std::string_view text, uint64_t* out) {
   else if (rest == "M" || rest == "MB" || rest == "MiB") mult = 1ull << 20;
   else if (rest == "G" || rest == "GB" || rest == "GiB") mult = 1ull << 30;
   else return false;
+  if (value > UINT64_MAX / mult) return false;  // "20000000000G" would wrap
   *out = value * mult;
   return true;
 }

@@ -56,7 +56,8 @@ Status FabricImpl::createSegment() {
 
 Status checkSegHeader(const wire::SegHeader& h, size_t segBytes, int rank, int nranks, uint64_t commId) {
   if (segBytes < sizeof(wire::SegHeader) + sizeof(wire::Doorbell) + sizeof(wire::Liveness) || h.magic != wire::kSegMagic ||
-      h.version != wire::kVersion || h.rank != rank || h.nranks != nranks || h.commId != commId)
+      h.version != wire::kVersion || h.rank != rank || h.nranks != nranks || h.commId != commId || nranks < 1 ||
+      rank < 0 || rank >= nranks)
     return invalidArgument("wrong magic, version, rank, size or communicator");
   // Sizes are checked with overflow in mind: a hostile or corrupt header must not make ringAt()
   // or the slot arithmetic point outside the mapping. A zero slot size would also divide by zero

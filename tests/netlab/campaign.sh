@@ -59,7 +59,11 @@ for ((t = 1; t <= TRIALS; t++)); do
   rate=${rates[RANDOM % 3]}
   LAB_KILLED_PIDS=()
   t0=$(lab_now_ms)
-  vflag=(); [[ $kind == kill9 || $kind == linkdown ]] && vflag=(--victim "$victim")
+  # Ranks the fault takes out: the victim, or every rank on a cut-off host.
+  victims=" $victim "
+  [[ $kind == linkdown ]] && { victims=" "; for ((r = vhost * per; r < (vhost + 1) * per; r++)); do victims+="$r "; done; }
+  vlist=$(echo $victims | tr ' ' ',')
+  vflag=(); [[ $kind == kill9 || $kind == linkdown ]] && vflag=(--victim "$vlist")
   lab_start "$T_DIR/t$t" "$hosts" "$per" "$HARD_S" "$BIN" --seconds "$JOB_S" --count "$count" "${vflag[@]}"
   sleep "$(awk -v ms="$(( fault_ms - ($(lab_now_ms) - t0) ))" 'BEGIN { print (ms > 0 ? ms / 1000 : 0) }')"
   t_fault=$(lab_now_ms)
@@ -76,12 +80,12 @@ for ((t = 1; t <= TRIALS; t++)); do
   LAB_RC=() LAB_END_MS=()
   for ((r = 0; r < n; r++)); do
     [[ $kind == sigstop && $r == "$victim" ]] && continue
-    wait "${LAB_PIDS[r]}"; LAB_RC[r]=$?; LAB_END_MS[r]=$(lab_now_ms)
+    wait "${LAB_PIDS[r]}" 2>/dev/null; LAB_RC[r]=$?; LAB_END_MS[r]=$(lab_now_ms)
   done
   if [[ $kind == sigstop ]]; then
     t_cont=$(lab_now_ms)
     kill -CONT "$vpid" 2>/dev/null
-    wait "${LAB_PIDS[victim]}"; LAB_RC[victim]=$?; LAB_END_MS[victim]=$(lab_now_ms)
+    wait "${LAB_PIDS[victim]}" 2>/dev/null; LAB_RC[victim]=$?; LAB_END_MS[victim]=$(lab_now_ms)
   fi
   [[ $kind == linkdown ]] && lab_link h$vhost up
   [[ $kind == rate ]] && lab_rate h$vhost off
@@ -94,7 +98,7 @@ for ((t = 1; t <= TRIALS; t++)); do
     codes+=("$r:$rc${code:+/$code}")
     grep -q '^NETLAB WRONG' "$out" && why+=("rank $r: WRONG data")
     [[ $rc == 0 ]] && ! grep -q 'result=ok' "$out" && why+=("rank $r: exit 0 without result=ok")
-    is_victim=0; [[ $r == "$victim" && $kind != rate && $kind != none ]] && is_victim=1
+    is_victim=0; [[ $victims == *" $r "* && $kind != rate && $kind != none ]] && is_victim=1
     # The victim's own end: killed (137 from its timeout wrapper), or after resuming / reconnecting.
     if [[ $kind == kill9 && $is_victim == 1 ]]; then continue; fi
     if [[ $rc == 124 || $rc == 137 ]]; then why+=("rank $r: HANG (killed by its ${HARD_S}s bound)"); continue; fi
@@ -114,14 +118,15 @@ for ((t = 1; t <= TRIALS; t++)); do
         fi ;;
     esac
   done
+  lab_end_root   # here, not in the $(...) subshell below, which cannot reap it
   leaks=$(lab_check_leaks) || why+=("leak: $(tr '\n' ' ' <<<"$leaks")")
   [[ -n $leaks ]] && grep -q '^note' <<<"$leaks" && note="${note:+$note; }$(grep '^note' <<<"$leaks" | head -1)"
   ((${#why[@]})) && { verdict=FAIL; failed=$((failed + 1)); }
   det=$(IFS=,; echo "${detect[*]}")
-  printf '%d\t%s\t%dx%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n' "$t" "$kind" "$hosts" "$per" "$victim" "$fault_ms" "$count" \
+  printf '%d\t%s\t%dx%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n' "$t" "$kind" "$hosts" "$per" "$vlist" "$fault_ms" "$count" \
     "$verdict" "$det" "${codes[*]}" "$note${why:+ ${why[*]}}" >>"$RESULTS"
-  printf 'trial %3d: %-8s %dx%d victim %d at %4d ms, count %5d: %s  detect [%s] ms  exits %s%s\n' "$t" "$kind" \
-    "$hosts" "$per" "$victim" "$fault_ms" "$count" "$verdict" "$det" "${codes[*]}" "${note:+  ($note)}"
+  printf 'trial %3d: %-8s %dx%d victim %s at %4d ms, count %5d: %s  detect [%s] ms  exits %s%s\n' "$t" "$kind" \
+    "$hosts" "$per" "$vlist" "$fault_ms" "$count" "$verdict" "$det" "${codes[*]}" "${note:+  ($note)}"
   for w in "${why[@]}"; do echo "    $w"; done
   [[ $verdict == FAIL ]] && t_dump 6
 done
@@ -142,8 +147,9 @@ for r in rows:
     k["detect_ms"] += [int(x) for x in r["detect_ms"].split(",") if x]
     for c in r["codes"].split():
         rank, _, rest = c.partition(":")
-        if int(rank) == int(r["victim"]) and r["kind"] in ("kill9", "sigstop", "linkdown"): continue
+        if rank in r["victim"].split(",") and r["kind"] in ("kill9", "sigstop", "linkdown"): continue
         name = rest.split("/")[1] if "/" in rest else ("success" if rest == "0" else "exit " + rest)
+        if "/" in rest and rest.startswith("0/"): name += " then shrink ok"
         k["survivor_errors"][name] = k["survivor_errors"].get(name, 0) + 1
 for k in kinds.values(): k["detect_ms"] = stats(k["detect_ms"])
 text = " ".join(r["note"] for r in rows)

@@ -87,9 +87,17 @@ lab_host_index() { local h=${1#h}; [[ $h =~ ^[0-9]+$ ]] || { lab_log "bad host '
 
 # lab_exec HOST cmd...: runs cmd inside the host with the host's own name (private UTS namespace).
 lab_exec() {
-  local i; i=$(lab_host_index "$1") || return 2; shift
+  lab_exec_prefix "$1" || return 2; shift
+  "${LAB_PREFIX[@]}" "$@"
+}
+
+# LAB_PREFIX=(the command words that run what follows on HOST). Background jobs use it directly
+# (`"${LAB_PREFIX[@]}" prog &`), so that $! is the process that becomes the program through
+# exec (ip, unshare, sh, env, timeout) rather than a subshell.
+lab_exec_prefix() {
+  local i; i=$(lab_host_index "$1") || return 2
   local ns; ns=$(lab_ns h$i)
-  ip netns exec "$ns" unshare --uts sh -c 'hostname "$0" && exec "$@"' "$ns" "$@"
+  LAB_PREFIX=(ip netns exec "$ns" unshare --uts sh -c 'hostname "$0" && exec "$@"' "$ns")
 }
 
 # lab_link HOST down|up: the host's switch port (a pulled cable: packets vanish silently).
@@ -137,23 +145,45 @@ lab_rank_pid() {
 }
 
 # lab_start JOBDIR HOSTS PER_HOST SECONDS prog args...
-# Rank r runs on host r / PER_HOST with torchrun-style variables (rank 0, and so the rendezvous
-# root, on h0), bounded by `timeout -k 2 SECONDS`. Extra environment: the array LAB_ENV
-# (K=V items). Output: JOBDIR/rank<r>.out (stdout and stderr).
+# Rank r runs on host r / PER_HOST (rank 0 on h0), bounded by `timeout -k 2 SECONDS`, with
+# LAB_LAUNCH (or NETLAB_LAUNCH) = torchrun: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR=h0's address,
+#   MASTER_PORT: rank 0 hosts the rendezvous root on h0;
+# = uid (default): LOOM_RANK, LOOM_WORLD_SIZE, LOOM_LOCAL_RANK, LOOM_UNIQUE_ID from a helper
+#   (`$NETLAB_RANK --make-id`) that hosts the root on h0, as loomrun does on one host.
+# Extra environment: the array LAB_ENV (K=V items). Output: JOBDIR/rank<r>.out (both streams).
 lab_start() {
   local dir=$1 hosts=$2 per=$3 secs=$4; shift 4
   LAB_JOBDIR=$dir
   mkdir -p "$dir"
-  local n=$((hosts * per)) r pass=() v
+  local n=$((hosts * per)) r pass=() v launch=()
   # Sanitizer settings travel; LOOM_* and launcher variables of the caller do not.
   for v in $(compgen -e); do [[ $v =~ ^(ASAN|UBSAN|TSAN|LSAN)_OPTIONS$ ]] && pass+=("$v=${!v}"); done
-  LAB_PIDS=() LAB_HOST_OF=()
+  LAB_PIDS=() LAB_HOST_OF=() LAB_RANK_PIDS=()
+  local id=""
+  if [[ ${LAB_LAUNCH:-${NETLAB_LAUNCH:-uid}} == uid ]]; then
+    [[ -x ${NETLAB_RANK:-} ]] || { lab_log "the uid launch needs NETLAB_RANK (the netlab_rank program)"; return 1; }
+    lab_exec_prefix h0
+    "${LAB_PREFIX[@]}" env -i PATH="$PATH" "${pass[@]}" "${LAB_ENV[@]}" timeout -k 2 "$secs" "$NETLAB_RANK" --make-id \
+      --seconds "$secs" >"$dir/root.out" 2>&1 &
+    LAB_ROOT_PID=$!
+    LAB_BG+=($!)
+    t_wait_for "$dir/root.out" '^id ' 10 || { lab_log "no unique id from the root helper"; cat "$dir/root.out" >&2; }
+    id=$(awk '$1 == "id" {print $2; exit}' "$dir/root.out")
+  fi
   for ((r = 0; r < n; r++)); do
     local h=$((r / per))
-    lab_exec h$h env -i PATH="$PATH" HOME="${HOME:-/root}" "${pass[@]}" \
-      RANK=$r WORLD_SIZE=$n LOCAL_RANK=$((r % per)) LOCAL_WORLD_SIZE=$per \
-      MASTER_ADDR="$(lab_addr 0)" MASTER_PORT=29500 TORCHELASTIC_RUN_ID="netlab-$NETLAB_ID-$(basename "$dir")" \
-      "${LAB_ENV[@]}" timeout -k 2 "$secs" "$@" >"$dir/rank$r.out" 2>&1 &
+    # LAB_STAGGER_MS: the last rank starts that much later, which holds the others (and their
+    # listening sockets) in init for a while.
+    ((r == n - 1 && ${LAB_STAGGER_MS:-0} > 0)) && sleep "$(awk -v ms="$LAB_STAGGER_MS" 'BEGIN { print ms / 1000 }')"
+    if [[ -n $id ]]; then
+      launch=(LOOM_RANK=$r LOOM_WORLD_SIZE=$n LOOM_LOCAL_RANK=$((r % per)) LOOM_UNIQUE_ID=$id)
+    else
+      launch=(RANK=$r WORLD_SIZE=$n LOCAL_RANK=$((r % per)) LOCAL_WORLD_SIZE=$per MASTER_ADDR="$(lab_addr 0)"
+              MASTER_PORT=29500 TORCHELASTIC_RUN_ID="netlab-$NETLAB_ID-$(basename "$dir")")
+    fi
+    lab_exec_prefix h$h
+    "${LAB_PREFIX[@]}" env -i PATH="$PATH" HOME="${HOME:-/root}" "${pass[@]}" "${launch[@]}" "${LAB_ENV[@]}" \
+      timeout -k 2 "$secs" "$@" >"$dir/rank$r.out" 2>&1 &
     LAB_PIDS[r]=$!
     LAB_HOST_OF[r]=$h
   done
@@ -170,7 +200,7 @@ lab_wait() {
   for r in "${!LAB_PIDS[@]}"; do idx[${LAB_PIDS[r]}]=$r; done
   while ((${#left[@]} > 0)); do
     pid=""
-    wait -n -p pid "${left[@]}"
+    wait -n -p pid "${left[@]}" 2>/dev/null
     rc=$?
     [[ -z $pid ]] && break
     r=${idx[$pid]}
@@ -226,18 +256,31 @@ lab_cleanup() {
   return $rc
 }
 
+# Ends the uid launch's root helper (it only sleeps once every rank has joined).
+lab_end_root() {
+  [[ -n ${LAB_ROOT_PID:-} ]] || return 0
+  local c; c=$(cat "/proc/$LAB_ROOT_PID/task/$LAB_ROOT_PID/children" 2>/dev/null)
+  # Only the program: its timeout then exits by itself (no "Killed" job notice from bash).
+  if [[ -n $c ]]; then kill -9 $c 2>/dev/null; else kill -9 "$LAB_ROOT_PID" 2>/dev/null; fi
+  wait "$LAB_ROOT_PID" 2>/dev/null
+  LAB_ROOT_PID=""
+}
+
 # Leak check after a job: namespaces of this lab, processes of the ranks, shm of the job.
 # Prints what leaked and returns 1, or returns 0.
 lab_check_leaks() {
   local bad=0 r p
+  lab_end_root
   for r in "${!LAB_PIDS[@]}"; do
     if kill -0 "${LAB_PIDS[r]}" 2>/dev/null; then echo "LEAK: rank $r launcher pid ${LAB_PIDS[r]} alive"; bad=1; fi
   done
   for p in "${LAB_RANK_PIDS[@]}"; do
     if kill -0 "$p" 2>/dev/null; then echo "LEAK: rank process $p alive"; bad=1; fi
   done
-  local ns
+  local ns k
   for ns in $(lab_namespaces); do
+    # A process killed a moment ago may not be reaped yet.
+    for ((k = 0; k < 40; k++)); do [[ -z $(ip netns pids "$ns" 2>/dev/null) ]] && break; sleep 0.025; done
     if [[ -n $(ip netns pids "$ns" 2>/dev/null) ]]; then echo "LEAK: processes in $ns: $(ip netns pids "$ns" | tr '\n' ' ')"; bad=1; fi
   done
   local f pid
@@ -274,6 +317,8 @@ t_exit() {
   lab_kill_ranks
   local p; for p in "${LAB_BG[@]}"; do kill -9 "$p" 2>/dev/null; done
   wait 2>/dev/null
+  # Safety net as loomrun's: segments of this job's (now dead) rank pids, e.g. after a failed check.
+  local f; for f in $(lab_job_shm); do kill -0 "${f##*-}" 2>/dev/null || rm -f "$f"; done
   lab_down
   if [[ -n $(lab_namespaces) ]]; then echo "LEAK: namespaces left: $(lab_namespaces | tr '\n' ' ')"; rc=1; fi
   if ip netns list 2>/dev/null | grep -q "^loomlab-${NETLAB_ID}-"; then echo "LEAK: lab namespaces left"; rc=1; fi

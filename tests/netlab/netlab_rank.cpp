@@ -2,7 +2,10 @@
 // so faults injected from outside (kill, stop, cable pulled, rate limit) show up as errors with
 // a timestamp, and never as wrong data reported as success.
 //
-//   netlab_rank [--seconds S] [--iters MAX] [--count N] [--victim R] [--after K] [--verbose]
+//   netlab_rank [--seconds S] [--iters MAX] [--count N] [--victim R[,R...]] [--after K] [--verbose]
+//   netlab_rank --make-id [--seconds S]   prints "id HEX" (a loomGetUniqueId on this host's
+//                                         chosen interface) and hosts that rendezvous for S s:
+//                                         the lab's loomrun-style launch (LOOM_UNIQUE_ID)
 //
 // Rank 0 decides when to stop (after S seconds or MAX iterations) and says so inside the very
 // all-reduce it checks (one extra element), so every rank runs the same number of iterations.
@@ -13,11 +16,10 @@
 //   NETLAB iter=K ok us=U                     (--verbose only)
 //   NETLAB FAIL rank=R iter=K code=NAME wall_ms=UNIX_MS since_ok_ms=X async=NAME msg=...
 //   NETLAB WRONG rank=R iter=K elem=I got=G expected=E
-//   NETLAB shrink rank=R ok|unavailable|failed ms=T ...   (after a failure, with --victim)
+//   NETLAB shrink rank=R ok|failed ms=T ...   (survivors, after a failure, with --victim)
 //   NETLAB done rank=R iters=K max_iter_ms=M result=ok
 // Exit: 0 every iteration correct (and, after a shrink, K more correct ones), 1 wrong data,
 // 3 init failed, 4 remote error, 5 timeout, 6 other error, 2 bad usage.
-#include <dlfcn.h>
 #include <loom/loom.h>
 #include <unistd.h>
 
@@ -42,9 +44,10 @@ struct Options {
   double seconds = 3;
   long maxIters = -1;
   size_t count = 4096;
-  int victim = -1;
+  std::vector<int> victims;  // ranks the survivors exclude when they shrink
   long after = 20;
   bool verbose = false;
+  bool makeId = false;
 };
 
 const char* resultName(loomResult_t r) {
@@ -128,9 +131,6 @@ LoopResult runLoop(loomComm_t comm, const Options& o, double seconds, long maxIt
   }
 }
 
-// loomCommShrink is looked up at run time so this program builds against libraries without it.
-using ShrinkFn = loomResult_t (*)(loomComm_t, int*, int, loomComm_t*);
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -147,15 +147,35 @@ int main(int argc, char** argv) {
     if (k == "--seconds") o.seconds = std::atof(next());
     else if (k == "--iters") o.maxIters = std::atol(next());
     else if (k == "--count") o.count = std::strtoull(next(), nullptr, 10);
-    else if (k == "--victim") o.victim = std::atoi(next());
+    else if (k == "--victim") {
+      for (const char* p = next(); *p;) {
+        char* end = nullptr;
+        o.victims.push_back(static_cast<int>(std::strtol(p, &end, 10)));
+        p = *end == ',' ? end + 1 : end;
+        if (end == p && *p) break;
+      }
+    }
     else if (k == "--after") o.after = std::atol(next());
     else if (k == "--verbose") o.verbose = true;
+    else if (k == "--make-id") o.makeId = true;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
     }
   }
   setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (o.makeId) {
+    loomUniqueId id;
+    if (loomGetUniqueId(&id) != loomSuccess) {
+      std::printf("NETLAB make-id failed: %s\n", loomGetLastError(nullptr));
+      return 3;
+    }
+    std::string hex;
+    for (unsigned char c : id.internal) hex += "0123456789abcdef"[c >> 4], hex += "0123456789abcdef"[c & 15];
+    std::printf("id %s\n", hex.c_str());
+    usleep(static_cast<useconds_t>(o.seconds * 1e6));
+    return 0;
+  }
   std::printf("pid %d\n", getpid());
   auto t0 = Clock::now();
   loomComm_t comm = nullptr;
@@ -178,20 +198,15 @@ int main(int argc, char** argv) {
     std::printf("NETLAB done rank=%d iters=%ld result=ok\n", rank, res.iters);
     return 0;
   }
-  if (o.victim < 0 || o.victim == rank || o.victim >= n) {
-    loomCommAbort(comm);
-    return exitCodeFor(res.code);
-  }
-  auto shrink = reinterpret_cast<ShrinkFn>(dlsym(RTLD_DEFAULT, "loomCommShrink"));
-  if (!shrink) {
-    std::printf("NETLAB shrink rank=%d unavailable (no loomCommShrink in the library)\n", rank);
+  bool victim = false;
+  for (int v : o.victims) victim |= v == rank || v < 0 || v >= n;
+  if (o.victims.empty() || victim) {
     loomCommAbort(comm);
     return exitCodeFor(res.code);
   }
   auto ts = Clock::now();
   loomComm_t small = nullptr;
-  int exclude[1] = {o.victim};
-  loomResult_t sr = shrink(comm, exclude, 1, &small);
+  loomResult_t sr = loomCommShrink(comm, o.victims.data(), static_cast<int>(o.victims.size()), &small);
   if (sr != loomSuccess) {
     std::printf("NETLAB shrink rank=%d failed ms=%.0f code=%s msg=%s\n", rank, msSince(ts), resultName(sr),
                 loomGetLastError(comm));

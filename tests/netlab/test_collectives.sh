@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # 4 hosts x 1 rank, then 2 hosts x 2 ranks: every collective on small counts is correct, and the
 # transport is chosen by itself (shm between ranks of one host, tcp across hosts, on eth0).
+# NETLAB_LAUNCH=torchrun|uid picks the launch (lib.sh, lab_start).
 set -u
 source "$(dirname "$0")/lib.sh"
-t_init collectives
+t_init collectives-${NETLAB_LAUNCH:-uid}
 : "${MP_COLLECTIVES:?}" "${MP_MISC:?}"
-LAB_ENV=(LOOM_TIMEOUT=30 LOOM_DEBUG=DEBUG)
+LAB_ENV=(LOOM_TIMEOUT=30 LOOM_INIT_TIMEOUT=15 LOOM_DEBUG=DEBUG)
 lab_up 4 || t_fail "lab up"
 
 run_case() {  # hosts per_host
   local hosts=$1 per=$2 n=$(($1 * $2)) r
   echo "== $hosts hosts x $per ranks: mp_collectives"
   local t0; t0=$(lab_now_ms)
-  lab_start "$T_DIR/coll-${hosts}x$per" "$hosts" "$per" 60 "$MP_COLLECTIVES" --counts 0,1,7,1023 --types float,int32,bfloat16
+  lab_start "$T_DIR/coll-${hosts}x$per" "$hosts" "$per" 30 "$MP_COLLECTIVES" --counts 0,1,7,1023 --types float,int32,bfloat16
   lab_wait
   for ((r = 0; r < n; r++)); do
     local out=$LAB_JOBDIR/rank$r.out

@@ -1,0 +1,65 @@
+// A rank dies or stops during an all-reduce loop: the survivors get an error within the
+// detection bound (LOOM_FAILURE_DETECT), shrink around it, and carry on with correct results.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <string>
+#include <thread>
+
+#include "subprocess.hpp"
+
+namespace {
+
+struct Case {
+  std::string transport, how;
+};
+
+class Survive : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Survive, SurvivorsDetectShrinkAndContinue) {
+  const auto& c = GetParam();
+  const int n = 4, victim = 2;
+  std::string port = std::to_string(20000 + getpid() % 20000);
+  std::vector<loomtest::ProcResult> res(n);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r)
+    threads.emplace_back([&, r] {
+      res[r] = loomtest::runProcess(
+          {MP_MISC, "survive", std::to_string(victim), c.how},
+          {"RANK=" + std::to_string(r), "WORLD_SIZE=4", "LOCAL_RANK=" + std::to_string(r),
+           "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + port, "LOOM_TRANSPORT=" + c.transport, "LOOM_FAILURE_DETECT=2",
+           "LOOM_TIMEOUT=4"},
+          r == victim ? 12 : 30);
+    });
+  for (auto& t : threads) t.join();
+  bool stoppedShm = c.how == "stop" && c.transport == "shm";
+  int namedVictim = 0;
+  for (int r = 0; r < n; ++r) {
+    if (r == victim) {
+      EXPECT_EQ(res[r].exitCode, c.how == "kill" ? 128 + SIGKILL : 124) << res[r].output;
+      continue;
+    }
+    EXPECT_FALSE(res[r].timedOut) << res[r].output;
+    if (stoppedShm) {
+      // A stopped process is alive: shm has no heartbeat, so LOOM_TIMEOUT reports it by name.
+      // Each rank names the peers it waits on; the direct neighbours of rank 2 name it.
+      EXPECT_EQ(res[r].exitCode, 5) << res[r].output;
+      EXPECT_NE(res[r].output.find("timeout"), std::string::npos) << res[r].output;
+      namedVictim += res[r].output.find("waiting on: recv from rank 2") != std::string::npos;
+    } else {
+      EXPECT_EQ(res[r].exitCode, 0) << res[r].output;
+      EXPECT_NE(res[r].output.find("rank 2"), std::string::npos) << res[r].output;
+      EXPECT_NE(res[r].output.find("of 3"), std::string::npos) << res[r].output;
+      EXPECT_NE(res[r].output.find("10 allreduces after shrink ok"), std::string::npos) << res[r].output;
+    }
+    std::printf("%s", res[r].output.c_str());
+  }
+  if (stoppedShm) EXPECT_GE(namedVictim, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, Survive,
+                         ::testing::Values(Case{"tcp", "kill"}, Case{"shm", "kill"}, Case{"tcp", "stop"},
+                                           Case{"shm", "stop"}),
+                         [](const auto& info) { return info.param.transport + "_" + info.param.how; });
+
+}  // namespace
