@@ -36,6 +36,14 @@ start=$(date +%s)
 run_suite release ""
 run_suite asan "sanitize"
 run_suite tsan "sanitize"
+
+# Every decoder of network and file bytes under libFuzzer for a bounded time (FUZZ_SECONDS each).
+echo "=== fuzz: ${FUZZ_SECONDS:-5} s per target"
+if scripts/run-fuzzers.sh "${FUZZ_SECONDS:-5}"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); failures+=("fuzzers")
+fi
 echo "=== suite took $(( $(date +%s) - start )) s"
 for f in "${failures[@]}"; do echo "FAILED: $f"; done
 echo "$passed passed, $failed failed"
