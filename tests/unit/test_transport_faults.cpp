@@ -81,6 +81,8 @@ struct ForkedPair {
       if (!(*f1)->connect({theirs, (*f1)->address()}, Deadline::after(10s)).isOk()) _exit(4);
       if (!writeLine(b[1], "ok") || !readLine(a[0], &line)) _exit(5);
       (*f1)->finishSetup();
+      // Tell the parent the segment name is gone, so a test that kills us now leaks nothing.
+      if (!writeLine(b[1], "set")) _exit(7);
       auto start = Clock::now();
       if (mode == ChildMode::Beat) {
         while (getppid() == parent && secondsSince(start) < 30) {
@@ -106,6 +108,7 @@ struct ForkedPair {
     EXPECT_TRUE(st.isOk()) << st.message();
     if (!st.isOk() || !readLine(toParent, &ok) || !writeLine(toChild, "go")) return;
     (*f0)->finishSetup();
+    if (!readLine(toParent, &ok) || ok != "set") return;
     f = std::move(f0.value());
   }
   ~ForkedPair() {
