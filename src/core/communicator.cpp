@@ -1,7 +1,9 @@
 #include "core/communicator.hpp"
 
+#include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -30,6 +32,16 @@ transport::Kind transportChoice(Status* err) {
   if (t == "tcp") return transport::Kind::Tcp;
   *err = invalidArgument("LOOM_TRANSPORT='" + t + "' is not one of auto, shm, tcp");
   return transport::Kind::Auto;
+}
+
+// Spinning pays when every rank of this host has a core to itself: the peer answers within
+// microseconds. With more ranks than cores a spinner only delays the peer it waits for, so sleep
+// at once (measured on 2 cores: 4 ranks 8-byte allreduce 321 us with a 50 us spin, 109 us with none).
+int chooseSpinMicros(int configured, int ranksOnHost) {
+  if (configured >= 0) return configured;
+  cpu_set_t set;
+  int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  return ranksOnHost <= cores ? 1000 : 0;
 }
 
 }  // namespace
@@ -71,7 +83,8 @@ Status Communicator::setUp(const loomUniqueId& id) {
   cfg.tcpBufferBytes = params::getBytes("LOOM_TCP_BUFFER_BYTES");
   cfg.shmSlotBytes = params::getBytes("LOOM_SHM_SLOT_BYTES");
   cfg.shmSlots = static_cast<int>(params::getInt("LOOM_SHM_SLOTS"));
-  cfg.spinUs = static_cast<int>(params::getInt("LOOM_SPIN_US"));
+  const int spinSetting = static_cast<int>(params::getInt("LOOM_SPIN_US"));  // -1: choose below
+  cfg.spinUs = std::max(spinSetting, 0);
   cfg.failureDetectSeconds = params::getDouble("LOOM_FAILURE_DETECT");
   cfg.checksum = params::getInt("LOOM_CHECKSUM") != 0;
   if (cfg.failureDetectSeconds <= 0) return invalidArgument("LOOM_FAILURE_DETECT must be positive");
@@ -85,17 +98,22 @@ Status Communicator::setUp(const loomUniqueId& id) {
   secret_ = (*boot)->secret();
   checkCalls_ = params::getInt("LOOM_CHECK") != 0;
 
-  // Each rank publishes "<control address>\n<fabric address>".
-  auto blobs = (*boot)->allGather(ControlPort::encode(control_->address()) + "\n" + fabric_->address(), deadline);
+  // Each rank publishes "<control address>\n<host id>\n<fabric address>".
+  auto blobs = (*boot)->allGather(
+      ControlPort::encode(control_->address()) + "\n" + cfg.hostId + "\n" + fabric_->address(), deadline);
   if (!blobs.isOk()) return blobs.takeStatus();
   std::vector<std::string> addresses;
+  int ranksOnHost = 0;
   for (const auto& blob : blobs.value()) {
-    size_t nl = blob.find('\n');
+    size_t nl = blob.find('\n'), nl2 = nl == std::string::npos ? nl : blob.find('\n', nl + 1);
     auto ctl = ControlPort::decode(blob.substr(0, nl));
-    if (nl == std::string::npos || !ctl.isOk()) return remoteError("malformed init exchange from a peer", -1);
+    if (nl2 == std::string::npos || !ctl.isOk()) return remoteError("malformed init exchange from a peer", -1);
     controlOf_.push_back(ctl.value());
-    addresses.push_back(blob.substr(nl + 1));
+    ranksOnHost += blob.compare(nl + 1, nl2 - nl - 1, cfg.hostId) == 0;
+    addresses.push_back(blob.substr(nl2 + 1));
   }
+  cfg.spinUs = chooseSpinMicros(spinSetting, ranksOnHost);
+  fabric_->setSpinMicros(cfg.spinUs);
   LOOM_TRY(fabric_->connect(addresses, deadline));
   LOOM_TRY((*boot)->barrier(deadline));
   LOOM_TRY(fabric_->finishSetup());

@@ -21,7 +21,7 @@ const std::vector<Param>& all() {
       {"LOOM_TCP_BUFFER_BYTES", Type::Bytes, "4M", "Socket send/receive buffer size."},
       {"LOOM_SHM_SLOT_BYTES", Type::Bytes, "256K", "Size of one slot of a shared-memory ring."},
       {"LOOM_SHM_SLOTS", Type::Int, "8", "Slots per shared-memory ring (one ring per ordered pair of local ranks)."},
-      {"LOOM_SPIN_US", Type::Int, "50", "Microseconds to spin before sleeping when waiting."},
+      {"LOOM_SPIN_US", Type::Int, "-1", "Microseconds to spin before sleeping when waiting; -1: 1000 when this host's ranks fit its cores, else 0 (sleep at once and let the peer run)."},
       {"LOOM_HOST_ID", Type::String, "", "Override which ranks count as one host (ranks with equal ids share memory)."},
       {"LOOM_DEBUG", Type::String, "WARN", "Log level: NONE, ERROR, WARN, INFO, DEBUG, TRACE."},
       {"LOOM_DEBUG_FILE", Type::String, "", "Write logs here instead of stderr (%h host, %p pid)."},

@@ -98,6 +98,9 @@ class Fabric {
   virtual void checkPeers() {}
   // Peers known to have failed (not those that destroyed their fabric cleanly), ascending.
   virtual std::vector<int> failedPeers() const { return {}; }
+  // How long waitForActivity spins before sleeping; the core sets it once it knows how many
+  // ranks share this host's cores.
+  virtual void setSpinMicros(int us) = 0;
 };
 
 namespace testhooks {

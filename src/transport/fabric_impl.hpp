@@ -158,6 +158,7 @@ class FabricImpl final : public Fabric {
   bool progress() override;
   void waitForActivity(int timeoutMs) override;
   void wake() override;
+  void setSpinMicros(int us) override { cfg_.spinUs = us; }
   void abort() override;
   Status status() const override { return status_; }
   void checkPeers() override;
