@@ -2,7 +2,7 @@
 # Debian packages they need first (as root; otherwise they print the apt-get command).
 BUILD_PKGS := build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark-dev \
               nlohmann-json3-dev libcli11-dev libfmt-dev libhwloc-dev
-TEST_PKGS := $(BUILD_PKGS) openmpi-bin libopenmpi-dev chromium iproute2 clang libclang-rt-14-dev
+TEST_PKGS := $(BUILD_PKGS) openmpi-bin libopenmpi-dev libgloo-dev chromium iproute2 clang libclang-rt-14-dev
 JOBS ?= $(shell nproc)
 RELEASE := build/release
 
