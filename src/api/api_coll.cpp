@@ -4,7 +4,6 @@
 
 #include <limits>
 
-#include "api/group.hpp"
 #include "api/handles.hpp"
 
 using loom::Status;

@@ -5,7 +5,7 @@
 #include <limits>
 #include <vector>
 
-#include "api/group.hpp"
+#include "api/handles.hpp"
 
 using loom::Status;
 using loom::api::fail;

@@ -51,8 +51,6 @@ loomResult_t fail(loomComm_t comm, const Status& status) {
   return status.code();
 }
 
-loomResult_t report(loomComm_t comm, const Status& status) { return fail(comm, status); }
-
 const std::string& lastThreadError() { return threadLastError; }
 
 Deadline operationWaitDeadline() {

@@ -30,8 +30,8 @@ bool isLive(loomComm_t comm);
 
 // Records the error as the last error of comm (if live) and of this thread; returns its code.
 loomResult_t fail(loomComm_t comm, const Status& status);
-// The status of a finished request, recorded the same way.
-loomResult_t report(loomComm_t comm, const Status& status);
+// Completes a submitted operation: hands out a request, or waits for it (api_coll.cpp).
+loomResult_t finish(loomComm_t comm, Result<std::shared_ptr<core::RequestState>> submitted, loomRequest_t* request);
 const std::string& lastThreadError();
 
 // Checks that comm is a live communicator; sets *out.

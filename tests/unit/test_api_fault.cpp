@@ -8,16 +8,13 @@
 #include <thread>
 #include <vector>
 
+#include "rank_threads.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-template <typename Fn>
-void onRanks(int n, Fn fn) {
-  std::vector<std::thread> ts;
-  for (int r = 0; r < n; ++r) ts.emplace_back([&, r] { fn(r); });
-  for (auto& t : ts) t.join();
-}
+using loomtest::onRanks;
 
 TEST(Split, ByColorOrderedByKey) {
   loomComm_t comms[4];

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "rank_threads.hpp"
+
 namespace {
 
 int countEntries(const char* dir, const char* prefix = "") {
@@ -23,13 +25,7 @@ int countEntries(const char* dir, const char* prefix = "") {
   return n;
 }
 
-// Runs fn(rank) on n threads and joins them.
-template <typename Fn>
-void onRanks(int n, Fn fn) {
-  std::vector<std::thread> ts;
-  for (int r = 0; r < n; ++r) ts.emplace_back([&, r] { fn(r); });
-  for (auto& t : ts) t.join();
-}
+using loomtest::onRanks;
 
 TEST(Lifecycle, TwoHundredCyclesLeaveNothingBehind) {
   for (const char* transport : {"shm", "tcp"}) {
