@@ -103,6 +103,9 @@ std::string describe(int status) {
   return "was killed by signal " + std::to_string(sig) + " (" + strsignal(sig) + ")";
 }
 
+// How long an error exit waits for a rank killed by a signal before it is blamed (see run()).
+constexpr auto kBlameWindow = std::chrono::milliseconds(200);
+
 int exitCodeOf(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
 
 bool failed(int status) { return !WIFEXITED(status) || WEXITSTATUS(status) != 0; }
@@ -254,6 +257,8 @@ int runJob(const JobOptions& opts, const std::string& uniqueIdHex) {
     killAt = std::min(killAt, Clock::now() + grace);
   };
 
+  Rank* suspect = nullptr;  // the failed rank to blame, once the blame window has passed
+  auto blameAt = never;
   for (;;) {
     int running = 0;
     for (auto& r : ranks) running += r.running ? 1 : 0;
@@ -271,7 +276,7 @@ int runJob(const JobOptions& opts, const std::string& uniqueIdHex) {
       if (fds.size() == 1 || Clock::now() >= drainUntil) break;
     }
     auto now = Clock::now();
-    auto next = std::min({timeoutAt, killAt, drainUntil, now + std::chrono::milliseconds(200)});
+    auto next = std::min({timeoutAt, killAt, drainUntil, blameAt, now + std::chrono::milliseconds(200)});
     int waitMs = static_cast<int>(std::max<int64_t>(
         0, std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1));
     int n = ::poll(fds.data(), fds.size(), waitMs);
@@ -301,7 +306,10 @@ int runJob(const JobOptions& opts, const std::string& uniqueIdHex) {
           }
       }
     }
-    // Reap every rank that ended.
+    // Reap every rank that ended. Blame a rank killed by a signal before one that exited with an
+    // error: survivors exit fast once they see their peer die (loomRemoteError), sometimes before
+    // the kernel has finished the killed process, so an error exit waits a short window for a
+    // signal death to show up. The cause is what the user needs to see.
     for (auto& r : ranks) {
       if (!r.running) continue;
       int status = 0;
@@ -309,15 +317,23 @@ int runJob(const JobOptions& opts, const std::string& uniqueIdHex) {
       if (w != r.pid) continue;
       r.running = false;
       r.status = status;
-      if (failed(status) && !stopping) {
-        failedRank = r.rank;
-        failedStatus = status;
-        int others = 0;
-        for (auto& o : ranks) others += o.running ? 1 : 0;
-        say("rank " + std::to_string(r.rank) + " (pid " + std::to_string(r.pid) + ") " + describe(status) +
-            (others ? "; stopping the other " + std::to_string(others) + " rank(s)" : ""));
-        stopAll(SIGTERM);
+      if (failed(status) && !stopping && (!suspect || (WIFSIGNALED(status) && !WIFSIGNALED(suspect->status)))) {
+        if (!suspect) blameAt = Clock::now() + kBlameWindow;
+        suspect = &r;
       }
+    }
+    Rank* cause = nullptr;
+    if (suspect && !stopping && (WIFSIGNALED(suspect->status) || Clock::now() >= blameAt)) cause = suspect;
+    if (cause) {
+      suspect = nullptr;
+      blameAt = never;
+      failedRank = cause->rank;
+      failedStatus = cause->status;
+      int others = 0;
+      for (auto& o : ranks) others += o.running ? 1 : 0;
+      say("rank " + std::to_string(cause->rank) + " (pid " + std::to_string(cause->pid) + ") " +
+          describe(cause->status) + (others ? "; stopping the other " + std::to_string(others) + " rank(s)" : ""));
+      stopAll(SIGTERM);
     }
     now = Clock::now();
     if (!timedOut && now >= timeoutAt) {
@@ -349,6 +365,11 @@ int runJob(const JobOptions& opts, const std::string& uniqueIdHex) {
   int removed = removeShmSegments(pids);
   if (removed > 0) say("removed " + std::to_string(removed) + " leftover shared-memory segment(s) of this job");
   if (timedOut) return 124;
+  if (failedRank < 0 && suspect) {  // every rank ended inside the blame window
+    failedRank = suspect->rank;
+    failedStatus = suspect->status;
+    say("rank " + std::to_string(failedRank) + " (pid " + std::to_string(suspect->pid) + ") " + describe(failedStatus));
+  }
   if (failedRank >= 0) return exitCodeOf(failedStatus);
   if (gotSignal) return 128 + gotSignal;
   return 0;
