@@ -35,7 +35,7 @@ run_suite() {  # preset, ctest label regex (empty = all)
 start=$(date +%s)
 run_suite release ""
 run_suite asan "sanitize"
-run_suite tsan "sanitize"
+run_suite tsan "sanitize"  # without the single-threaded pure layers (tests/unit/CMakeLists.txt)
 
 # Every decoder of network and file bytes under libFuzzer for a bounded time (FUZZ_SECONDS each).
 echo "=== fuzz: ${FUZZ_SECONDS:-5} s per target"

@@ -160,6 +160,26 @@ LOOM_API loomResult_t loomRecv(void* recvbuff, size_t count, loomDataType_t data
                                loomRequest_t* request);
 LOOM_API loomResult_t loomBarrier(loomComm_t comm, loomRequest_t* request);
 
+/* Collectives loomEstimate can predict. */
+typedef enum {
+  loomCollAllReduce = 0,
+  loomCollBroadcast = 1,
+  loomCollReduce = 2,
+  loomCollAllGather = 3,
+  loomCollReduceScatter = 4,
+  loomCollAllToAll = 5,
+  loomCollGather = 6,
+  loomCollScatter = 7,
+  loomNumCollectives = 8
+} loomCollective_t;
+
+/* The cost model's prediction for `collective` with `count` elements of `datatype` (count as
+ * that collective's own count argument) on comm: the algorithm a call would run, honouring
+ * LOOM_ALGO (*algorithm: a static string such as "ring"; may be NULL), and its predicted time
+ * in microseconds. Local: no communication. */
+LOOM_API loomResult_t loomEstimate(loomComm_t comm, loomCollective_t collective, size_t count,
+                                   loomDataType_t datatype, const char** algorithm, double* microseconds);
+
 /* Sends and receives issued between these calls (on this thread) run as one step at
  * loomGroupEnd, which blocks until they are complete. Groups nest. */
 LOOM_API loomResult_t loomGroupStart(void);

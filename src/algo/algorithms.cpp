@@ -1,6 +1,7 @@
 // The catalogue: names, which algorithm implements which collective, argument checks, and the
 // dispatch from (algorithm, collective) to a generator in ring.cpp, rhd.cpp, tree.cpp,
-// direct.cpp or barrier.cpp. Every impossible request becomes invalidArgument, never a crash.
+// direct.cpp, barrier.cpp or hier.cpp. Every impossible request becomes invalidArgument, never
+// a crash.
 #include "algo/algorithms.hpp"
 
 #include <fmt/format.h>
@@ -38,12 +39,13 @@ std::string_view algoName(Algo a) {
     case Algo::Tree: return "tree";
     case Algo::Direct: return "direct";
     case Algo::Dissemination: return "dissemination";
+    case Algo::Hier: return "hier";
   }
   return "unknown";
 }
 
 bool parseAlgo(std::string_view name, Algo* out) {
-  for (Algo a : {Algo::Auto, Algo::Ring, Algo::Rhd, Algo::Tree, Algo::Direct, Algo::Dissemination}) {
+  for (Algo a : {Algo::Auto, Algo::Ring, Algo::Rhd, Algo::Tree, Algo::Direct, Algo::Dissemination, Algo::Hier}) {
     if (name == algoName(a)) {
       *out = a;
       return true;
@@ -54,11 +56,11 @@ bool parseAlgo(std::string_view name, Algo* out) {
 
 std::vector<Algo> algorithmsFor(Coll coll) {
   switch (coll) {
-    case Coll::AllReduce: return {Algo::Ring, Algo::Rhd, Algo::Tree};
-    case Coll::Broadcast: return {Algo::Ring, Algo::Tree};
+    case Coll::AllReduce: return {Algo::Ring, Algo::Rhd, Algo::Tree, Algo::Hier};
+    case Coll::Broadcast: return {Algo::Ring, Algo::Tree, Algo::Hier};
     case Coll::Reduce: return {Algo::Ring, Algo::Tree};
-    case Coll::AllGather: return {Algo::Ring, Algo::Rhd};
-    case Coll::ReduceScatter: return {Algo::Ring, Algo::Rhd};
+    case Coll::AllGather: return {Algo::Ring, Algo::Rhd, Algo::Hier};
+    case Coll::ReduceScatter: return {Algo::Ring, Algo::Rhd, Algo::Hier};
     case Coll::AllToAll: return {Algo::Direct};
     case Coll::AllToAllv: return {Algo::Direct};
     case Coll::Gather: return {Algo::Direct, Algo::Tree};
@@ -98,6 +100,12 @@ Status checkArgs(Algo algo, const CollArgs& a) {
   size_t bytes = 0, total = 0;
   if (!mulOk(a.count, a.elemSize, &bytes) || !mulOk(bytes, static_cast<size_t>(a.nranks), &total))
     return invalidArgument(fmt::format("count {} x {} bytes x {} ranks overflows", a.count, a.elemSize, a.nranks));
+  if (!a.hostOf.empty()) {
+    if (a.hostOf.size() != static_cast<size_t>(a.nranks))
+      return invalidArgument(fmt::format("hostOf has {} entries for {} ranks", a.hostOf.size(), a.nranks));
+    for (int r = 0; r < a.nranks; ++r)
+      if (a.hostOf[r] < 0) return invalidArgument(fmt::format("hostOf[{}] = {} is negative", r, a.hostOf[r]));
+  }
   if (a.coll == Coll::AllToAllv) {
     size_t n = static_cast<size_t>(a.nranks);
     if (a.sendCounts.size() != n || a.sendDispls.size() != n || a.recvCounts.size() != n || a.recvDispls.size() != n)
@@ -126,6 +134,15 @@ Status checkArgs(Algo algo, const CollArgs& a) {
 
 Status generate(Algo algo, const CollArgs& a, sched::Schedule& s) {
   using namespace detail;
+  if (algo == Algo::Hier) {
+    switch (a.coll) {
+      case Coll::AllReduce: return hierAllReduce(a, s);
+      case Coll::AllGather: return hierAllGather(a, s);
+      case Coll::ReduceScatter: return hierReduceScatter(a, s);
+      case Coll::Broadcast: return hierBroadcast(a, s);
+      default: return internalError("hier does not implement this collective");
+    }
+  }
   switch (a.coll) {
     case Coll::AllReduce:
       return algo == Algo::Ring ? ringAllReduce(a, s) : algo == Algo::Rhd ? rhdAllReduce(a, s) : treeAllReduce(a, s);

@@ -17,6 +17,7 @@ enum class Algo : uint8_t {
   Tree,     // binomial tree (allreduce = reduce + bcast, broadcast, reduce, gather, scatter)
   Direct,   // everyone talks to everyone / to the root (alltoall pairwise, gather, scatter, sendrecv)
   Dissemination,  // barrier
+  Hier,     // hierarchical over CollArgs::hostOf (allreduce, allgather, reducescatter, broadcast)
 };
 
 std::string_view algoName(Algo a);            // "ring", "rhd", "tree", "direct", ...

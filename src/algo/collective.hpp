@@ -63,6 +63,8 @@ struct CollArgs {
   std::vector<size_t> sendCounts, sendDispls, recvCounts, recvDispls;
   // SendRecv only:
   std::vector<P2pOp> p2p;
+  // Host index of each rank (size nranks), for hierarchical algorithms; empty means one host.
+  std::vector<int> hostOf;
 };
 
 }  // namespace loom::algo

@@ -59,4 +59,10 @@ Status directSendRecv(const CollArgs& a, sched::Schedule& s);
 
 Status disseminationBarrier(const CollArgs& a, sched::Schedule& s);
 
+// hier.cpp (building blocks in hier_parts.hpp)
+Status hierAllReduce(const CollArgs& a, sched::Schedule& s);
+Status hierAllGather(const CollArgs& a, sched::Schedule& s);
+Status hierReduceScatter(const CollArgs& a, sched::Schedule& s);
+Status hierBroadcast(const CollArgs& a, sched::Schedule& s);
+
 }  // namespace loom::algo::detail

@@ -45,7 +45,8 @@ Status badEntry(std::string_view entry, std::string_view why) {
 Result<Algo> algoFor(std::string_view entry, std::string_view name, bool haveColl, Coll coll) {
   Algo a = Algo::Auto;
   if (!parseAlgo(name, &a))
-    return badEntry(entry, fmt::format("unknown algorithm '{}' (ring, rhd, tree, direct, dissemination, auto)", name));
+    return badEntry(entry,
+                    fmt::format("unknown algorithm '{}' (ring, rhd, tree, direct, dissemination, hier, auto)", name));
   if (haveColl && a != Algo::Auto && !implements(a, coll))
     return badEntry(entry, fmt::format("algorithm {} does not implement {}", name, collName(coll)));
   return a;
@@ -143,12 +144,16 @@ Result<AlgoOverride> parseAlgoOverride(std::string_view text) {
   return ov;
 }
 
-Algo resolveAlgo(const AlgoOverride& ov, Coll coll, size_t bytes, int nranks) {
+Algo forcedAlgo(const AlgoOverride& ov, Coll coll, size_t bytes) {
   for (const AlgoRule& rule : ov.rules[static_cast<size_t>(coll)])
-    if (bytes >= rule.lo && (rule.hi == SIZE_MAX || bytes < rule.hi))
-      return rule.algo == Algo::Auto ? chooseAlgo(coll, bytes, nranks) : rule.algo;
+    if (bytes >= rule.lo && (rule.hi == SIZE_MAX || bytes < rule.hi)) return rule.algo;
   if (ov.all != Algo::Auto && implements(ov.all, coll)) return ov.all;
-  return chooseAlgo(coll, bytes, nranks);
+  return Algo::Auto;
+}
+
+Algo resolveAlgo(const AlgoOverride& ov, Coll coll, size_t bytes, int nranks) {
+  Algo a = forcedAlgo(ov, coll, bytes);
+  return a == Algo::Auto ? chooseAlgo(coll, bytes, nranks) : a;
 }
 
 }  // namespace loom::algo

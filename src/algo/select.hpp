@@ -1,4 +1,5 @@
-// Which algorithm runs a call: a size rule by default, overridden by LOOM_ALGO.
+// Which algorithm runs a call: LOOM_ALGO when it says, else the cost model (src/cost) or,
+// without one, a built-in size rule.
 //
 // LOOM_ALGO syntax: entries separated by ';'. An entry is
 //   ALGO                          every collective that ALGO implements (others stay automatic)
@@ -42,7 +43,10 @@ struct AlgoOverride {
 // Parses a LOOM_ALGO value ("" gives an empty override). Errors name the offending entry.
 Result<AlgoOverride> parseAlgoOverride(std::string_view text);
 
-// The algorithm for one call; never Auto, always one of algorithmsFor(coll).
+// What LOOM_ALGO forces for one call: Auto when it leaves the choice open (to the cost model).
+Algo forcedAlgo(const AlgoOverride& ov, Coll coll, size_t bytesPerRank);
+
+// forcedAlgo, else the built-in size rule (for callers without a cost model); never Auto, always one of algorithmsFor(coll).
 Algo resolveAlgo(const AlgoOverride& ov, Coll coll, size_t bytesPerRank, int nranks);
 
 bool parseColl(std::string_view name, Coll* out);

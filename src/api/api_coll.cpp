@@ -181,3 +181,22 @@ LOOM_API loomResult_t loomWait(loomRequest_t request) {
 }
 
 }  // extern "C"
+
+LOOM_API loomResult_t loomEstimate(loomComm_t comm, loomCollective_t collective, size_t count,
+                                   loomDataType_t datatype, const char** algorithm, double* microseconds) {
+  if (Status s = loom::api::checkComm(comm); !s.isOk()) return fail(nullptr, s);
+  static const Coll kColls[] = {Coll::AllReduce,     Coll::Broadcast, Coll::Reduce, Coll::AllGather,
+                                Coll::ReduceScatter, Coll::AllToAll,  Coll::Gather, Coll::Scatter};
+  if (collective < 0 || collective >= loomNumCollectives)
+    return fail(comm, loom::invalidArgument(fmt::format("loomEstimate: unknown collective {}", static_cast<int>(collective))));
+  if (!loom::mem::isValidType(datatype))
+    return fail(comm, loom::invalidArgument(fmt::format("loomEstimate: unknown datatype {}", static_cast<int>(datatype))));
+  if (!microseconds) return fail(comm, loom::invalidArgument("loomEstimate: microseconds is NULL"));
+  if (count > (std::numeric_limits<size_t>::max() / 16) / static_cast<size_t>(comm->impl->nranks()))
+    return fail(comm, loom::invalidArgument(fmt::format("loomEstimate: count {} is too large", count)));
+  auto e = comm->impl->estimateCall(kColls[collective], count, datatype);
+  if (!e.isOk()) return fail(comm, e.status());
+  if (algorithm) *algorithm = loom::algo::algoName(e->algo).data();
+  *microseconds = e->us;
+  return loomSuccess;
+}

@@ -134,7 +134,7 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   args.elemSize = elem;
   args.root = c.root;
   args.inPlace = layout.inPlace;
-  args.chunkBytes = chunkBytes_;
+  args.hostOf = placement_.hostOf;
   if (c.coll == Coll::AllToAllv) {
     args.sendCounts.assign(c.sendCounts, c.sendCounts + nranks_);
     args.sendDispls.assign(c.sendDispls, c.sendDispls + nranks_);
@@ -161,7 +161,10 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   if (isReduction(c.coll)) op->reduce = mem::reduceFn(c.type, kindOf(c.op));
 
   const size_t selectBytes = c.coll == Coll::AllToAllv ? layout.inBytes : c.count * elem;
-  algo::Algo chosen = algo::resolveAlgo(algoOverride_, c.coll, selectBytes, nranks_);
+  auto picked = pick(c.coll, c.count, c.type, selectBytes);
+  if (!picked.isOk()) return picked.takeStatus();
+  const algo::Algo chosen = picked->algo;
+  args.chunkBytes = picked->chunkBytes;
   Status err;
   auto plan = cachedPlan(args, chosen, &err);
   if (!plan) return err;

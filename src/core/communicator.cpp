@@ -4,10 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
 
+#include "core/calibrate.hpp"
+#include "core/init_card.hpp"
 #include "core/log.hpp"
 #include "core/params.hpp"
 
@@ -37,11 +40,14 @@ transport::Kind transportChoice(Status* err) {
 // Spinning pays when every rank of this host has a core to itself: the peer answers within
 // microseconds. With more ranks than cores a spinner only delays the peer it waits for, so sleep
 // at once (measured on 2 cores: 4 ranks 8-byte allreduce 321 us with a 50 us spin, 109 us with none).
+int usableCores() {
+  cpu_set_t set;
+  return sched_getaffinity(0, sizeof set, &set) == 0 ? std::max(CPU_COUNT(&set), 1) : 1;
+}
+
 int chooseSpinMicros(int configured, int ranksOnHost) {
   if (configured >= 0) return configured;
-  cpu_set_t set;
-  int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-  return ranksOnHost <= cores ? 1000 : 0;
+  return ranksOnHost <= usableCores() ? 1000 : 0;
 }
 
 }  // namespace
@@ -59,6 +65,7 @@ Status Communicator::setUp(const loomUniqueId& id) {
   if (!over.isOk()) return invalidArgument("LOOM_ALGO: " + over.status().message());
   algoOverride_ = std::move(over.value());
   chunkBytes_ = params::getBytes("LOOM_CHUNK_SIZE");
+  chunkForced_ = std::getenv("LOOM_CHUNK_SIZE") != nullptr;
   if (chunkBytes_ < 64) return invalidArgument("LOOM_CHUNK_SIZE must be at least 64 bytes");
 
   auto boot = bootstrap::Bootstrap::join(id, rank_, nranks_, deadline);
@@ -98,20 +105,33 @@ Status Communicator::setUp(const loomUniqueId& id) {
   secret_ = (*boot)->secret();
   checkCalls_ = params::getInt("LOOM_CHECK") != 0;
 
-  // Each rank publishes "<control address>\n<host id>\n<fabric address>".
-  auto blobs = (*boot)->allGather(
-      ControlPort::encode(control_->address()) + "\n" + cfg.hostId + "\n" + fabric_->address(), deadline);
+  // Rank 0's tuning goes to everyone: every rank must predict the same costs.
+  InitCard card{control_->address(), cfg.hostId, usableCores(), fabric_->address(), {}, {}};
+  if (rank_ == 0) {
+    auto tuning = loadOrCalibrate();
+    if (!tuning.isOk()) return tuning.takeStatus();
+    card.tuning = cost::toJson(tuning.value());
+  }
+  auto host = describeHost(cfg.hostId);
+  if (!host.isOk()) return host.takeStatus();
+  card.host = std::move(host.value());
+  auto blobs = (*boot)->allGather(encodeCard(card), deadline);
   if (!blobs.isOk()) return blobs.takeStatus();
+  std::vector<InitCard> cards;
   std::vector<std::string> addresses;
   int ranksOnHost = 0;
-  for (const auto& blob : blobs.value()) {
-    size_t nl = blob.find('\n'), nl2 = nl == std::string::npos ? nl : blob.find('\n', nl + 1);
-    auto ctl = ControlPort::decode(blob.substr(0, nl));
-    if (nl2 == std::string::npos || !ctl.isOk()) return remoteError("malformed init exchange from a peer", -1);
-    controlOf_.push_back(ctl.value());
-    ranksOnHost += blob.compare(nl + 1, nl2 - nl - 1, cfg.hostId) == 0;
-    addresses.push_back(blob.substr(nl2 + 1));
+  for (int r = 0; r < nranks_; ++r) {
+    auto peer = decodeCard(blobs.value()[r], r);
+    if (!peer.isOk()) return peer.takeStatus();
+    controlOf_.push_back(peer->control);
+    ranksOnHost += peer->hostId == cfg.hostId;
+    addresses.push_back(peer->fabric);
+    cards.push_back(std::move(peer.value()));
   }
+  auto tuning = cost::fromJson(cards[0].tuning);
+  if (!tuning.isOk()) return remoteError("rank 0 sent a malformed tuning: " + tuning.status().message(), 0);
+  tuning_ = tuning.value();
+  LOOM_TRY(setUpTopology(cards));
   cfg.spinUs = chooseSpinMicros(spinSetting, ranksOnHost);
   fabric_->setSpinMicros(cfg.spinUs);
   LOOM_TRY(fabric_->connect(addresses, deadline));

@@ -19,6 +19,8 @@
 #include "bootstrap/bootstrap.hpp"
 #include "core/control_port.hpp"
 #include "core/engine.hpp"
+#include "cost/model.hpp"
+#include "topo/topology.hpp"
 #include "transport/fabric.hpp"
 
 namespace loom::core {
@@ -71,6 +73,16 @@ class Communicator {
   Result<std::unique_ptr<Communicator>> split(int color, int key);
   Result<std::unique_ptr<Communicator>> shrink(const std::vector<int>& exclude);
 
+  // The cost model's view of this communicator (shared by all ranks: rank 0's tuning).
+  const cost::Tuning& tuning() const { return tuning_; }
+  const cost::Placement& placement() const { return placement_; }
+  const topo::Topology& topology() const { return topology_; }
+  // Every candidate's predicted time for `count` elements of `type` (per rank block where the
+  // layout says so); best is what a call would run unless LOOM_ALGO forces another.
+  Result<cost::Choice> predict(algo::Coll coll, size_t count, loomDataType_t type) const;
+  // The prediction for what a call would run (LOOM_ALGO honoured).
+  Result<cost::Estimate> estimateCall(algo::Coll coll, size_t count, loomDataType_t type);
+
   // Waits for queued work (bounded by deadlines) and releases everything.
   void shutdown();
   void abort();
@@ -80,6 +92,10 @@ class Communicator {
  private:
   Communicator(int rank, int nranks) : rank_(rank), nranks_(nranks) {}
   Status setUp(const loomUniqueId& id);
+  // This rank's host as JSON for the init exchange ("" when LOOM_TOPO_FILE replaces detection).
+  static Result<std::string> describeHost(const std::string& hostId);
+  // The job's topology and the cost model's placement from every rank's card (job_topology.cpp).
+  Status setUpTopology(const std::vector<struct InitCard>& cards);
   // Joins the communicator of `members` (parent ranks, in new rank order) whose rendezvous the
   // first member hosts on its control port.
   Result<std::unique_ptr<Communicator>> joinChild(const std::vector<int>& members, uint64_t salt);
@@ -95,6 +111,14 @@ class Communicator {
     double value = 0;              // host-immediate scalar
     const void* pointer = nullptr; // read at each call otherwise
   };
+  // The algorithm and chunk size for a call: LOOM_ALGO, else the cost model's best (cached).
+  struct Pick {
+    algo::Algo algo = algo::Algo::Ring;
+    size_t chunkBytes = 0;
+  };
+  Result<Pick> pick(algo::Coll coll, size_t count, loomDataType_t type, size_t selectBytes);
+  std::vector<size_t> chunkCandidates() const;
+
   using PlanKey = std::tuple<int, int, size_t, size_t, int, bool, size_t>;
   std::shared_ptr<const PreparedSchedule> cachedPlan(const algo::CollArgs& args, algo::Algo algo, Status* err);
 
@@ -109,12 +133,17 @@ class Communicator {
   bool checkCalls_ = false;                // LOOM_CHECK
   algo::AlgoOverride algoOverride_;
   size_t chunkBytes_ = 512 << 10;
+  bool chunkForced_ = false;  // LOOM_CHUNK_SIZE set: the model does not choose chunk sizes
+  cost::Tuning tuning_;
+  cost::Placement placement_;
+  topo::Topology topology_;
   uint64_t seq_ = 0;      // operations issued, for diagnostics
   uint64_t collSeq_ = 0;  // collectives issued (LOOM_CHECK numbering)
 
   mutable std::mutex mu_;  // guards the plan cache, custom ops and seq_
   std::map<PlanKey, std::shared_ptr<const PreparedSchedule>> plans_;
   std::list<PlanKey> planOrder_;
+  std::map<std::tuple<int, size_t, int>, Pick> picks_;  // (collective, count, type)
   std::vector<CustomOp> customOps_;
 };
 

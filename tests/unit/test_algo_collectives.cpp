@@ -65,6 +65,7 @@ TEST(Large, OddMillion) {
   for (Coll coll : {Coll::AllReduce, Coll::Broadcast, Coll::Reduce, Coll::AllGather, Coll::ReduceScatter})
     for (Algo algo : algo::algorithmsFor(coll))
       for (int n : {3, 4}) {
+        if (algo == Algo::Hier) continue;  // one host: the ring's schedule; test_algo_hier covers it
         const bool inPlace = n == 3;  // one of each, to keep the suite quick
         Case c{coll, algo, n, count, inPlace, n - 1, 512 * 1024, 42};
         ASSERT_TRUE(runInt64Sum(c));

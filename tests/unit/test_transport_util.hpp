@@ -38,6 +38,9 @@ inline FabricConfig baseConfig(int rank, int nranks, Kind force, uint64_t commId
   c.shmSlotBytes = 64 << 10;  // small slots: more fragments per message in tests
   c.shmSlots = 4;
   c.spinUs = 20;
+  // Heartbeats only go out while a rank's thread is in the fabric; under a sanitizer on two busy
+  // cores a thread filling its buffers can be starved past 5 s. Liveness tests set their own.
+  c.failureDetectSeconds = 60;
   return c;
 }
 

@@ -202,6 +202,7 @@ ParseOutcome parseOptions(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 1));
   app.add_option("-J,--output_file", o.jsonFile, "append JSON lines (one per row) to this file");
+  app.add_flag("--explain", o.explain, "print the cost model's predicted time and algorithm beside each measurement");
   app.add_option("--algo", o.algo, "force algorithms: sets LOOM_ALGO (e.g. ring, tree, 'allreduce:0-64K=tree')");
   app.add_option("-g,--nranks", o.threads,
                  "without a launcher: run this many ranks as threads of this process (default 1)")

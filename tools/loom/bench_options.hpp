@@ -30,6 +30,7 @@ struct Options {
   Agg agg = Agg::Avg;
   std::string jsonFile;
   std::string algo;
+  bool explain = false;  // print the cost model's prediction beside each measurement
   int threads = 0;  // -g: ranks as threads of this process (0: not asked)
 };
 

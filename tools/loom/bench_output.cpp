@@ -56,9 +56,10 @@ void Report::tableHeader(Coll c) {
              "", "", "", "");
   fmt::print("# {:>10}  {:>12}  {:>8}  {:>6}  {:>6}  {:>7}  {:>6}  {:>6}  {:>6}  {:>7}  {:>6}  {:>6}  {:>6}\n",
              "size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "time", "algbw", "busbw",
-             "#wrong");
-  fmt::print("# {:>10}  {:>12}  {:>8}  {:>6}  {:>6}  {:>7}  {:>6}  {:>6}  {:>6}  {:>7}  {:>6}  {:>6}  {:>6}\n", "(B)",
-             "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)", "");
+             fmt::format("#wrong{}", o_.explain ? "  predicted    algo  error" : ""));
+  fmt::print("# {:>10}  {:>12}  {:>8}  {:>6}  {:>6}  {:>7}  {:>6}  {:>6}  {:>6}  {:>7}  {:>6}  {:>6}  {:>6}{}\n", "(B)",
+             "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)", "",
+             o_.explain ? "       (us)           (%)" : "");
   std::fflush(stdout);
 }
 
@@ -89,8 +90,13 @@ nlohmann::ordered_json halfJson(const Half& h, bool checked) {
 void Report::row(const Row& r) {
   const char* redop = hasOp(r.coll) ? opName(r.op) : "none";
   const char* type = mem::typeName(r.type);
-  fmt::print("{:12}  {:12}  {:>8}  {:>6}  {:6}{}{}\n", r.layout.bytes, r.layout.paramCount, type, redop, r.root,
-             halfStr(r.oop, o_.check), halfStr(r.ip, o_.check));
+  std::string explained;
+  if (r.predictedUs >= 0) {  // error against the out-of-place time, as the model predicts that call
+    const double err = r.oop.timeUs > 0 ? 100.0 * (r.predictedUs - r.oop.timeUs) / r.oop.timeUs : 0;
+    explained = fmt::format("    {}  {:>6}  {:+5.0f}", timeStr(r.predictedUs), r.predictedAlgo, err);
+  }
+  fmt::print("{:12}  {:12}  {:>8}  {:>6}  {:6}{}{}{}\n", r.layout.bytes, r.layout.paramCount, type, redop, r.root,
+             halfStr(r.oop, o_.check), halfStr(r.ip, o_.check), explained);
   std::fflush(stdout);
   bwSum_ += r.oop.busbw + r.ip.busbw;
   bwCount_ += 2;
@@ -112,6 +118,10 @@ void Report::row(const Row& r) {
   j["root"] = r.root;
   j["oop"] = halfJson(r.oop, o_.check);
   j["ip"] = halfJson(r.ip, o_.check);
+  if (r.predictedUs >= 0) {
+    j["predicted_us"] = r.predictedUs;
+    j["predicted_algo"] = r.predictedAlgo;
+  }
   j["iters"] = o_.iters;
   j["warmup"] = o_.warmup;
   j["agg"] = aggName(o_.agg);

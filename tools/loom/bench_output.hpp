@@ -27,6 +27,8 @@ struct Row {
   loomRedOp_t op;  // ignored when the collective has none
   int root;        // -1 when it has none
   Half oop, ip;
+  double predictedUs = -1;  // --explain: loomEstimate of the call, and its algorithm
+  std::string predictedAlgo;
 };
 
 struct RankInfo {

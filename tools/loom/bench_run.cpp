@@ -21,6 +21,27 @@ namespace loom::bench {
 
 namespace {
 
+// --explain: what the library predicts for this call (sendrecv has no estimate).
+void explain(loomComm_t comm, Row& row) {
+  loomCollective_t which;
+  switch (row.coll) {
+    case Coll::AllReduce: which = loomCollAllReduce; break;
+    case Coll::AllGather: which = loomCollAllGather; break;
+    case Coll::ReduceScatter: which = loomCollReduceScatter; break;
+    case Coll::Broadcast: which = loomCollBroadcast; break;
+    case Coll::Reduce: which = loomCollReduce; break;
+    case Coll::AllToAll: which = loomCollAllToAll; break;
+    case Coll::Gather: which = loomCollGather; break;
+    case Coll::Scatter: which = loomCollScatter; break;
+    default: return;
+  }
+  const char* algo = nullptr;
+  double us = 0;
+  if (loomEstimate(comm, which, row.layout.paramCount, row.type, &algo, &us) != loomSuccess) return;
+  row.predictedUs = us;
+  row.predictedAlgo = algo;
+}
+
 struct Ctx {
   loomComm_t comm;
   const Options& o;
@@ -139,13 +160,14 @@ int runRank(loomComm_t comm, const Options& o) {
         for (int root : roots)
           for (size_t size : sizes) {
             CollRun run(coll, comm, c.rank, c.nranks, type, op, root, size);
-            Row row{coll, run.layout(), type, op, root, {}, {}};
+            Row row{coll, run.layout(), type, op, root, {}, {}, -1, {}};
             const std::string what =
                 fmt::format("{} {} {} root {} size {}", collName(coll), mem::typeName(type), opName(op), root, size);
             row.oop = measure(c, run, false, what + " out of place");
             row.ip = measure(c, run, true, what + " in place");
             computeBandwidth(coll, row.layout, c.nranks, row.oop);
             computeBandwidth(coll, row.layout, c.nranks, row.ip);
+            if (o.explain) explain(comm, row);
             if (report) report->row(row);
           }
   }

@@ -9,6 +9,8 @@
 
 #include "bench_cli.hpp"
 #include "core/params.hpp"
+#include "explain_cli.hpp"
+#include "topo_cli.hpp"
 
 #ifdef LOOM_HAVE_PLAN
 #include "plan_cli.hpp"
@@ -42,7 +44,9 @@ void usage() {
       "usage: loom <command> [options]\n\n"
       "commands:\n"
       "  bench           time and check collectives like nccl-tests (loom bench --help)\n"
+      "  explain         predicted time of every algorithm for a collective and size (loom explain --help)\n"
       "  plan            fine-tuning GPU planner (loom plan --help)\n"
+      "  topo            detected machine topology as a tree or JSON (loom topo --help)\n"
       "  version         print the library version\n\n"
       "options:\n"
       "  --list-params [--markdown]   every LOOM_* environment variable with default and meaning\n"
@@ -65,6 +69,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "bench") return loom::bench::runCli(argc - 1, argv + 1);
+  if (cmd == "topo") return loom::topo::runCli(argc - 1, argv + 1);
+  if (cmd == "explain") return loom::explain::runCli(argc - 1, argv + 1);
 #ifdef LOOM_HAVE_PLAN
   if (cmd == "plan") return loom::plan::runCli(argc - 1, argv + 1);
 #endif

@@ -1,0 +1,214 @@
+// Calibration: the few numbers the cost model needs, measured the way the library moves data
+// (the real fabric and kernels, one progress thread per end).
+#include "core/calibrate.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "core/deadline.hpp"
+#include "core/log.hpp"
+#include "core/params.hpp"
+#include "mem/reduce.hpp"
+#include "transport/fabric.hpp"
+
+namespace loom::core {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A shared-memory message takes a few microseconds on any machine whose cores are free.
+constexpr double kBusyAlphaUs = 50;
+
+double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Drives one fabric until `c` completes or the deadline passes.
+Status await(transport::Fabric& f, transport::Completion& c, Deadline d) {
+  while (!c.done) {
+    if (d.expired()) return timeoutError("calibration: transfer did not complete");
+    if (!f.progress()) f.waitForActivity(1);
+  }
+  return c.status;
+}
+
+struct PairTimes {
+  double alphaUs = 0;  // half the ping-pong round trip of 8 bytes
+  double gbps = 0;     // one-way stream of large messages
+};
+
+// Rank `self` of a two-rank fabric pair: ping-pong then a stream, repeated in short rounds; the
+// best round of each stands (a round the scheduler preempted is not the link's cost).
+Status pairSide(transport::Fabric& f, int self, PairTimes* out, Deadline d) {
+  const int peer = 1 - self, kPings = 30, kRounds = 7, kStream = 4;
+  const size_t kBig = 2 << 20;
+  std::vector<uint8_t> small(8), big(kBig), ack(8);
+  double bestPing = 1e30, bestStream = 1e30;
+  for (int round = 0; round < kRounds; ++round) {
+    auto t0 = Clock::now();
+    for (int i = 0; i < kPings; ++i) {
+      transport::Completion s, r;
+      transport::RecvSink sink;
+      sink.dst = small.data();
+      if (self == 0) {
+        f.postSend(peer, small.data(), small.size(), &s);
+        f.postRecv(peer, small.size(), sink, &r);
+      } else {
+        f.postRecv(peer, small.size(), sink, &r);
+        f.postSend(peer, small.data(), small.size(), &s);
+      }
+      LOOM_TRY(await(f, r, d));
+      LOOM_TRY(await(f, s, d));
+    }
+    bestPing = std::min(bestPing, secondsSince(t0));
+    t0 = Clock::now();
+    std::vector<transport::Completion> cs(kStream);
+    transport::Completion a;
+    transport::RecvSink sink;
+    sink.dst = big.data();
+    for (auto& c : cs) self == 0 ? f.postSend(peer, big.data(), kBig, &c) : f.postRecv(peer, kBig, sink, &c);
+    for (auto& c : cs) LOOM_TRY(await(f, c, d));
+    sink.dst = ack.data();  // the receiver's ack closes the interval on the sender
+    self == 0 ? f.postRecv(peer, 8, sink, &a) : f.postSend(peer, ack.data(), 8, &a);
+    LOOM_TRY(await(f, a, d));
+    bestStream = std::min(bestStream, secondsSince(t0));
+  }
+  out->alphaUs = bestPing * 1e6 / (2.0 * kPings);
+  double streamUs = bestStream * 1e6 - 2 * out->alphaUs;  // minus the ack's round
+  out->gbps = kStream * static_cast<double>(kBig) / (std::max(streamUs - kStream * out->alphaUs, 1.0) * 1e3);
+  return {};
+}
+
+Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d) {
+  std::mt19937_64 rng(static_cast<uint64_t>(Clock::now().time_since_epoch().count()) ^ getpid());
+  std::vector<std::unique_ptr<transport::Fabric>> f;
+  std::vector<std::string> addrs;
+  const uint64_t commId = rng();
+  uint8_t secret[16];
+  for (auto& b : secret) b = static_cast<uint8_t>(rng());
+  for (int r = 0; r < 2; ++r) {
+    transport::FabricConfig c;
+    c.rank = r;
+    c.nranks = 2;
+    std::memcpy(c.secret, secret, sizeof secret);
+    c.commId = commId;
+    c.hostId = "calibration";
+    c.force = kind;
+    c.nsocks = static_cast<int>(params::getInt("LOOM_NSOCKS"));
+    c.ifname = "lo";
+    c.tcpBufferBytes = params::getBytes("LOOM_TCP_BUFFER_BYTES");
+    c.shmSlotBytes = params::getBytes("LOOM_SHM_SLOT_BYTES");
+    c.shmSlots = static_cast<int>(params::getInt("LOOM_SHM_SLOTS"));
+    c.spinUs = spinUs;
+    auto made = transport::Fabric::create(c);
+    if (!made.isOk()) return made.takeStatus();
+    addrs.push_back(made.value()->address());
+    f.push_back(std::move(made.value()));
+  }
+  Status st[2];
+  PairTimes t[2];
+  std::atomic<int> connected{0};
+  {
+    std::vector<std::thread> th;
+    for (int r = 0; r < 2; ++r)
+      th.emplace_back([&, r] {
+        st[r] = f[r]->connect(addrs, d);
+        // finishSetup unlinks our shm name: only once the peer has mapped it.
+        connected.fetch_add(1);
+        while (connected.load() < 2 && !d.expired()) std::this_thread::yield();
+        if (st[r].isOk()) st[r] = f[r]->finishSetup();
+        if (st[r].isOk()) st[r] = pairSide(*f[r], r, &t[r], d);
+        if (!st[r].isOk()) f[1 - r]->abort();  // the other side must not wait for us
+      });
+    for (auto& x : th) x.join();
+  }
+  // The first failure, not the abort it caused on the other side.
+  if (!st[0].isOk() && !st[1].isOk() && st[0].message().find("abort") != std::string::npos) return st[1];
+  for (auto& s : st) LOOM_TRY(s);
+  return t[0];
+}
+
+// Bytes per second of fn over a 4 MiB working set (in cache on most servers: as in a pipelined step).
+template <typename Fn>
+double rateGbps(size_t bytes, Fn fn) {
+  double best = 1e30;
+  for (int i = 0; i < 5; ++i) {
+    auto t0 = Clock::now();
+    fn();
+    best = std::min(best, secondsSince(t0));
+  }
+  return static_cast<double>(bytes) / (std::max(best, 1e-9) * 1e9);
+}
+
+}  // namespace
+
+Result<cost::Tuning> calibrate() {
+  auto t0 = Clock::now();
+  Deadline d = Deadline::afterSeconds(2.0);
+  cost::Tuning t;
+  t.fingerprint = cost::hardwareFingerprint();
+  t.source = "calibrated";
+  // Spinning as a communicator whose ranks each have a core, then sleeping at once as one with
+  // more ranks than cores (the difference is the cost of a wake-up).
+  auto shm = measurePair(transport::Kind::Shm, 1000, d);
+  if (!shm.isOk()) return shm.takeStatus();
+  auto shmSleep = measurePair(transport::Kind::Shm, 0, d);
+  if (!shmSleep.isOk()) return shmSleep.takeStatus();
+  auto tcp = measurePair(transport::Kind::Tcp, 1000, d);
+  if (!tcp.isOk()) return tcp.takeStatus();
+  // Spinning on a busy machine waits for a descheduled peer: then sleeping is the better figure.
+  t.shm = {std::min(shm->alphaUs, shmSleep->alphaUs), std::max(shm->gbps, shmSleep->gbps)};
+  t.tcp = {tcp->alphaUs, tcp->gbps};
+  t.wakeUs = std::max(0.0, shmSleep->alphaUs - t.shm.alphaUs);
+  const size_t n = (4 << 20) / sizeof(float);
+  std::vector<float> a(n, 1.0f), b(n, 2.0f), c(n);
+  t.copyGbps = rateGbps(n * 4, [&] { std::memcpy(c.data(), a.data(), n * 4); });
+  auto sumF32 = mem::reduceFn(loomFloat32, mem::ReduceKind::Sum);
+  t.reduceGbps = rateGbps(n * 4, [&] { sumF32(c.data(), a.data(), b.data(), n); });
+  auto sumBf16 = mem::reduceFn(loomBfloat16, mem::ReduceKind::Sum);
+  t.reduceLowGbps = rateGbps(n * 4, [&] { sumBf16(c.data(), a.data(), b.data(), 2 * n); });
+  LOOM_INFO("calibrated in {:.0f} ms: shm {:.1f} us {:.2f} GB/s, tcp {:.1f} us {:.2f} GB/s, wake {:.1f} us, copy {:.1f}, "
+            "reduce {:.1f} GB/s", secondsSince(t0) * 1e3, t.shm.alphaUs, t.shm.gbps, t.tcp.alphaUs, t.tcp.gbps,
+            t.wakeUs, t.copyGbps, t.reduceGbps);
+  return t;
+}
+
+Result<cost::Tuning> loadOrCalibrate() {
+  const std::string fingerprint = cost::hardwareFingerprint();
+  std::string path = params::getString("LOOM_TUNING_FILE");
+  const bool explicitFile = !path.empty();
+  if (!explicitFile) path = cost::defaultCachePath(fingerprint);
+  if (access(path.c_str(), F_OK) == 0) {
+    auto t = cost::loadFile(path);
+    // An explicit file is the user's, errors included; a stale or damaged cache is measured again.
+    if (explicitFile || (t.isOk() && t.value().fingerprint == fingerprint)) return t;
+  }
+  if (params::getInt("LOOM_CALIBRATE") == 0) {
+    cost::Tuning t;
+    t.fingerprint = fingerprint;
+    return t;
+  }
+  auto t = calibrate();
+  if (!t.isOk()) {
+    LOOM_WARN("calibration failed ({}); using built-in cost constants", t.status().message());
+    cost::Tuning def;
+    def.fingerprint = fingerprint;
+    return def;
+  }
+  // Figures taken while other work held the cores would stick: keep them for this run only.
+  if (t.value().shm.alphaUs > kBusyAlphaUs) {
+    LOOM_INFO("calibration ran on a busy machine (shm latency {:.0f} us); not caching it", t.value().shm.alphaUs);
+    return t;
+  }
+  if (Status s = cost::saveFile(t.value(), path); !s.isOk()) LOOM_WARN("could not cache the tuning: {}", s.message());
+  return t;
+}
+
+}  // namespace loom::core

@@ -1,0 +1,19 @@
+// Measures the cost model's constants on this host, and finds the tuning a communicator uses.
+#pragma once
+
+#include "core/status.hpp"
+#include "cost/tuning.hpp"
+
+namespace loom::core {
+
+// Two threads in this process each drive one end of a shm pair and of a tcp loopback pair
+// (ping-pong for latency, 4 MiB streams for bandwidth); memcpy and the fp32/bf16 sum kernels
+// are timed on this core. About 0.2 s; bounded by 2 s.
+Result<cost::Tuning> calibrate();
+
+// LOOM_TUNING_FILE when set (measured and written there if missing), else the cache for this
+// hardware fingerprint (measured and written the first time). LOOM_CALIBRATE=0 skips measuring
+// and uses built-in defaults when no file exists. A malformed file is an error naming the field.
+Result<cost::Tuning> loadOrCalibrate();
+
+}  // namespace loom::core

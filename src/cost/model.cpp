@@ -1,0 +1,280 @@
+// Replays all ranks' schedules on the machine model of model.hpp (list scheduling: the action
+// that can start earliest runs next).
+#include "cost/model.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <queue>
+#include <set>
+
+namespace loom::cost {
+
+int Placement::numHosts() const {
+  return hostOf.empty() ? 0 : *std::max_element(hostOf.begin(), hostOf.end()) + 1;
+}
+
+Placement Placement::singleHost(int nranks, int cores) {
+  return {std::vector<int>(nranks, 0), {std::max(cores, 1)}};
+}
+
+Placement Placement::blocks(int nranks, int hosts, int cores) {
+  Placement p;
+  hosts = std::clamp(hosts, 1, std::max(nranks, 1));
+  for (int r = 0; r < nranks; ++r) p.hostOf.push_back(static_cast<int>(static_cast<long>(r) * hosts / nranks));
+  p.coresOfHost.assign(hosts, std::max(cores, 1));
+  return p;
+}
+
+bool usesChunks(algo::Algo a) { return a == algo::Algo::Ring || algo::algoName(a) == "hier"; }
+
+namespace {
+
+using sched::StepKind;
+
+enum Cat { kLatency, kShm, kTcp, kReduce, kCopy, kNumCats };
+constexpr std::array<const char*, kNumCats> kCatNames = {"latency", "shm", "tcp", "reduce", "copy"};
+
+struct StepRef {
+  int rank;
+  uint32_t step;
+};
+
+class Replay {
+ public:
+  Replay(const Tuning& t, const Placement& w, const std::vector<sched::Schedule>& s, bool low)
+      : t_(t), w_(w), s_(s), reduceGbps_(low ? t.reduceLowGbps : t.reduceGbps) {}
+
+  Result<Estimate> run() {
+    const int n = w_.nranks();
+    threadFree_.assign(n, 0);
+    ready_.resize(n);
+    left_.resize(n);
+    done_.resize(n);
+    succ_.resize(n);
+    busy_.assign(n, {});
+    sent_.assign(n, {0, 0, 0});
+    stretch_.resize(n);
+    std::vector<int> onHost(w_.numHosts(), 0);
+    for (int h : w_.hostOf) ++onHost[h];
+    size_t total = 0;
+    for (int r = 0; r < n; ++r) {
+      int h = w_.hostOf[r];
+      int cores = h < static_cast<int>(w_.coresOfHost.size()) ? w_.coresOfHost[h] : 1;
+      stretch_[r] = std::max(1.0, static_cast<double>(onHost[h]) / std::max(cores, 1));
+      sleeps_.push_back(onHost[h] > cores);  // the communicator stops spinning (LOOM_SPIN_US=-1)
+      double nic = h < static_cast<int>(w_.nicGbpsOfHost.size()) ? w_.nicGbpsOfHost[h] : 0;
+      nicShare_.push_back(nic > 0 ? nic / onHost[h] : 1e30);
+      const auto& sc = s_[r];
+      total += sc.steps.size();
+      ready_[r].assign(sc.steps.size(), 0);
+      left_[r].resize(sc.steps.size());
+      done_[r].assign(sc.steps.size(), false);
+      succ_[r].assign(sc.steps.size(), {});
+      for (uint32_t i = 0; i < sc.steps.size(); ++i) {
+        const auto& st = sc.steps[i];
+        left_[r][i] = st.numDeps;
+        for (uint32_t d = 0; d < st.numDeps; ++d) succ_[r][sc.deps[st.firstDep + d]].push_back(i);
+        if (st.kind == StepKind::Send) sends_[{r, st.peer}].push_back(i);
+        else if (st.kind == StepKind::Recv || st.kind == StepKind::RecvReduce) recvs_[{st.peer, r}].push_back(i);
+      }
+    }
+    for (auto& [pair, list] : sends_) {
+      auto it = recvs_.find(pair);
+      if (it == recvs_.end() || it->second.size() != list.size())
+        return invalidArgument(fmt::format("cost model: unmatched messages from rank {} to rank {}", pair.first, pair.second));
+    }
+    for (int r = 0; r < n; ++r)
+      for (uint32_t i = 0; i < s_[r].steps.size(); ++i)
+        if (left_[r][i] == 0) enable(r, i);
+    size_t committed = 0;
+    while (!queue_.empty()) {
+      auto [key, action] = queue_.top();
+      queue_.pop();
+      double start = earliest(action);
+      if (start > key + 1e-9) {  // a thread it needs got busier since it was queued
+        queue_.push({start, action});
+        continue;
+      }
+      committed += commit(action, start);
+    }
+    if (committed != total) return invalidArgument("cost model: the schedules deadlock");
+    return finish();
+  }
+
+ private:
+  // A local step (b.rank < 0) or a matched message (a = send side, b = receive side).
+  struct Action {
+    StepRef a{-1, 0};
+    StepRef b{-1, 0};
+  };
+  using Entry = std::pair<double, Action>;
+  struct Later {
+    bool operator()(const Entry& x, const Entry& y) const { return x.first > y.first; }
+  };
+
+  double earliest(const Action& ac) const {
+    double t = std::max(ready_[ac.a.rank][ac.a.step], threadFree_[ac.a.rank]);
+    if (ac.b.rank >= 0) t = std::max({t, ready_[ac.b.rank][ac.b.step], threadFree_[ac.b.rank]});
+    return t;
+  }
+
+  void enable(int r, uint32_t i) {
+    const auto& st = s_[r].steps[i];
+    if (st.kind == StepKind::Copy || st.kind == StepKind::Reduce) {
+      queue_.push({earliest({{r, i}, {-1, 0}}), {{r, i}, {-1, 0}}});
+      return;
+    }
+    // A message runs once both of its ends are enabled, in FIFO order per ordered pair.
+    bool isSend = st.kind == StepKind::Send;
+    std::pair<int, int> pair = isSend ? std::pair{r, st.peer} : std::pair{st.peer, r};
+    auto& en = isSend ? sendEnabled_[pair] : recvEnabled_[pair];
+    en.insert(i);
+    tryMatch(pair);
+  }
+
+  void tryMatch(std::pair<int, int> pair) {
+    size_t& k = nextMatch_[pair];
+    auto& ss = sends_[pair];
+    auto& rs = recvs_[pair];
+    if (k >= ss.size() || matchedInFlight_[pair]) return;
+    if (!sendEnabled_[pair].count(ss[k]) || !recvEnabled_[pair].count(rs[k])) return;
+    matchedInFlight_[pair] = true;
+    Action ac{{pair.first, ss[k]}, {pair.second, rs[k]}};
+    queue_.push({earliest(ac), ac});
+  }
+
+  int commit(const Action& ac, double start) {
+    const auto& sa = s_[ac.a.rank].steps[ac.a.step];
+    std::array<double, kNumCats> cost{};
+    int steps = 1;
+    if (ac.b.rank < 0) {
+      cost[kLatency] = t_.stepUs;
+      bool noop = sa.kind == StepKind::Copy && sa.src.buf == sa.dst.buf && sa.src.offset == sa.dst.offset;
+      if (!noop) (sa.kind == StepKind::Copy ? cost[kCopy] : cost[kReduce]) += perByte(sa.dst.bytes, sa.kind == StepKind::Copy ? t_.copyGbps : reduceGbps_);
+    } else {
+      steps = 2;
+      const auto& sb = s_[ac.b.rank].steps[ac.b.step];
+      const bool remote = w_.hostOf[ac.a.rank] != w_.hostOf[ac.b.rank];
+      const LinkCost& link = remote ? t_.tcp : t_.shm;
+      const size_t bytes = sa.src.bytes;
+      cost[kLatency] = link.alphaUs + (sleeps_[ac.a.rank] || sleeps_[ac.b.rank] ? t_.wakeUs : 0);
+      double gbps = link.gbps;
+      if (remote) gbps = std::min({gbps, nicShare_[ac.a.rank], nicShare_[ac.b.rank]});
+      cost[remote ? kTcp : kShm] = perByte(bytes, gbps);
+      if (sb.kind == StepKind::RecvReduce) cost[kReduce] = perByte(bytes, reduceGbps_);
+      auto& sent = sent_[ac.a.rank];
+      sent[remote ? 1 : 0] += bytes;
+      sent[2] += 1;
+    }
+    double stretch = stretch_[ac.a.rank];
+    if (ac.b.rank >= 0) stretch = std::max(stretch, stretch_[ac.b.rank]);
+    double dur = 0;
+    for (double& c : cost) dur += (c *= stretch);
+    double end = start + dur;
+    for (StepRef ref : {ac.a, ac.b}) {
+      if (ref.rank < 0) continue;
+      threadFree_[ref.rank] = end;
+      for (int c = 0; c < kNumCats; ++c) busy_[ref.rank][c] += cost[c];
+      complete(ref, end);
+    }
+    if (ac.b.rank >= 0) {
+      std::pair<int, int> pair{ac.a.rank, ac.b.rank};
+      ++nextMatch_[pair];
+      matchedInFlight_[pair] = false;
+      tryMatch(pair);
+    }
+    return steps;
+  }
+
+  void complete(StepRef ref, double end) {
+    done_[ref.rank][ref.step] = true;
+    for (uint32_t nxt : succ_[ref.rank][ref.step]) {
+      ready_[ref.rank][nxt] = std::max(ready_[ref.rank][nxt], end);
+      if (--left_[ref.rank][nxt] == 0) enable(ref.rank, nxt);
+    }
+  }
+
+  static double perByte(size_t bytes, double gbps) { return static_cast<double>(bytes) / (gbps * 1e3); }
+
+  Result<Estimate> finish() const {
+    Estimate e;
+    int last = 0;
+    for (int r = 0; r < w_.nranks(); ++r) {
+      if (threadFree_[r] > threadFree_[last]) last = r;
+      e.shmBytes = std::max(e.shmBytes, sent_[r][0]);
+      e.tcpBytes = std::max(e.tcpBytes, sent_[r][1]);
+      e.messages = std::max(e.messages, sent_[r][2]);
+    }
+    e.us = w_.nranks() ? threadFree_[last] : 0;
+    const auto& b = busy_.empty() ? std::array<double, kNumCats>{} : busy_[last];
+    e.bottleneck = kCatNames[std::max_element(b.begin(), b.end()) - b.begin()];
+    return e;
+  }
+
+  const Tuning& t_;
+  const Placement& w_;
+  const std::vector<sched::Schedule>& s_;
+  double reduceGbps_;
+  std::vector<double> threadFree_, stretch_;
+  std::vector<bool> sleeps_;
+  std::vector<double> nicShare_;  // GB/s of its host's NICs per local rank (1e30: unknown)
+  std::vector<std::vector<double>> ready_;
+  std::vector<std::vector<uint32_t>> left_;
+  std::vector<std::vector<bool>> done_;
+  std::vector<std::vector<std::vector<uint32_t>>> succ_;
+  std::vector<std::array<double, kNumCats>> busy_;
+  std::vector<std::array<uint64_t, 3>> sent_;  // shm bytes, tcp bytes, messages
+  std::map<std::pair<int, int>, std::vector<uint32_t>> sends_, recvs_;
+  std::map<std::pair<int, int>, std::set<uint32_t>> sendEnabled_, recvEnabled_;
+  std::map<std::pair<int, int>, size_t> nextMatch_;
+  std::map<std::pair<int, int>, bool> matchedInFlight_;
+  std::priority_queue<Entry, std::vector<Entry>, Later> queue_;
+};
+
+}  // namespace
+
+Result<Estimate> estimate(const Tuning& t, const Placement& where, algo::CollArgs shape, algo::Algo a,
+                          bool lowPrecision) {
+  const int n = where.nranks();
+  if (n < 1) return invalidArgument("cost model: no ranks");
+  shape.nranks = n;
+  shape.hostOf = where.hostOf;
+  std::vector<sched::Schedule> perRank;
+  perRank.reserve(n);
+  for (int r = 0; r < n; ++r) {
+    shape.rank = r;
+    auto s = algo::makeSchedule(a, shape);
+    if (!s.isOk()) return s.takeStatus();
+    perRank.push_back(std::move(s.value()));
+  }
+  auto e = Replay(t, where, perRank, lowPrecision).run();
+  if (!e.isOk()) return e;
+  e.value().algo = a;
+  e.value().chunkBytes = usesChunks(a) ? shape.chunkBytes : 0;
+  return e;
+}
+
+Result<Choice> choose(const Tuning& t, const Placement& where, const algo::CollArgs& shape,
+                      const std::vector<size_t>& chunks, bool lowPrecision) {
+  Choice c;
+  bool have = false;
+  for (algo::Algo a : algo::algorithmsFor(shape.coll)) {
+    if (algo::algoName(a) == "hier" && where.numHosts() < 2) continue;  // same as its intra-host part
+    std::vector<size_t> tries = usesChunks(a) && !chunks.empty() ? chunks : std::vector<size_t>{shape.chunkBytes};
+    for (size_t chunk : tries) {
+      algo::CollArgs s = shape;
+      s.chunkBytes = chunk;
+      auto e = estimate(t, where, s, a, lowPrecision);
+      if (!e.isOk()) return e.takeStatus();
+      c.candidates.push_back(e.value());
+      if (!have || e.value().us < c.best.us) c.best = e.value(), have = true;
+    }
+  }
+  if (!have) return invalidArgument(fmt::format("cost model: no algorithm implements {}", algo::collName(shape.coll)));
+  return c;
+}
+
+}  // namespace loom::cost

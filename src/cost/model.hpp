@@ -1,0 +1,66 @@
+// The cost model: predicts a collective's time by replaying the schedules the library would run
+// (every rank's, from src/algo) on a model of the machine, so an algorithm's steps and bytes per
+// link are never restated by hand.
+//
+// Machine model: each rank is one progress thread. A message between ranks a and b occupies both
+// threads for alpha + bytes / bandwidth of their link (shm within a host, tcp across hosts), plus
+// the reduction when the receiver reduces on arrival; a local copy or reduction occupies its rank.
+// Dependencies and FIFO matching order the work; a host with more ranks than cores stretches all
+// its work by ranks / cores, and its messages pay a wake-up (its ranks sleep rather than spin).
+// The result is the time the last rank finishes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "algo/algorithms.hpp"
+#include "cost/tuning.hpp"
+
+namespace loom::cost {
+
+// Where the ranks run: host index per rank and cores per host (index = host).
+struct Placement {
+  std::vector<int> hostOf;
+  std::vector<int> coresOfHost;
+  // Network bandwidth of each host in GB/s (all its NICs; 0 or missing = unknown): messages
+  // between hosts go no faster than the calibrated tcp rate nor this share per local rank.
+  std::vector<double> nicGbpsOfHost;
+
+  int nranks() const { return static_cast<int>(hostOf.size()); }
+  int numHosts() const;
+  // Every rank on one host (a single host with `cores` cores).
+  static Placement singleHost(int nranks, int cores);
+  // nranks spread in blocks over `hosts` hosts of `cores` cores each.
+  static Placement blocks(int nranks, int hosts, int cores);
+};
+
+struct Estimate {
+  algo::Algo algo = algo::Algo::Ring;
+  size_t chunkBytes = 0;
+  double us = 0;
+  uint64_t shmBytes = 0;  // the most bytes one rank sends over shared memory
+  uint64_t tcpBytes = 0;  // ... over tcp
+  uint64_t messages = 0;  // the most messages one rank sends
+  std::string bottleneck;  // where the last rank spent most time: latency, shm, tcp, reduce, copy
+};
+
+// `shape` gives the collective, count, element size, root and chunk size (rank, nranks and
+// hostOf are taken from `where`). lowPrecision: 16- or 8-bit float reductions.
+Result<Estimate> estimate(const Tuning& t, const Placement& where, algo::CollArgs shape, algo::Algo a,
+                          bool lowPrecision = false);
+
+struct Choice {
+  Estimate best;
+  std::vector<Estimate> candidates;  // every algorithm (and chunk size tried), in catalogue order
+};
+
+// Every algorithm implementing the collective, with each of `chunks` for those that pipeline
+// (empty: shape.chunkBytes only). The fastest wins; ties go to the earlier in the catalogue.
+Result<Choice> choose(const Tuning& t, const Placement& where, const algo::CollArgs& shape,
+                      const std::vector<size_t>& chunks = {}, bool lowPrecision = false);
+
+// Whether the chunk size changes the algorithm's schedule (pipelined algorithms).
+bool usesChunks(algo::Algo a);
+
+}  // namespace loom::cost

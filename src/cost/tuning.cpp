@@ -1,0 +1,145 @@
+// Tuning constants: JSON with field-naming errors, the hardware fingerprint, the cache file.
+#include "cost/tuning.hpp"
+
+#include <fmt/format.h>
+#include <loom/loom.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace loom::cost {
+
+using nlohmann::json;
+
+std::string hardwareFingerprint() {
+  std::string model = "unknown cpu";
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) model = line.substr(colon + 2);
+      break;
+    }
+  }
+  long memKb = 0;
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string key; meminfo >> key;) {
+    if (key == "MemTotal:") {
+      meminfo >> memKb;
+      break;
+    }
+    meminfo.ignore(1 << 10, '\n');
+  }
+  return fmt::format("{} / {} cpus / {} GiB / loom {}", model, sysconf(_SC_NPROCESSORS_ONLN),
+                     (memKb + (1 << 19)) >> 20, LOOM_VERSION_CODE);
+}
+
+std::string toJson(const Tuning& t) {
+  json j = {{"version", 1},
+            {"fingerprint", t.fingerprint},
+            {"links",
+             {{"shm", {{"alpha_us", t.shm.alphaUs}, {"gbps", t.shm.gbps}}},
+              {"tcp", {{"alpha_us", t.tcp.alphaUs}, {"gbps", t.tcp.gbps}}}}},
+            {"copy_gbps", t.copyGbps},
+            {"reduce_gbps", t.reduceGbps},
+            {"reduce_low_gbps", t.reduceLowGbps},
+            {"step_us", t.stepUs},
+            {"wake_us", t.wakeUs}};
+  return j.dump(2) + "\n";
+}
+
+namespace {
+
+// Reads a positive number at `path` inside `j` (missing keys keep the default).
+Status readNumber(const json& j, const char* key, const std::string& path, double* out, bool allowZero = false) {
+  auto it = j.find(key);
+  if (it == j.end()) return {};
+  if (!it->is_number()) return invalidArgument(fmt::format("{}{}: expected a number, got {}", path, key, it->dump()));
+  double v = it->get<double>();
+  if (!(v > 0 || (allowZero && v == 0)) || !std::isfinite(v))
+    return invalidArgument(fmt::format("{}{}: expected a positive number, got {}", path, key, it->dump()));
+  *out = v;
+  return {};
+}
+
+Status readLink(const json& links, const char* name, LinkCost* out) {
+  auto it = links.find(name);
+  if (it == links.end()) return {};
+  const std::string path = fmt::format("links.{}.", name);
+  if (!it->is_object()) return invalidArgument(fmt::format("links.{}: expected an object", name));
+  LOOM_TRY(readNumber(*it, "alpha_us", path, &out->alphaUs, true));
+  return readNumber(*it, "gbps", path, &out->gbps);
+}
+
+}  // namespace
+
+Result<Tuning> fromJson(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return invalidArgument("tuning file: not valid JSON");
+  if (!j.is_object()) return invalidArgument("tuning file: expected a JSON object");
+  Tuning t;
+  if (auto v = j.find("version"); v != j.end() && (!v->is_number_integer() || v->get<int>() != 1))
+    return invalidArgument(fmt::format("version: expected 1, got {}", v->dump()));
+  if (auto f = j.find("fingerprint"); f != j.end()) {
+    if (!f->is_string()) return invalidArgument("fingerprint: expected a string");
+    t.fingerprint = f->get<std::string>();
+  }
+  if (auto links = j.find("links"); links != j.end()) {
+    if (!links->is_object()) return invalidArgument("links: expected an object");
+    LOOM_TRY(readLink(*links, "shm", &t.shm));
+    LOOM_TRY(readLink(*links, "tcp", &t.tcp));
+  }
+  LOOM_TRY(readNumber(j, "copy_gbps", "", &t.copyGbps));
+  LOOM_TRY(readNumber(j, "reduce_gbps", "", &t.reduceGbps));
+  LOOM_TRY(readNumber(j, "reduce_low_gbps", "", &t.reduceLowGbps));
+  LOOM_TRY(readNumber(j, "step_us", "", &t.stepUs, true));
+  LOOM_TRY(readNumber(j, "wake_us", "", &t.wakeUs, true));
+  return t;
+}
+
+Result<Tuning> loadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return invalidArgument(fmt::format("tuning file {}: cannot open it", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto t = fromJson(ss.str());
+  if (!t.isOk()) return invalidArgument(fmt::format("tuning file {}: {}", path, t.status().message()));
+  t.value().source = path;
+  return t;
+}
+
+Status saveFile(const Tuning& t, const std::string& path) {
+  std::error_code ec;
+  auto dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  std::string tmp = fmt::format("{}.{}.tmp", path, getpid());
+  {
+    std::ofstream out(tmp);
+    out << toJson(t);
+    if (!out.flush()) return systemError(fmt::format("tuning file {}: cannot write", tmp), errno);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    std::remove(tmp.c_str());
+    return systemError(fmt::format("tuning file {}: cannot rename into place", path), err);
+  }
+  return {};
+}
+
+std::string defaultCachePath(const std::string& fingerprint) {
+  std::string base;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) base = x;
+  else if (const char* h = std::getenv("HOME"); h && *h) base = std::string(h) + "/.cache";
+  else base = "/tmp";
+  return fmt::format("{}/loom/tuning-{:016x}.json", base, std::hash<std::string>{}(fingerprint));
+}
+
+}  // namespace loom::cost

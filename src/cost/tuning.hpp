@@ -1,0 +1,47 @@
+// The measured constants of the cost model (one host class), their JSON file and the cache.
+//
+// Link costs are alpha-beta per message: alphaUs fixed, then bytes / gbps, charged to the
+// threads of both ranks (each rank runs its transfers on one progress thread, so a rank that
+// sends and receives in the same step pays for both). Local work is bytes / rate.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/status.hpp"
+
+namespace loom::cost {
+
+struct LinkCost {
+  double alphaUs = 0;  // per message
+  double gbps = 1;     // GB/s (1e9 bytes) one way, one pair
+  bool operator==(const LinkCost&) const = default;
+};
+
+struct Tuning {
+  LinkCost shm{3.0, 5.0};
+  LinkCost tcp{25.0, 1.2};
+  double copyGbps = 10;        // memcpy on one core
+  double reduceGbps = 6;       // fp32/int sum on one core (fp64 and integers alike)
+  double reduceLowGbps = 4;    // fp16/bf16/fp8: widened to fp32 and rounded back
+  double stepUs = 0.3;         // executor overhead per local step
+  double wakeUs = 20;          // extra per message when ranks sleep instead of spinning (more ranks than cores)
+  std::string fingerprint;     // hardware the numbers were measured on
+  std::string source = "built-in defaults";  // "calibrated", a file path, or the defaults
+
+  bool operator==(const Tuning&) const = default;
+};
+
+// "cpu model / cores / memory / loom version": a different value means measure again.
+std::string hardwareFingerprint();
+
+std::string toJson(const Tuning& t);
+// Errors name the field, e.g. "links.tcp.gbps: expected a positive number".
+Result<Tuning> fromJson(std::string_view text);
+Result<Tuning> loadFile(const std::string& path);
+// Atomic (temporary file + rename): concurrent writers leave one whole file.
+Status saveFile(const Tuning& t, const std::string& path);
+// $XDG_CACHE_HOME/loom/tuning-<hash of fingerprint>.json (or ~/.cache/...).
+std::string defaultCachePath(const std::string& fingerprint);
+
+}  // namespace loom::cost

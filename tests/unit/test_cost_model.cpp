@@ -1,0 +1,210 @@
+// The cost model: closed forms on tiny schedules, the choices it must make on synthetic machines,
+// and the tuning file's round trip and errors.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "cost/model.hpp"
+
+namespace loom::cost {
+namespace {
+
+using algo::Algo;
+using algo::Coll;
+
+Tuning simple() {
+  Tuning t;
+  t.shm = {2.0, 10.0};   // 2 us, 10 GB/s = 1e4 B/us
+  t.tcp = {20.0, 1.0};   // 20 us, 1e3 B/us
+  t.copyGbps = 20;
+  t.reduceGbps = 10;
+  t.reduceLowGbps = 5;
+  t.stepUs = 0;
+  t.wakeUs = 30;
+  return t;
+}
+
+algo::CollArgs shape(Coll c, size_t count, size_t elem = 4, size_t chunk = 512 << 10) {
+  algo::CollArgs a;
+  a.coll = c;
+  a.count = count;
+  a.elemSize = elem;
+  a.chunkBytes = chunk;
+  return a;
+}
+
+TEST(CostModel, TwoRankBroadcastIsOneMessage) {
+  // Tree broadcast over 2 ranks out of place: the root copies its input to its output, then one
+  // message of B bytes: B / copy + alpha + B / bw.
+  const size_t count = 25000;  // 100000 bytes
+  auto e = estimate(simple(), Placement::singleHost(2, 2), shape(Coll::Broadcast, count), Algo::Tree);
+  ASSERT_TRUE(e.isOk()) << e.status().message();
+  EXPECT_NEAR(e->us, 100000 / 2e4 + 2.0 + 100000 / 1e4, 1e-6);
+  EXPECT_EQ(e->shmBytes, 100000u);
+  EXPECT_EQ(e->tcpBytes, 0u);
+  EXPECT_EQ(e->messages, 1u);
+  EXPECT_EQ(e->bottleneck, "shm");
+
+  // Across two hosts the same message goes over tcp.
+  auto x = estimate(simple(), Placement::blocks(2, 2, 4), shape(Coll::Broadcast, count), Algo::Tree);
+  ASSERT_TRUE(x.isOk());
+  EXPECT_NEAR(x->us, 100000 / 2e4 + 20.0 + 100000 / 1e3, 1e-6);
+  EXPECT_EQ(x->tcpBytes, 100000u);
+  EXPECT_EQ(x->bottleneck, "tcp");
+}
+
+TEST(CostModel, OversubscribedHostStretchesWorkAndPaysWakeUps) {
+  const size_t count = 25000;
+  auto fit = estimate(simple(), Placement::singleHost(2, 2), shape(Coll::Broadcast, count), Algo::Tree);
+  auto over = estimate(simple(), Placement::singleHost(2, 1), shape(Coll::Broadcast, count), Algo::Tree);
+  ASSERT_TRUE(fit.isOk() && over.isOk());
+  EXPECT_NEAR(over->us, 2 * (5.0 + 2.0 + 30.0 + 10.0), 1e-6);  // (copy + alpha + wake + bytes/bw) x 2 ranks/core
+  EXPECT_GT(over->us, fit->us);
+}
+
+TEST(CostModel, TimeGrowsWithSize) {
+  for (Coll c : {Coll::AllReduce, Coll::AllGather, Coll::ReduceScatter, Coll::Broadcast})
+    for (Algo a : algo::algorithmsFor(c)) {
+      double prev = -1;
+      for (size_t count : {1u, 1000u, 100000u, 1000000u}) {
+        auto e = estimate(simple(), Placement::singleHost(4, 4), shape(c, count), a);
+        ASSERT_TRUE(e.isOk()) << algo::algoName(a) << ": " << e.status().message();
+        EXPECT_GT(e->us, prev) << algo::collName(c) << " " << algo::algoName(a) << " count " << count;
+        prev = e->us;
+      }
+    }
+}
+
+TEST(CostModel, ChoosesLatencyAlgorithmsSmallAndRingLarge) {
+  const Placement p = Placement::singleHost(8, 8);
+  auto small = choose(simple(), p, shape(Coll::AllReduce, 2));
+  ASSERT_TRUE(small.isOk());
+  EXPECT_NE(small->best.algo, Algo::Ring) << "8 bytes over 8 ranks: 14 ring steps lose to log2(8)";
+  auto large = choose(simple(), p, shape(Coll::AllReduce, 64 << 20));
+  ASSERT_TRUE(large.isOk());
+  EXPECT_TRUE(large->best.algo == Algo::Ring || large->best.algo == Algo::Rhd)
+      << "256 MiB: a bandwidth-optimal algorithm, got " << algo::algoName(large->best.algo);
+  size_t flat = 0;  // hier is no candidate on one host
+  for (Algo a : algo::algorithmsFor(Coll::AllReduce)) flat += algo::algoName(a) != "hier";
+  EXPECT_EQ(large->candidates.size(), flat);
+  for (const auto& c : large->candidates) EXPECT_GE(c.us, large->best.us);
+}
+
+TEST(CostModel, ChoosesAmongChunkSizes) {
+  auto c = choose(simple(), Placement::singleHost(4, 4), shape(Coll::Broadcast, 16 << 20), {64 << 10, 1 << 20, 64 << 20});
+  ASSERT_TRUE(c.isOk());
+  size_t rings = 0;
+  for (const auto& e : c->candidates) rings += e.algo == Algo::Ring;
+  EXPECT_EQ(rings, 3u) << "each chunk size of the pipelined chain is a candidate";
+  // A 64 MiB chunk makes the chain store-and-forward: never the best of the three.
+  EXPECT_TRUE(c->best.algo != Algo::Ring || c->best.chunkBytes != (64u << 20));
+}
+
+TEST(CostModel, SlowLinksAcrossHostsFavourAlgorithmsThatCrossLess) {
+  // Two hosts of four ranks, interleaved so the flat ring crosses hosts at every hop.
+  Placement p;
+  p.hostOf = {0, 1, 0, 1, 0, 1, 0, 1};
+  p.coresOfHost = {8, 8};
+  auto ring = estimate(simple(), p, shape(Coll::AllReduce, 16 << 20), Algo::Ring);
+  auto blocked = estimate(simple(), Placement::blocks(8, 2, 8), shape(Coll::AllReduce, 16 << 20), Algo::Ring);
+  ASSERT_TRUE(ring.isOk() && blocked.isOk());
+  EXPECT_GT(ring->tcpBytes, blocked->tcpBytes / 2) << "interleaved: every ring hop is remote";
+  EXPECT_GT(ring->us, blocked->us);
+}
+
+// Two hosts of four ranks whose network is ten times slower than their shared memory: a large
+// collective goes hierarchical (the flat ring crosses hosts at every hop of an interleaved
+// placement and at two of eight in blocks), a tiny all-reduce stays on a latency algorithm.
+TEST(CostModel, SelectsHierarchicalAcrossSlowNetwork) {
+  const Placement blocks = Placement::blocks(8, 2, 8), interleaved{{0, 1, 0, 1, 0, 1, 0, 1}, {8, 8}, {}};
+  for (const Placement& where : {blocks, interleaved}) {
+    for (Coll c : {Coll::AllReduce, Coll::AllGather, Coll::ReduceScatter}) {
+      auto large = choose(simple(), where, shape(c, 16 << 20));
+      ASSERT_TRUE(large.isOk()) << large.status().message();
+      std::string all;
+      const Estimate* hier = nullptr;
+      for (const auto& e : large->candidates) {
+        all += fmt::format(" {}={:.0f}", algo::algoName(e.algo), e.us);
+        if (algo::algoName(e.algo) == "hier") hier = &e;
+      }
+      ASSERT_NE(hier, nullptr);
+      if (&where == &blocks) {
+        EXPECT_EQ(algo::algoName(large->best.algo), "hier") << algo::collName(c) << all;
+      } else {
+        // Interleaved, recursive doubling's first exchange is the only one across hosts: it is
+        // as hierarchical as hier. Whatever wins must not send more over the network.
+        EXPECT_NE(large->best.algo, Algo::Ring) << algo::collName(c) << all;
+        EXPECT_LE(large->best.tcpBytes, hier->tcpBytes) << algo::collName(c) << all;
+      }
+    }
+    auto tiny = choose(simple(), where, shape(Coll::AllReduce, 1));
+    ASSERT_TRUE(tiny.isOk());
+    EXPECT_NE(tiny->best.algo, Algo::Ring);
+  }
+  // On one host hier is no candidate at all.
+  auto one = choose(simple(), Placement::singleHost(8, 8), shape(Coll::AllReduce, 16 << 20));
+  ASSERT_TRUE(one.isOk());
+  for (const auto& e : one->candidates) EXPECT_NE(algo::algoName(e.algo), "hier");
+}
+
+TEST(CostModel, NicBandwidthCapsCrossHostMessages) {
+  Placement fast = Placement::blocks(2, 2, 4), slow = fast;
+  slow.nicGbpsOfHost = {0.1, 0.1};  // 0.8 Gb/s NICs: below the 1 GB/s tcp rate
+  auto a = estimate(simple(), fast, shape(Coll::Broadcast, 250000), Algo::Tree);
+  auto b = estimate(simple(), slow, shape(Coll::Broadcast, 250000), Algo::Tree);
+  ASSERT_TRUE(a.isOk() && b.isOk());
+  EXPECT_NEAR(b->us - a->us, 1e6 / 1e2 - 1e6 / 1e3, 1e-6);  // 1 MB at 0.1 GB/s instead of 1 GB/s
+}
+
+TEST(CostModel, RejectsEmptyPlacement) {
+  auto e = estimate(simple(), Placement{}, shape(Coll::AllReduce, 4), Algo::Ring);
+  ASSERT_FALSE(e.isOk());
+  EXPECT_NE(e.status().message().find("no ranks"), std::string::npos);
+}
+
+TEST(Tuning, JsonRoundTrip) {
+  Tuning t = simple();
+  t.fingerprint = "test cpu / 2 cpus";
+  auto back = fromJson(toJson(t));
+  ASSERT_TRUE(back.isOk()) << back.status().message();
+  back.value().source = t.source;
+  EXPECT_EQ(back.value(), t);
+}
+
+TEST(Tuning, MalformedFilesNameTheField) {
+  struct Case {
+    const char* text;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"{", "not valid JSON"},
+      {"[1]", "expected a JSON object"},
+      {R"({"version": 2})", "version: expected 1"},
+      {R"({"links": {"tcp": {"gbps": "fast"}}})", "links.tcp.gbps: expected a number"},
+      {R"({"links": {"shm": {"alpha_us": -1}}})", "links.shm.alpha_us: expected a positive number"},
+      {R"({"links": {"shm": 3}})", "links.shm: expected an object"},
+      {R"({"reduce_gbps": 0})", "reduce_gbps: expected a positive number"},
+      {R"({"fingerprint": 7})", "fingerprint: expected a string"},
+  };
+  for (const auto& c : cases) {
+    auto t = fromJson(c.text);
+    ASSERT_FALSE(t.isOk()) << c.text;
+    EXPECT_EQ(t.status().code(), loomInvalidArgument);
+    EXPECT_NE(t.status().message().find(c.expect), std::string::npos) << c.text << " -> " << t.status().message();
+  }
+}
+
+TEST(Tuning, FileSaveAndLoad) {
+  std::string path = testing::TempDir() + "loom-tuning-test.json";
+  Tuning t = simple();
+  ASSERT_TRUE(saveFile(t, path).isOk());
+  auto back = loadFile(path);
+  ASSERT_TRUE(back.isOk());
+  EXPECT_EQ(back->source, path);
+  EXPECT_DOUBLE_EQ(back->tcp.gbps, 1.0);
+  auto missing = loadFile(path + ".absent");
+  ASSERT_FALSE(missing.isOk());
+  EXPECT_NE(missing.status().message().find("cannot open"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace loom::cost
