@@ -47,9 +47,10 @@ struct PairTimes {
 // Rank `self` of a two-rank fabric pair: ping-pong then a stream, repeated in short rounds; the
 // best round of each stands (a round the scheduler preempted is not the link's cost).
 Status pairSide(transport::Fabric& f, int self, PairTimes* out, Deadline d) {
-  const int peer = 1 - self, kPings = 30, kRounds = 7, kStream = 4;
-  const size_t kBig = 2 << 20;
-  std::vector<uint8_t> small(8), big(kBig), ack(8);
+  // Streams cover 32 MiB so that they run at memory speed, as large collectives do, not cache speed.
+  const int peer = 1 - self, kPings = 30, kRounds = 7, kStreamRounds = 3, kStream = 4;
+  const size_t kBig = 8 << 20;
+  std::vector<uint8_t> small(8), big(kStream * kBig, 1), ack(8);
   double bestPing = 1e30, bestStream = 1e30;
   for (int round = 0; round < kRounds; ++round) {
     auto t0 = Clock::now();
@@ -57,23 +58,30 @@ Status pairSide(transport::Fabric& f, int self, PairTimes* out, Deadline d) {
       transport::Completion s, r;
       transport::RecvSink sink;
       sink.dst = small.data();
-      if (self == 0) {
+      if (self == 0) {  // ping, then wait for the pong
         f.postSend(peer, small.data(), small.size(), &s);
         f.postRecv(peer, small.size(), sink, &r);
+        LOOM_TRY(await(f, r, d));
+        LOOM_TRY(await(f, s, d));
       } else {
         f.postRecv(peer, small.size(), sink, &r);
+        LOOM_TRY(await(f, r, d));
         f.postSend(peer, small.data(), small.size(), &s);
+        LOOM_TRY(await(f, s, d));
       }
-      LOOM_TRY(await(f, r, d));
-      LOOM_TRY(await(f, s, d));
     }
     bestPing = std::min(bestPing, secondsSince(t0));
+    if (round >= kStreamRounds) continue;
     t0 = Clock::now();
     std::vector<transport::Completion> cs(kStream);
     transport::Completion a;
     transport::RecvSink sink;
     sink.dst = big.data();
-    for (auto& c : cs) self == 0 ? f.postSend(peer, big.data(), kBig, &c) : f.postRecv(peer, kBig, sink, &c);
+    for (int i = 0; i < kStream; ++i) {
+      uint8_t* part = big.data() + i * kBig;
+      sink.dst = part;
+      self == 0 ? f.postSend(peer, part, kBig, &cs[i]) : f.postRecv(peer, kBig, sink, &cs[i]);
+    }
     for (auto& c : cs) LOOM_TRY(await(f, c, d));
     sink.dst = ack.data();  // the receiver's ack closes the interval on the sender
     self == 0 ? f.postRecv(peer, 8, sink, &a) : f.postSend(peer, ack.data(), 8, &a);
@@ -135,7 +143,7 @@ Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d) {
   return t[0];
 }
 
-// Bytes per second of fn over a 4 MiB working set (in cache on most servers: as in a pipelined step).
+// Bytes per second of fn (best of five).
 template <typename Fn>
 double rateGbps(size_t bytes, Fn fn) {
   double best = 1e30;
@@ -163,11 +171,13 @@ Result<cost::Tuning> calibrate() {
   if (!shmSleep.isOk()) return shmSleep.takeStatus();
   auto tcp = measurePair(transport::Kind::Tcp, 1000, d);
   if (!tcp.isOk()) return tcp.takeStatus();
+  auto tcpSleep = measurePair(transport::Kind::Tcp, 0, d);
+  if (!tcpSleep.isOk()) return tcpSleep.takeStatus();
   // Spinning on a busy machine waits for a descheduled peer: then sleeping is the better figure.
   t.shm = {std::min(shm->alphaUs, shmSleep->alphaUs), std::max(shm->gbps, shmSleep->gbps)};
-  t.tcp = {tcp->alphaUs, tcp->gbps};
+  t.tcp = {std::min(tcp->alphaUs, tcpSleep->alphaUs), std::max(tcp->gbps, tcpSleep->gbps)};
   t.wakeUs = std::max(0.0, shmSleep->alphaUs - t.shm.alphaUs);
-  const size_t n = (4 << 20) / sizeof(float);
+  const size_t n = (32 << 20) / sizeof(float);  // beyond the caches, as large collectives
   std::vector<float> a(n, 1.0f), b(n, 2.0f), c(n);
   t.copyGbps = rateGbps(n * 4, [&] { std::memcpy(c.data(), a.data(), n * 4); });
   auto sumF32 = mem::reduceFn(loomFloat32, mem::ReduceKind::Sum);

@@ -157,14 +157,20 @@ class Replay {
     } else {
       steps = 2;
       const auto& sb = s_[ac.b.rank].steps[ac.b.step];
-      const bool remote = w_.hostOf[ac.a.rank] != w_.hostOf[ac.b.rank];
+      const bool remote = w_.tcpOnly || w_.hostOf[ac.a.rank] != w_.hostOf[ac.b.rank];
       const LinkCost& link = remote ? t_.tcp : t_.shm;
       const size_t bytes = sa.src.bytes;
-      cost[kLatency] = link.alphaUs + (sleeps_[ac.a.rank] || sleeps_[ac.b.rank] ? t_.wakeUs : 0);
+      // A sleeping receiver pays a wake-up (and, stretched below, a wait for a core).
+      cost[kLatency] = t_.stepUs + link.alphaUs + (sleeps_[ac.a.rank] || sleeps_[ac.b.rank] ? t_.wakeUs : 0);
       double gbps = link.gbps;
-      if (remote) gbps = std::min({gbps, nicShare_[ac.a.rank], nicShare_[ac.b.rank]});
+      if (w_.hostOf[ac.a.rank] != w_.hostOf[ac.b.rank]) gbps = std::min({gbps, nicShare_[ac.a.rank], nicShare_[ac.b.rank]});
       cost[remote ? kTcp : kShm] = perByte(bytes, gbps);
-      if (sb.kind == StepKind::RecvReduce) cost[kReduce] = perByte(bytes, reduceGbps_);
+      if (sb.kind == StepKind::RecvReduce) {
+        // Over shm the receiver reduces straight out of the ring instead of copying: the slower of
+        // the two rates bounds the pipe. Over tcp it reduces after receiving into staging: both.
+        if (remote) cost[kReduce] = perByte(bytes, reduceGbps_);
+        else if (reduceGbps_ < gbps) cost[kReduce] = perByte(bytes, reduceGbps_) - cost[kShm];
+      }
       auto& sent = sent_[ac.a.rank];
       sent[remote ? 1 : 0] += bytes;
       sent[2] += 1;
@@ -208,7 +214,7 @@ class Replay {
       e.tcpBytes = std::max(e.tcpBytes, sent_[r][1]);
       e.messages = std::max(e.messages, sent_[r][2]);
     }
-    e.us = w_.nranks() ? threadFree_[last] : 0;
+    e.us = w_.nranks() ? t_.opUs + threadFree_[last] : 0;
     const auto& b = busy_.empty() ? std::array<double, kNumCats>{} : busy_[last];
     e.bottleneck = kCatNames[std::max_element(b.begin(), b.end()) - b.begin()];
     return e;

@@ -26,6 +26,8 @@ struct Placement {
   // Network bandwidth of each host in GB/s (all its NICs; 0 or missing = unknown): messages
   // between hosts go no faster than the calibrated tcp rate nor this share per local rank.
   std::vector<double> nicGbpsOfHost;
+  // Every pair talks over tcp, same host or not (LOOM_TRANSPORT=tcp).
+  bool tcpOnly = false;
 
   int nranks() const { return static_cast<int>(hostOf.size()); }
   int numHosts() const;

@@ -19,6 +19,11 @@ namespace loom::cost {
 
 using nlohmann::json;
 
+namespace {
+// Bump when the meaning of a constant or the way it is measured changes: caches measure again.
+constexpr int kModelVersion = 2;
+}  // namespace
+
 std::string hardwareFingerprint() {
   std::string model = "unknown cpu";
   std::ifstream cpuinfo("/proc/cpuinfo");
@@ -38,8 +43,8 @@ std::string hardwareFingerprint() {
     }
     meminfo.ignore(1 << 10, '\n');
   }
-  return fmt::format("{} / {} cpus / {} GiB / loom {}", model, sysconf(_SC_NPROCESSORS_ONLN),
-                     (memKb + (1 << 19)) >> 20, LOOM_VERSION_CODE);
+  return fmt::format("{} / {} cpus / {} GiB / loom {} / cost model {}", model, sysconf(_SC_NPROCESSORS_ONLN),
+                     (memKb + (1 << 19)) >> 20, LOOM_VERSION_CODE, kModelVersion);
 }
 
 std::string toJson(const Tuning& t) {
@@ -52,7 +57,8 @@ std::string toJson(const Tuning& t) {
             {"reduce_gbps", t.reduceGbps},
             {"reduce_low_gbps", t.reduceLowGbps},
             {"step_us", t.stepUs},
-            {"wake_us", t.wakeUs}};
+            {"wake_us", t.wakeUs},
+            {"op_us", t.opUs}};
   return j.dump(2) + "\n";
 }
 
@@ -102,6 +108,7 @@ Result<Tuning> fromJson(std::string_view text) {
   LOOM_TRY(readNumber(j, "reduce_low_gbps", "", &t.reduceLowGbps));
   LOOM_TRY(readNumber(j, "step_us", "", &t.stepUs, true));
   LOOM_TRY(readNumber(j, "wake_us", "", &t.wakeUs, true));
+  LOOM_TRY(readNumber(j, "op_us", "", &t.opUs, true));
   return t;
 }
 

@@ -24,7 +24,8 @@ struct Tuning {
   double copyGbps = 10;        // memcpy on one core
   double reduceGbps = 6;       // fp32/int sum on one core (fp64 and integers alike)
   double reduceLowGbps = 4;    // fp16/bf16/fp8: widened to fp32 and rounded back
-  double stepUs = 0.3;         // executor overhead per local step
+  double stepUs = 0.3;         // executor overhead per step (each end of a message pays it)
+  double opUs = 4.0;           // per operation: submission, hand-off to the progress thread, completion
   double wakeUs = 20;          // extra per message when ranks sleep instead of spinning (more ranks than cores)
   std::string fingerprint;     // hardware the numbers were measured on
   std::string source = "built-in defaults";  // "calibrated", a file path, or the defaults

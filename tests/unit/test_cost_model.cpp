@@ -19,6 +19,7 @@ Tuning simple() {
   t.reduceGbps = 10;
   t.reduceLowGbps = 5;
   t.stepUs = 0;
+  t.opUs = 0;
   t.wakeUs = 30;
   return t;
 }

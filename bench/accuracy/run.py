@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Cost-model accuracy: loom bench --explain over 1 KiB..256 MiB for allreduce, allgather,
+reducescatter and broadcast, on shm and tcp, 2 and 4 ranks; prints |predicted - measured| /
+measured per case and the medians, and writes Markdown and JSON next to this script.
+
+usage: bench/accuracy/run.py [--build build/release] [--max 256M] [--iters 5] [--out DIR]
+"""
+import argparse, json, os, statistics, subprocess, sys, tempfile
+
+COLLS = ["allreduce", "allgather", "reducescatter", "broadcast"]
+
+
+def run_case(build, transport, n, args):
+    # Small sizes need many iterations to rise above the noise; large ones a few.
+    return (run_sweep(build, transport, n, "1K", "1M", 50, 5) +
+            run_sweep(build, transport, n, "4M", args.max, args.iters, 1))
+
+
+def run_sweep(build, transport, n, lo, hi, iters, warmup):
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        path = f.name
+    os.unlink(path)
+    cmd = [f"{build}/tools/loomrun/loomrun", "-n", str(n), f"{build}/tools/loom/loom", "bench", ",".join(COLLS),
+           "-b", lo, "-e", hi, "-f", "4", "-n", str(iters), "-w", str(warmup), "-c", "0", "--explain", "-J", path]
+    env = dict(os.environ, LOOM_TRANSPORT=transport)
+    print(f"# {transport} {n} ranks: {' '.join(cmd[3:])}", file=sys.stderr, flush=True)
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, timeout=1200)
+    rows = [r for r in map(json.loads, open(path)) if not r.get("summary")]
+    os.unlink(path)
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default="build/release")
+    ap.add_argument("--max", default="256M")
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    args = ap.parse_args()
+    cases, errors = [], []
+    for transport in ["shm", "tcp"]:
+        for n in [2, 4]:
+            for r in run_case(args.build, transport, n, args):
+                meas, pred = r["oop"]["time_us"], r.get("predicted_us", -1)
+                if meas <= 0 or pred < 0:
+                    continue
+                err = (pred - meas) / meas
+                cases.append({"transport": transport, "nranks": n, "collective": r["collective"], "size": r["size"],
+                              "measured_us": meas, "predicted_us": pred, "algo": r.get("predicted_algo"),
+                              "error": err})
+                errors.append(abs(err))
+    lines = ["| transport | ranks | collective | median abs error | worst | cases |", "|---|---|---|---|---|---|"]
+    for transport in ["shm", "tcp"]:
+        for n in [2, 4]:
+            for c in COLLS:
+                e = [abs(x["error"]) for x in cases if (x["transport"], x["nranks"], x["collective"]) == (transport, n, c)]
+                if e:
+                    lines.append(f"| {transport} | {n} | {c} | {100 * statistics.median(e):.0f}% | "
+                                 f"{100 * max(e):.0f}% | {len(e)} |")
+    overall = statistics.median(errors) if errors else float("nan")
+    lines.append(f"\nOverall median |predicted - measured| / measured: **{100 * overall:.0f}%** over {len(errors)} cases.")
+    text = "\n".join(lines)
+    print(text)
+    with open(os.path.join(args.out, "accuracy.md"), "w") as f:
+        f.write("# Cost-model accuracy (bench/accuracy/run.py)\n\n" + text + "\n")
+    with open(os.path.join(args.out, "accuracy.json"), "w") as f:
+        json.dump({"overall_median_abs_error": overall, "cases": cases}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
