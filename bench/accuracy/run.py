@@ -2,8 +2,10 @@
 """Cost-model accuracy: loom bench --explain over 1 KiB..256 MiB for allreduce, allgather,
 reducescatter and broadcast, on shm and tcp, 2 and 4 ranks; prints |predicted - measured| /
 measured per case and the medians, and writes Markdown and JSON next to this script.
+With --selection it instead times the automatic choice against every forced algorithm
+(interleaved in one run) and reports auto / best-forced per size.
 
-usage: bench/accuracy/run.py [--build build/release] [--max 256M] [--iters 5] [--out DIR]
+usage: bench/accuracy/run.py [--build build/release] [--max 256M] [--iters 5] [--out DIR] [--selection]
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile
 
@@ -16,12 +18,14 @@ def run_case(build, transport, n, args):
             run_sweep(build, transport, n, "4M", args.max, args.iters, 1))
 
 
-def run_sweep(build, transport, n, lo, hi, iters, warmup):
+def run_sweep(build, transport, n, lo, hi, iters, warmup, colls=None, algo=None):
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         path = f.name
     os.unlink(path)
-    cmd = [f"{build}/tools/loomrun/loomrun", "-n", str(n), f"{build}/tools/loom/loom", "bench", ",".join(COLLS),
+    cmd = [f"{build}/tools/loomrun/loomrun", "-n", str(n), f"{build}/tools/loom/loom", "bench", ",".join(colls or COLLS),
            "-b", lo, "-e", hi, "-f", "4", "-n", str(iters), "-w", str(warmup), "-c", "0", "--explain", "-J", path]
+    if algo:
+        cmd += ["--algo", algo]
     env = dict(os.environ, LOOM_TRANSPORT=transport)
     print(f"# {transport} {n} ranks: {' '.join(cmd[3:])}", file=sys.stderr, flush=True)
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, timeout=1200)
@@ -30,13 +34,50 @@ def run_sweep(build, transport, n, lo, hi, iters, warmup):
     return rows
 
 
+ALGOS = {"allreduce": ["ring", "rhd", "tree"], "allgather": ["ring", "rhd"],
+         "reducescatter": ["ring", "rhd"], "broadcast": ["ring", "tree"]}
+
+
+def selection(args):
+    """auto vs every forced algorithm; medians of `reps` interleaved repetitions."""
+    lines = ["| transport | ranks | collective | size | auto (us) | best forced (us) | best | auto / best |",
+             "|---|---|---|---|---|---|---|---|"]
+    ratios = []
+    for transport in ["shm", "tcp"]:
+        n = 4
+        for coll, algos in ALGOS.items():
+            times = {}
+            for rep in range(args.reps):
+                for algo in [None] + algos:
+                    for r in run_sweep(args.build, transport, n, "1K", args.max, args.iters, 1, [coll], algo):
+                        times.setdefault((algo or "auto", r["size"]), []).append(r["oop"]["time_us"])
+            for size in sorted({s for (_, s) in times}):
+                auto = statistics.median(times[("auto", size)])
+                best_algo = min(algos, key=lambda a: statistics.median(times[(a, size)]))
+                best = statistics.median(times[(best_algo, size)])
+                ratios.append(auto / best)
+                lines.append(f"| {transport} | {n} | {coll} | {size} | {auto:.1f} | {best:.1f} | {best_algo} | "
+                             f"{auto / best:.2f} |")
+    within = sum(1 for r in ratios if r <= 1.10)
+    lines.append(f"\nAutomatic choice within 10% of the best forced algorithm in {within} of {len(ratios)} cases; "
+                 f"median auto / best {statistics.median(ratios):.2f}.")
+    text = "\n".join(lines)
+    print(text)
+    with open(os.path.join(args.out, "selection.md"), "w") as f:
+        f.write("# Automatic selection against forced algorithms (bench/accuracy/run.py --selection)\n\n" + text + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build/release")
     ap.add_argument("--max", default="256M")
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--selection", action="store_true", help="auto against every forced algorithm")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions for --selection (median)")
     args = ap.parse_args()
+    if args.selection:
+        return selection(args)
     cases, errors = [], []
     for transport in ["shm", "tcp"]:
         for n in [2, 4]:

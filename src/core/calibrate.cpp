@@ -44,15 +44,32 @@ struct PairTimes {
   double gbps = 0;     // one-way stream of large messages
 };
 
-// Rank `self` of a two-rank fabric pair: ping-pong then a stream, repeated in short rounds; the
-// best round of each stands (a round the scheduler preempted is not the link's cost).
-Status pairSide(transport::Fabric& f, int self, PairTimes* out, Deadline d) {
+// Side 0 tells side 1 whether another round follows (both must run the same number of rounds).
+Result<bool> agreeToGoOn(transport::Fabric& f, int self, bool mine, Deadline d) {
+  uint8_t go = mine ? 1 : 0;
+  transport::Completion c;
+  transport::RecvSink sink;
+  sink.dst = &go;
+  self == 0 ? f.postSend(1, &go, 1, &c) : f.postRecv(0, 1, sink, &c);
+  LOOM_TRY(await(f, c, d));
+  return go != 0;
+}
+
+// Rank `self` of a two-rank fabric pair: ping-pong then a stream, repeated in short rounds until
+// `softEnd` (one round at least); the best round of each stands (a round the scheduler preempted
+// is not the link's cost).
+Status pairSide(transport::Fabric& f, int self, PairTimes* out, Deadline d, Clock::time_point softEnd) {
   // Streams cover 32 MiB so that they run at memory speed, as large collectives do, not cache speed.
   const int peer = 1 - self, kPings = 30, kRounds = 7, kStreamRounds = 3, kStream = 4;
   const size_t kBig = 8 << 20;
   std::vector<uint8_t> small(8), big(kStream * kBig, 1), ack(8);
   double bestPing = 1e30, bestStream = 1e30;
   for (int round = 0; round < kRounds; ++round) {
+    if (round > 0) {
+      auto go = agreeToGoOn(f, self, Clock::now() < softEnd, d);
+      if (!go.isOk()) return go.takeStatus();
+      if (!go.value()) break;
+    }
     auto t0 = Clock::now();
     for (int i = 0; i < kPings; ++i) {
       transport::Completion s, r;
@@ -95,6 +112,7 @@ Status pairSide(transport::Fabric& f, int self, PairTimes* out, Deadline d) {
 }
 
 Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d) {
+  const auto softEnd = Clock::now() + std::chrono::milliseconds(120);
   std::mt19937_64 rng(static_cast<uint64_t>(Clock::now().time_since_epoch().count()) ^ getpid());
   std::vector<std::unique_ptr<transport::Fabric>> f;
   std::vector<std::string> addrs;
@@ -132,7 +150,7 @@ Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d) {
         connected.fetch_add(1);
         while (connected.load() < 2 && !d.expired()) std::this_thread::yield();
         if (st[r].isOk()) st[r] = f[r]->finishSetup();
-        if (st[r].isOk()) st[r] = pairSide(*f[r], r, &t[r], d);
+        if (st[r].isOk()) st[r] = pairSide(*f[r], r, &t[r], d, softEnd);
         if (!st[r].isOk()) f[1 - r]->abort();  // the other side must not wait for us
       });
     for (auto& x : th) x.join();
@@ -143,11 +161,12 @@ Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d) {
   return t[0];
 }
 
-// Bytes per second of fn (best of five).
+// Bytes per second of fn: best of up to five runs within about 50 ms.
 template <typename Fn>
 double rateGbps(size_t bytes, Fn fn) {
   double best = 1e30;
-  for (int i = 0; i < 5; ++i) {
+  const auto end = Clock::now() + std::chrono::milliseconds(50);
+  for (int i = 0; i < 5 && (i == 0 || Clock::now() < end); ++i) {
     auto t0 = Clock::now();
     fn();
     best = std::min(best, secondsSince(t0));
@@ -157,9 +176,9 @@ double rateGbps(size_t bytes, Fn fn) {
 
 }  // namespace
 
-Result<cost::Tuning> calibrate() {
+Result<cost::Tuning> calibrate(double limitSeconds) {
   auto t0 = Clock::now();
-  Deadline d = Deadline::afterSeconds(2.0);
+  Deadline d = Deadline::afterSeconds(limitSeconds);
   cost::Tuning t;
   t.fingerprint = cost::hardwareFingerprint();
   t.source = "calibrated";

@@ -8,8 +8,8 @@ namespace loom::core {
 
 // Two threads in this process each drive one end of a shm pair and of a tcp loopback pair
 // (ping-pong for latency, 4 MiB streams for bandwidth); memcpy and the fp32/bf16 sum kernels
-// are timed on this core. About 0.2 s; bounded by 2 s.
-Result<cost::Tuning> calibrate();
+// are timed on this core. About half a second; fails (timeout) past limitSeconds.
+Result<cost::Tuning> calibrate(double limitSeconds = 2.0);
 
 // LOOM_TUNING_FILE when set (measured and written there if missing), else the cache for this
 // hardware fingerprint (measured and written the first time). LOOM_CALIBRATE=0 skips measuring

@@ -275,6 +275,9 @@ Result<Choice> choose(const Tuning& t, const Placement& where, const algo::CollA
       s.chunkBytes = chunk;
       auto e = estimate(t, where, s, a, lowPrecision);
       if (!e.isOk()) return e.takeStatus();
+      // A chunk larger than the data changes nothing: list such a twin once.
+      const auto& last = c.candidates.empty() ? e.value() : c.candidates.back();
+      if (!c.candidates.empty() && last.algo == a && last.us == e->us && last.messages == e->messages) continue;
       c.candidates.push_back(e.value());
       if (!have || e.value().us < c.best.us) c.best = e.value(), have = true;
     }

@@ -21,12 +21,19 @@ class EnvVar {
   const char* name_;
 };
 
+// Sanitizers slow memory-bound loops tenfold: they get a longer limit.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr double kLimit = 30;
+#else
+constexpr double kLimit = 2;
+#endif
+
 TEST(Calibrate, MeasuresSaneFiguresWithinTwoSeconds) {
   auto t0 = std::chrono::steady_clock::now();
-  auto t = calibrate();
+  auto t = calibrate(kLimit);
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(t.isOk()) << t.status().message();
-  EXPECT_LT(took, 2.5);
+  EXPECT_LT(took, kLimit + 0.5);
   EXPECT_EQ(t->source, "calibrated");
   EXPECT_FALSE(t->fingerprint.empty());
   for (double v : {t->shm.gbps, t->tcp.gbps, t->copyGbps, t->reduceGbps, t->reduceLowGbps}) {
@@ -45,8 +52,9 @@ TEST(Calibrate, ExplicitFileIsWrittenOnceThenLoaded) {
   EnvVar on("LOOM_CALIBRATE", "1");
   auto first = loadOrCalibrate();
   ASSERT_TRUE(first.isOk()) << first.status().message();
-  // A busy machine's figures are not saved (see calibrate.cpp); otherwise the file now exists.
-  if (first->shm.alphaUs <= 50) {
+  // A busy machine's figures are not saved, nor defaults after a failed (slow) calibration;
+  // otherwise the file now exists.
+  if (first->source == "calibrated" && first->shm.alphaUs <= 50) {
     std::ifstream in(path);
     ASSERT_TRUE(in.good()) << "tuning not written to " << path;
     auto second = loadOrCalibrate();
