@@ -199,6 +199,9 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   const size_t n = (32 << 20) / sizeof(float);  // beyond the caches, as large collectives
   std::vector<float> a(n, 1.0f), b(n, 2.0f), c(n);
   t.copyGbps = rateGbps(n * 4, [&] { std::memcpy(c.data(), a.data(), n * 4); });
+  const size_t small = (1 << 20) / sizeof(float);
+  const double cached = rateGbps(small * 4, [&] { std::memcpy(c.data(), a.data(), small * 4); });
+  t.cacheSpeedup = std::clamp(cached / t.copyGbps, 1.0, 8.0);
   auto sumF32 = mem::reduceFn(loomFloat32, mem::ReduceKind::Sum);
   t.reduceGbps = rateGbps(n * 4, [&] { sumF32(c.data(), a.data(), b.data(), n); });
   auto sumBf16 = mem::reduceFn(loomBfloat16, mem::ReduceKind::Sum);

@@ -13,6 +13,7 @@
 
 namespace loom::core {
 
+
 Result<std::string> Communicator::describeHost(const std::string& hostId) {
   if (!params::getString("LOOM_TOPO_FILE").empty()) return std::string();
   topo::DetectOptions options;
@@ -54,11 +55,13 @@ Status Communicator::setUpTopology(const std::vector<InitCard>& cards) {
   placement_.tcpOnly = params::getString("LOOM_TRANSPORT") == "tcp";
   placement_.coresOfHost.clear();
   placement_.nicGbpsOfHost.clear();
+  placement_.cacheBytesOfHost.clear();
   for (const auto& h : topology_.hosts) {
     double gbps = 0;
     for (const auto& nic : h.nics) gbps += nic.gbps;
     placement_.nicGbpsOfHost.push_back(gbps / 8);  // Gb/s -> GB/s
     placement_.coresOfHost.push_back(std::max(h.cores, 1));
+    placement_.cacheBytesOfHost.push_back(topo::lastLevelCacheBytes(h));
   }
   // Detected hosts: the cores this job may use (affinity) rather than all the host has.
   if (file.empty())

@@ -44,8 +44,8 @@ struct StepRef {
 
 class Replay {
  public:
-  Replay(const Tuning& t, const Placement& w, const std::vector<sched::Schedule>& s, bool low)
-      : t_(t), w_(w), s_(s), reduceGbps_(low ? t.reduceLowGbps : t.reduceGbps) {}
+  Replay(const Tuning& t, const Placement& w, const std::vector<sched::Schedule>& s, bool low, size_t footprint)
+      : t_(t), w_(w), s_(s), reduceGbps_(low ? t.reduceLowGbps : t.reduceGbps), footprint_(footprint) {}
 
   Result<Estimate> run() {
     const int n = w_.nranks();
@@ -65,6 +65,8 @@ class Replay {
       int cores = h < static_cast<int>(w_.coresOfHost.size()) ? w_.coresOfHost[h] : 1;
       stretch_[r] = std::max(1.0, static_cast<double>(onHost[h]) / std::max(cores, 1));
       sleeps_.push_back(onHost[h] > cores);  // the communicator stops spinning (LOOM_SPIN_US=-1)
+      double cache = h < static_cast<int>(w_.cacheBytesOfHost.size()) ? w_.cacheBytesOfHost[h] / onHost[h] : 0;
+      speed_.push_back(footprint_ && footprint_ <= cache ? t_.cacheSpeedup : 1.0);
       double nic = h < static_cast<int>(w_.nicGbpsOfHost.size()) ? w_.nicGbpsOfHost[h] : 0;
       nicShare_.push_back(nic > 0 ? nic / onHost[h] : 1e30);
       const auto& sc = s_[r];
@@ -175,10 +177,12 @@ class Replay {
       sent[remote ? 1 : 0] += bytes;
       sent[2] += 1;
     }
-    double stretch = stretch_[ac.a.rank];
-    if (ac.b.rank >= 0) stretch = std::max(stretch, stretch_[ac.b.rank]);
+    double stretch = stretch_[ac.a.rank], speed = speed_[ac.a.rank];
+    if (ac.b.rank >= 0) stretch = std::max(stretch, stretch_[ac.b.rank]), speed = std::min(speed, speed_[ac.b.rank]);
+    for (int c : {kShm, kCopy, kReduce}) cost[c] /= speed;
+    // Sharing a core slows the work; the wait for the core is the wake-up already in latency.
     double dur = 0;
-    for (double& c : cost) dur += (c *= stretch);
+    for (int c = 0; c < kNumCats; ++c) dur += (cost[c] *= c == kLatency ? 1.0 : stretch);
     double end = start + dur;
     for (StepRef ref : {ac.a, ac.b}) {
       if (ref.rank < 0) continue;
@@ -224,6 +228,8 @@ class Replay {
   const Placement& w_;
   const std::vector<sched::Schedule>& s_;
   double reduceGbps_;
+  size_t footprint_;           // bytes of one rank's buffers
+  std::vector<double> speed_;  // cache speed-up per rank (1: data beyond its cache share)
   std::vector<double> threadFree_, stretch_;
   std::vector<bool> sleeps_;
   std::vector<double> nicShare_;  // GB/s of its host's NICs per local rank (1e30: unknown)
@@ -256,7 +262,19 @@ Result<Estimate> estimate(const Tuning& t, const Placement& where, algo::CollArg
     if (!s.isOk()) return s.takeStatus();
     perRank.push_back(std::move(s.value()));
   }
-  auto e = Replay(t, where, perRank, lowPrecision).run();
+  // One rank's buffers: input, output and scratch (the largest rank's).
+  size_t footprint = 0;
+  for (int r = 0; r < n; ++r) {
+    auto ext = [&](sched::Buf b) {
+      size_t hi = 0;
+      for (const auto& st : perRank[r].steps)
+        for (const sched::Span& sp : {st.src, st.dst})
+          if (sp.buf == b && sp.bytes) hi = std::max(hi, sp.offset + sp.bytes);
+      return hi;
+    };
+    footprint = std::max(footprint, ext(sched::Buf::Input) + ext(sched::Buf::Output) + perRank[r].scratchBytes);
+  }
+  auto e = Replay(t, where, perRank, lowPrecision, footprint).run();
   if (!e.isOk()) return e;
   e.value().algo = a;
   e.value().chunkBytes = usesChunks(a) ? shape.chunkBytes : 0;

@@ -5,8 +5,10 @@
 // Machine model: each rank is one progress thread. A message between ranks a and b occupies both
 // threads for alpha + bytes / bandwidth of their link (shm within a host, tcp across hosts), plus
 // the reduction when the receiver reduces on arrival; a local copy or reduction occupies its rank.
-// Dependencies and FIFO matching order the work; a host with more ranks than cores stretches all
-// its work by ranks / cores, and its messages pay a wake-up (its ranks sleep rather than spin).
+// Dependencies and FIFO matching order the work; a host with more ranks than cores stretches its
+// copying and reducing by ranks / cores, and its messages pay a wake-up (its ranks sleep rather
+// than spin). When a rank's buffers fit in its share of the last-level cache, copies, reductions
+// and shm transfers run at cache speed (Tuning::cacheSpeedup).
 // The result is the time the last rank finishes.
 #pragma once
 
@@ -26,6 +28,8 @@ struct Placement {
   // Network bandwidth of each host in GB/s (all its NICs; 0 or missing = unknown): messages
   // between hosts go no faster than the calibrated tcp rate nor this share per local rank.
   std::vector<double> nicGbpsOfHost;
+  // Cache each rank may count on (last level, shared by the host's ranks); 0 = unknown.
+  std::vector<double> cacheBytesOfHost;
   // Every pair talks over tcp, same host or not (LOOM_TRANSPORT=tcp).
   bool tcpOnly = false;
 

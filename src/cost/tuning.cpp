@@ -21,7 +21,7 @@ using nlohmann::json;
 
 namespace {
 // Bump when the meaning of a constant or the way it is measured changes: caches measure again.
-constexpr int kModelVersion = 2;
+constexpr int kModelVersion = 3;
 }  // namespace
 
 std::string hardwareFingerprint() {
@@ -58,7 +58,8 @@ std::string toJson(const Tuning& t) {
             {"reduce_low_gbps", t.reduceLowGbps},
             {"step_us", t.stepUs},
             {"wake_us", t.wakeUs},
-            {"op_us", t.opUs}};
+            {"op_us", t.opUs},
+            {"cache_speedup", t.cacheSpeedup}};
   return j.dump(2) + "\n";
 }
 
@@ -109,6 +110,7 @@ Result<Tuning> fromJson(std::string_view text) {
   LOOM_TRY(readNumber(j, "step_us", "", &t.stepUs, true));
   LOOM_TRY(readNumber(j, "wake_us", "", &t.wakeUs, true));
   LOOM_TRY(readNumber(j, "op_us", "", &t.opUs, true));
+  LOOM_TRY(readNumber(j, "cache_speedup", "", &t.cacheSpeedup));
   return t;
 }
 

@@ -26,6 +26,9 @@ struct Tuning {
   double reduceLowGbps = 4;    // fp16/bf16/fp8: widened to fp32 and rounded back
   double stepUs = 0.3;         // executor overhead per step (each end of a message pays it)
   double opUs = 4.0;           // per operation: submission, hand-off to the progress thread, completion
+  // Copies, reductions and shm transfers whose data fit in the cache run this much faster than
+  // the memory-speed rates above (memcpy of 1 MiB against 32 MiB).
+  double cacheSpeedup = 1;
   double wakeUs = 20;          // extra per message when ranks sleep instead of spinning (more ranks than cores)
   std::string fingerprint;     // hardware the numbers were measured on
   std::string source = "built-in defaults";  // "calibrated", a file path, or the defaults

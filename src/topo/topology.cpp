@@ -1,6 +1,8 @@
 // Job assembly from per-rank host descriptions, and Linux cpulist text.
 #include "topo/topology.hpp"
 
+#include <algorithm>
+
 #include <charconv>
 #include <map>
 
@@ -41,6 +43,17 @@ Topology assemble(const std::vector<Host>& perRankHost) {
     topo.ranks.push_back(place);
   }
   return topo;
+}
+
+double lastLevelCacheBytes(const Host& host) {
+  int level = 0;
+  double bytes = 0;
+  for (const auto& c : host.caches) {
+    if (c.type == "instruction" || c.level < level) continue;
+    if (c.level > level) level = c.level, bytes = 0;
+    bytes += static_cast<double>(c.bytes) * std::max(c.count, 1);
+  }
+  return bytes;
 }
 
 std::vector<int> hostIndexOf(const Topology& topo) {

@@ -56,7 +56,10 @@ Result<cost::Placement> placementFor(const Args& a, std::string* described) {
     int hosts = a.hostsSpec.empty() ? 1 : std::atoi(a.hostsSpec.c_str());
     if (hosts < 1 || hosts > n) return invalidArgument(fmt::format("--hosts {}: expected 1..{}", a.hostsSpec, n));
     *described = fmt::format("{} ranks on {} host{} of {} cores", n, hosts, hosts > 1 ? "s" : "", here);
-    return cost::Placement::blocks(n, hosts, here);
+    auto p = cost::Placement::blocks(n, hosts, here);
+    if (auto self = topo::detectHost({}); self.isOk())
+      p.cacheBytesOfHost.assign(hosts, topo::lastLevelCacheBytes(self.value()));
+    return p;
   }
   auto topo = topo::loadFile(a.topoFile);
   if (!topo.isOk()) return topo.takeStatus();
@@ -68,6 +71,7 @@ Result<cost::Placement> placementFor(const Args& a, std::string* described) {
     double gbps = 0;
     for (const auto& nic : h.nics) gbps += nic.gbps;
     p.nicGbpsOfHost.push_back(gbps / 8);  // Gb/s -> GB/s
+    p.cacheBytesOfHost.push_back(topo::lastLevelCacheBytes(h));
   }
   const int n = a.nranks > 0 ? a.nranks : static_cast<int>(t.ranks.size());
   if (n < 1) return invalidArgument(fmt::format("{} lists no ranks: give -n NRANKS", a.topoFile));
