@@ -66,7 +66,7 @@ class Replay {
       stretch_[r] = std::max(1.0, static_cast<double>(onHost[h]) / std::max(cores, 1));
       sleeps_.push_back(onHost[h] > cores);  // the communicator stops spinning (LOOM_SPIN_US=-1)
       double cache = h < static_cast<int>(w_.cacheBytesOfHost.size()) ? w_.cacheBytesOfHost[h] / onHost[h] : 0;
-      speed_.push_back(footprint_ && footprint_ <= cache ? t_.cacheSpeedup : 1.0);
+      inCache_.push_back(footprint_ && footprint_ <= cache);
       double nic = h < static_cast<int>(w_.nicGbpsOfHost.size()) ? w_.nicGbpsOfHost[h] : 0;
       nicShare_.push_back(nic > 0 ? nic / onHost[h] : 1e30);
       const auto& sc = s_[r];
@@ -155,7 +155,10 @@ class Replay {
     if (ac.b.rank < 0) {
       cost[kLatency] = t_.stepUs;
       bool noop = sa.kind == StepKind::Copy && sa.src.buf == sa.dst.buf && sa.src.offset == sa.dst.offset;
-      if (!noop) (sa.kind == StepKind::Copy ? cost[kCopy] : cost[kReduce]) += perByte(sa.dst.bytes, sa.kind == StepKind::Copy ? t_.copyGbps : reduceGbps_);
+      const bool hot = inCache_[ac.a.rank];
+      if (!noop)
+        (sa.kind == StepKind::Copy ? cost[kCopy] : cost[kReduce]) +=
+            perByte(sa.dst.bytes, sa.kind == StepKind::Copy ? copyRate(hot) : reduceRate(hot));
     } else {
       steps = 2;
       const auto& sb = s_[ac.b.rank].steps[ac.b.step];
@@ -164,22 +167,23 @@ class Replay {
       const size_t bytes = sa.src.bytes;
       // A sleeping receiver pays a wake-up (and, stretched below, a wait for a core).
       cost[kLatency] = t_.stepUs + link.alphaUs + (sleeps_[ac.a.rank] || sleeps_[ac.b.rank] ? t_.wakeUs : 0);
-      double gbps = link.gbps;
+      const bool hot = inCache_[ac.a.rank] && inCache_[ac.b.rank];
+      double gbps = link.rate(hot);
       if (w_.hostOf[ac.a.rank] != w_.hostOf[ac.b.rank]) gbps = std::min({gbps, nicShare_[ac.a.rank], nicShare_[ac.b.rank]});
       cost[remote ? kTcp : kShm] = perByte(bytes, gbps);
       if (sb.kind == StepKind::RecvReduce) {
         // Over shm the receiver reduces straight out of the ring instead of copying: the slower of
         // the two rates bounds the pipe. Over tcp it reduces after receiving into staging: both.
-        if (remote) cost[kReduce] = perByte(bytes, reduceGbps_);
-        else if (reduceGbps_ < gbps) cost[kReduce] = perByte(bytes, reduceGbps_) - cost[kShm];
+        const double red = reduceRate(hot);
+        if (remote) cost[kReduce] = perByte(bytes, red);
+        else if (red < gbps) cost[kReduce] = perByte(bytes, red) - cost[kShm];
       }
       auto& sent = sent_[ac.a.rank];
       sent[remote ? 1 : 0] += bytes;
       sent[2] += 1;
     }
-    double stretch = stretch_[ac.a.rank], speed = speed_[ac.a.rank];
-    if (ac.b.rank >= 0) stretch = std::max(stretch, stretch_[ac.b.rank]), speed = std::min(speed, speed_[ac.b.rank]);
-    for (int c : {kShm, kCopy, kReduce}) cost[c] /= speed;
+    double stretch = stretch_[ac.a.rank];
+    if (ac.b.rank >= 0) stretch = std::max(stretch, stretch_[ac.b.rank]);
     // Sharing a core slows the work; the wait for the core is the wake-up already in latency.
     double dur = 0;
     for (int c = 0; c < kNumCats; ++c) dur += (cost[c] *= c == kLatency ? 1.0 : stretch);
@@ -208,6 +212,11 @@ class Replay {
   }
 
   static double perByte(size_t bytes, double gbps) { return static_cast<double>(bytes) / (gbps * 1e3); }
+  double copyRate(bool hot) const { return hot && t_.copyCachedGbps > 0 ? t_.copyCachedGbps : t_.copyGbps; }
+  // Cached reductions speed up as memcpy does; 16-bit types keep their ratio to fp32.
+  double reduceRate(bool hot) const {
+    return hot && t_.reduceCachedGbps > 0 ? t_.reduceCachedGbps * reduceGbps_ / t_.reduceGbps : reduceGbps_;
+  }
 
   Result<Estimate> finish() const {
     Estimate e;
@@ -229,7 +238,7 @@ class Replay {
   const std::vector<sched::Schedule>& s_;
   double reduceGbps_;
   size_t footprint_;           // bytes of one rank's buffers
-  std::vector<double> speed_;  // cache speed-up per rank (1: data beyond its cache share)
+  std::vector<bool> inCache_;  // per rank: its buffers fit its share of the last-level cache
   std::vector<double> threadFree_, stretch_;
   std::vector<bool> sleeps_;
   std::vector<double> nicShare_;  // GB/s of its host's NICs per local rank (1e30: unknown)

@@ -8,7 +8,7 @@
 // Dependencies and FIFO matching order the work; a host with more ranks than cores stretches its
 // copying and reducing by ranks / cores, and its messages pay a wake-up (its ranks sleep rather
 // than spin). When a rank's buffers fit in its share of the last-level cache, copies, reductions
-// and shm transfers run at cache speed (Tuning::cacheSpeedup).
+// and shm transfers use the cache-speed rates of the tuning.
 // The result is the time the last rank finishes.
 #pragma once
 

@@ -21,7 +21,7 @@ using nlohmann::json;
 
 namespace {
 // Bump when the meaning of a constant or the way it is measured changes: caches measure again.
-constexpr int kModelVersion = 3;
+constexpr int kModelVersion = 4;
 }  // namespace
 
 std::string hardwareFingerprint() {
@@ -51,15 +51,16 @@ std::string toJson(const Tuning& t) {
   json j = {{"version", 1},
             {"fingerprint", t.fingerprint},
             {"links",
-             {{"shm", {{"alpha_us", t.shm.alphaUs}, {"gbps", t.shm.gbps}}},
-              {"tcp", {{"alpha_us", t.tcp.alphaUs}, {"gbps", t.tcp.gbps}}}}},
+             {{"shm", {{"alpha_us", t.shm.alphaUs}, {"gbps", t.shm.gbps}, {"cached_gbps", t.shm.cachedGbps}}},
+              {"tcp", {{"alpha_us", t.tcp.alphaUs}, {"gbps", t.tcp.gbps}, {"cached_gbps", t.tcp.cachedGbps}}}}},
             {"copy_gbps", t.copyGbps},
             {"reduce_gbps", t.reduceGbps},
             {"reduce_low_gbps", t.reduceLowGbps},
             {"step_us", t.stepUs},
             {"wake_us", t.wakeUs},
             {"op_us", t.opUs},
-            {"cache_speedup", t.cacheSpeedup}};
+            {"copy_cached_gbps", t.copyCachedGbps},
+            {"reduce_cached_gbps", t.reduceCachedGbps}};
   return j.dump(2) + "\n";
 }
 
@@ -83,6 +84,7 @@ Status readLink(const json& links, const char* name, LinkCost* out) {
   const std::string path = fmt::format("links.{}.", name);
   if (!it->is_object()) return invalidArgument(fmt::format("links.{}: expected an object", name));
   LOOM_TRY(readNumber(*it, "alpha_us", path, &out->alphaUs, true));
+  LOOM_TRY(readNumber(*it, "cached_gbps", path, &out->cachedGbps, true));
   return readNumber(*it, "gbps", path, &out->gbps);
 }
 
@@ -110,7 +112,8 @@ Result<Tuning> fromJson(std::string_view text) {
   LOOM_TRY(readNumber(j, "step_us", "", &t.stepUs, true));
   LOOM_TRY(readNumber(j, "wake_us", "", &t.wakeUs, true));
   LOOM_TRY(readNumber(j, "op_us", "", &t.opUs, true));
-  LOOM_TRY(readNumber(j, "cache_speedup", "", &t.cacheSpeedup));
+  LOOM_TRY(readNumber(j, "copy_cached_gbps", "", &t.copyCachedGbps, true));
+  LOOM_TRY(readNumber(j, "reduce_cached_gbps", "", &t.reduceCachedGbps, true));
   return t;
 }
 

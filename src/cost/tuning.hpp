@@ -14,7 +14,9 @@ namespace loom::cost {
 
 struct LinkCost {
   double alphaUs = 0;  // per message
-  double gbps = 1;     // GB/s (1e9 bytes) one way, one pair
+  double gbps = 1;     // GB/s (1e9 bytes) one way, one pair, data beyond the caches
+  double cachedGbps = 0;  // the same for data in cache (0: as gbps)
+  double rate(bool inCache) const { return inCache && cachedGbps > 0 ? cachedGbps : gbps; }
   bool operator==(const LinkCost&) const = default;
 };
 
@@ -26,10 +28,9 @@ struct Tuning {
   double reduceLowGbps = 4;    // fp16/bf16/fp8: widened to fp32 and rounded back
   double stepUs = 0.3;         // executor overhead per step (each end of a message pays it)
   double opUs = 4.0;           // per operation: submission, hand-off to the progress thread, completion
-  // Copies, reductions and shm transfers whose data fit in the cache run this much faster than
-  // the memory-speed rates above (memcpy of 1 MiB against 32 MiB).
-  double cacheSpeedup = 1;
-  double wakeUs = 20;          // extra per message when ranks sleep instead of spinning (more ranks than cores)
+  double copyCachedGbps = 0;    // the same rates for data in cache (0: as above)
+  double reduceCachedGbps = 0;
+  double wakeUs = 20;          // extra per message when ranks sleep on busy cores (more ranks than cores)
   std::string fingerprint;     // hardware the numbers were measured on
   std::string source = "built-in defaults";  // "calibrated", a file path, or the defaults
 
