@@ -11,7 +11,7 @@ set -euo pipefail
 secs="${1:-20}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${LOOM_FUZZ_BUILD:-$root/build/fuzz}"
-targets="${LOOM_FUZZ_TARGETS:-fuzz_unique_id fuzz_bootstrap_frames fuzz_transport_wire fuzz_params fuzz_plan_config}"
+targets="${LOOM_FUZZ_TARGETS:-fuzz_unique_id fuzz_bootstrap_frames fuzz_transport_wire fuzz_params fuzz_plan_config fuzz_topo_tuning}"
 jobs="${LOOM_FUZZ_JOBS:-$(nproc)}"
 
 for tool in clang clang++; do

@@ -285,7 +285,7 @@ Result<T> parseWith(std::string_view text, F read) {
   Json j;
   try {
     j = Json::parse(text.begin(), text.end());
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number too large (fuzzer)
     std::string what = e.what();
     size_t cut = what.find("] ");
     return invalidArgument("JSON syntax: " + (cut == std::string::npos ? what : what.substr(cut + 2)));

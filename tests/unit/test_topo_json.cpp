@@ -122,6 +122,7 @@ TEST(TopoJson, MalformedNamesTheField) {
       {R"("peer": 0)", R"("peer": 9)", "hosts[0].gpus[1].links[0].peer: no GPU with index 9 on this host"},
       {R"("hostname": "a")", R"("hostname": 5)", "hosts[0].hostname: expected a string, got 5"},
       {R"("hostname": "a", )", "", "hosts[0].hostname: missing"},
+      {R"("gbps": 25)", R"("gbps": 1e99999)", "JSON syntax: number overflow parsing"},
       {R"("cores": 4)", R"("cores": -4)", "hosts[0].cores: expected an integer >= 0, got -4"},
       {R"("nics": [)", R"("nics": {"x": 1}, "old": [)", R"(hosts[0].nics: expected an array, got {"x":1})"},
       {R"("count": 4)", R"("count": 0)", "hosts[0].gpus[0].links[0].count: expected an integer >= 1, got 0"},
