@@ -104,7 +104,10 @@ std::shared_ptr<const PreparedSchedule> Communicator::cachedPlan(const algo::Col
     auto it = plans_.find(key);
     if (it != plans_.end()) return it->second;
   }
-  auto sched = algo::makeSchedule(algo, args);
+  // Only a cache miss generates a schedule: the per-rank host map is copied in here, not per call.
+  algo::CollArgs full = args;
+  full.hostOf = placement_.hostOf;
+  auto sched = algo::makeSchedule(algo, full);
   if (!sched.isOk()) {
     *err = sched.takeStatus();
     return nullptr;
@@ -134,7 +137,6 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   args.elemSize = elem;
   args.root = c.root;
   args.inPlace = layout.inPlace;
-  args.hostOf = placement_.hostOf;
   if (c.coll == Coll::AllToAllv) {
     args.sendCounts.assign(c.sendCounts, c.sendCounts + nranks_);
     args.sendDispls.assign(c.sendDispls, c.sendDispls + nranks_);

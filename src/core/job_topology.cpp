@@ -57,9 +57,7 @@ Status Communicator::setUpTopology(const std::vector<InitCard>& cards) {
   placement_.nicGbpsOfHost.clear();
   placement_.cacheBytesOfHost.clear();
   for (const auto& h : topology_.hosts) {
-    double gbps = 0;
-    for (const auto& nic : h.nics) gbps += nic.gbps;
-    placement_.nicGbpsOfHost.push_back(gbps / 8);  // Gb/s -> GB/s
+    placement_.nicGbpsOfHost.push_back(topo::nicGBps(h));
     placement_.coresOfHost.push_back(std::max(h.cores, 1));
     placement_.cacheBytesOfHost.push_back(topo::lastLevelCacheBytes(h));
   }

@@ -9,17 +9,9 @@
 
 namespace loom::core {
 
-namespace {
-
-bool lowPrecision(loomDataType_t t) {
-  return t == loomFloat16 || t == loomBfloat16 || t == loomFloat8e4m3 || t == loomFloat8e5m2;
-}
-
-}  // namespace
-
 std::vector<size_t> Communicator::chunkCandidates() const {
   if (chunkForced_) return {chunkBytes_};
-  return {chunkBytes_ / 4, chunkBytes_, chunkBytes_ * 4};
+  return cost::chunkCandidates(chunkBytes_);
 }
 
 Result<cost::Choice> Communicator::predict(algo::Coll coll, size_t count, loomDataType_t type) const {
@@ -28,7 +20,7 @@ Result<cost::Choice> Communicator::predict(algo::Coll coll, size_t count, loomDa
   shape.count = count;
   shape.elemSize = mem::typeSize(type);
   shape.chunkBytes = chunkBytes_;
-  return cost::choose(tuning_, placement_, shape, chunkCandidates(), lowPrecision(type));
+  return cost::choose(tuning_, placement_, shape, chunkCandidates(), mem::isNarrowFloat(type));
 }
 
 Result<cost::Estimate> Communicator::estimateCall(algo::Coll coll, size_t count, loomDataType_t type) {
@@ -40,7 +32,7 @@ Result<cost::Estimate> Communicator::estimateCall(algo::Coll coll, size_t count,
   shape.count = count;
   shape.elemSize = elem;
   shape.chunkBytes = p->chunkBytes;
-  return cost::estimate(tuning_, placement_, shape, p->algo, lowPrecision(type));
+  return cost::estimate(tuning_, placement_, shape, p->algo, mem::isNarrowFloat(type));
 }
 
 Result<Communicator::Pick> Communicator::pick(algo::Coll coll, size_t count, loomDataType_t type, size_t selectBytes) {

@@ -17,7 +17,10 @@ int Placement::numHosts() const {
 }
 
 Placement Placement::singleHost(int nranks, int cores) {
-  return {std::vector<int>(nranks, 0), {std::max(cores, 1)}};
+  Placement p;
+  p.hostOf.assign(nranks, 0);
+  p.coresOfHost = {std::max(cores, 1)};
+  return p;
 }
 
 Placement Placement::blocks(int nranks, int hosts, int cores) {
@@ -27,6 +30,8 @@ Placement Placement::blocks(int nranks, int hosts, int cores) {
   p.coresOfHost.assign(hosts, std::max(cores, 1));
   return p;
 }
+
+std::vector<size_t> chunkCandidates(size_t base) { return {base / 4, base, base * 4}; }
 
 bool usesChunks(algo::Algo a) { return a == algo::Algo::Ring || algo::algoName(a) == "hier"; }
 

@@ -66,6 +66,9 @@ struct Choice {
 Result<Choice> choose(const Tuning& t, const Placement& where, const algo::CollArgs& shape,
                       const std::vector<size_t>& chunks = {}, bool lowPrecision = false);
 
+// The chunk sizes selection tries around a base: base / 4, base, base * 4.
+std::vector<size_t> chunkCandidates(size_t base);
+
 // Whether the chunk size changes the algorithm's schedule (pipelined algorithms).
 bool usesChunks(algo::Algo a);
 

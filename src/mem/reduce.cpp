@@ -134,4 +134,8 @@ uint8_t floatToE4m3(float f) { return bits::floatToE4m3(f); }
 float e5m2ToFloat(uint8_t v) { return bits::e5m2ToFloat(v); }
 uint8_t floatToE5m2(float f) { return bits::floatToE5m2(f); }
 
+bool isNarrowFloat(loomDataType_t t) {
+  return t == loomFloat16 || t == loomBfloat16 || t == loomFloat8e4m3 || t == loomFloat8e5m2;
+}
+
 }  // namespace loom::mem

@@ -14,6 +14,8 @@ size_t typeSize(loomDataType_t type);
 // Short name as nccl-tests prints it ("float", "bfloat16", "f8e4m3", ...); "unknown" if invalid.
 const char* typeName(loomDataType_t type);
 bool isValidType(loomDataType_t type);
+// 16- and 8-bit floats: reduced by widening to fp32 (slower than fp32 itself).
+bool isNarrowFloat(loomDataType_t type);
 
 // The built-in combining ops. Avg and PreMulSum are Sum plus a scaling pass (see scale()).
 enum class ReduceKind : uint8_t { Sum, Prod, Max, Min };

@@ -45,6 +45,12 @@ Topology assemble(const std::vector<Host>& perRankHost) {
   return topo;
 }
 
+double nicGBps(const Host& host) {
+  double gbps = 0;
+  for (const auto& nic : host.nics) gbps += nic.gbps;
+  return gbps / 8;
+}
+
 double lastLevelCacheBytes(const Host& host) {
   int level = 0;
   double bytes = 0;

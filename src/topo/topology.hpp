@@ -125,6 +125,8 @@ std::vector<int> hostIndexOf(const Topology& topo);  // host index per rank
 // (the index of its real host, by first appearance), local ranks spread over that host's NUMA nodes
 // in blocks, each with its nearest NIC.
 Result<Topology> placeJob(const Topology& file, const std::vector<int>& hostOfRank);
+// Network bandwidth of all the host's NICs together in GB/s (NIC speeds are Gb/s; 0 if unknown).
+double nicGBps(const Host& host);
 // All instances of the host's last-level data cache together, in bytes (0 if unknown).
 double lastLevelCacheBytes(const Host& host);
 // The NIC a rank on `numa` should use: same NUMA node if any, else the fastest; -1 if none.

@@ -49,6 +49,7 @@ TEST(HierAuto, TwoHostsAutomaticSelection) {
   auto r = runHier(4, "LOOM_RANK / 2", {});
   EXPECT_FALSE(r.timedOut);
   EXPECT_EQ(r.exitCode, 0) << r.output;
+  EXPECT_NE(r.output.find("0 wrong"), std::string::npos) << r.output;
 }
 
 // A topology file that puts ranks {0,1} and {2,3} on two hosts while the transports see one host:
@@ -62,6 +63,7 @@ TEST(HierTopoFile, FileGroupsRanks) {
   auto r = runHier(4, "0", {"LOOM_ALGO=hier", "LOOM_TOPO_FILE=" + path});
   EXPECT_FALSE(r.timedOut);
   EXPECT_EQ(r.exitCode, 0) << r.output;
+  EXPECT_NE(r.output.find("0 wrong"), std::string::npos) << r.output;
   std::remove(path.c_str());
 }
 

@@ -68,9 +68,7 @@ Result<cost::Placement> placementFor(const Args& a, std::string* described) {
   cost::Placement p;
   for (const auto& h : t.hosts) {
     p.coresOfHost.push_back(std::max(h.cores, 1));
-    double gbps = 0;
-    for (const auto& nic : h.nics) gbps += nic.gbps;
-    p.nicGbpsOfHost.push_back(gbps / 8);  // Gb/s -> GB/s
+    p.nicGbpsOfHost.push_back(topo::nicGBps(h));
     p.cacheBytesOfHost.push_back(topo::lastLevelCacheBytes(h));
   }
   const int n = a.nranks > 0 ? a.nranks : static_cast<int>(t.ranks.size());
@@ -148,8 +146,8 @@ int runCli(int argc, char** argv) {
   shape.count = layout.paramCount;
   shape.elemSize = elem;
   shape.chunkBytes = 512 << 10;
-  const bool low = *type == loomFloat16 || *type == loomBfloat16 || *type == loomFloat8e4m3 || *type == loomFloat8e5m2;
-  auto choice = cost::choose(tuning.value(), where.value(), shape, {128 << 10, 512 << 10, 2 << 20}, low);
+  auto choice = cost::choose(tuning.value(), where.value(), shape, cost::chunkCandidates(shape.chunkBytes),
+                             mem::isNarrowFloat(*type));
   if (!choice.isOk()) {
     fmt::print(stderr, "loom explain: {}\n", choice.status().message());
     return 2;
