@@ -33,7 +33,11 @@ double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>
 // Drives one fabric until `c` completes or the deadline passes.
 Status await(transport::Fabric& f, transport::Completion& c, Deadline d) {
   while (!c.done) {
-    if (d.expired()) return timeoutError("calibration: transfer did not complete");
+    if (d.expired()) {
+      Status why = timeoutError("calibration: transfer did not complete");
+      f.cancelPending(why);  // the caller's completions and buffers go out of scope
+      return why;
+    }
     if (!f.progress()) f.waitForActivity(1);
   }
   return c.status;

@@ -95,8 +95,13 @@ Status Engine::executeSchedule(Operation& op) {
   auto idleSince = Clock::now();
   while (!run.finished()) {
     if (aborting_.load(std::memory_order_acquire)) {
-      std::lock_guard lock(mu_);
-      return abortStatus_;
+      Status why;
+      {
+        std::lock_guard lock(mu_);
+        why = abortStatus_;
+      }
+      run.abandon(why);
+      return why;
     }
     if (run.advance()) {
       idleSince = Clock::now();
@@ -107,6 +112,7 @@ Status Engine::executeSchedule(Operation& op) {
       Status s = timeoutError(fmt::format("rank {}: {} timed out after {} s (LOOM_TIMEOUT) waiting on: {}", rank_,
                                           op.what, timeoutSeconds_, run.pendingSummary()));
       LOOM_WARN("{}", s.message());
+      run.abandon(s);  // the fabric must not write into this operation's buffers after we return
       return s;
     }
     // Spin briefly (fast peers answer within microseconds), then sleep until the fabric stirs.

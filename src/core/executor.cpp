@@ -24,6 +24,18 @@ ScheduleRun::ScheduleRun(const PreparedSchedule& prepared, RunBuffers buffers, t
   drainLocal();
 }
 
+ScheduleRun::~ScheduleRun() {
+  if (!inflight_.empty()) abandon(internalError(fmt::format("schedule '{}' abandoned with {} messages posted",
+                                                            prepared_.schedule.algorithm, inflight_.size())));
+}
+
+void ScheduleRun::abandon(const Status& why) {
+  if (inflight_.empty()) return;
+  fabric_.cancelPending(why);
+  inflight_.clear();
+  fail(why);
+}
+
 uint8_t* ScheduleRun::ptr(const sched::Span& s) const {
   uint8_t* base = s.buf == sched::Buf::Input ? buffers_.input : s.buf == sched::Buf::Output ? buffers_.output
                                                                                            : buffers_.scratch;

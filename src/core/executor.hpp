@@ -25,6 +25,8 @@ class ScheduleRun {
  public:
   ScheduleRun(const PreparedSchedule& prepared, RunBuffers buffers, transport::Fabric& fabric,
               mem::ReduceFn reduce, size_t elemSize);
+  // Cancels what is still posted (see abandon).
+  ~ScheduleRun();
   ScheduleRun(const ScheduleRun&) = delete;
   ScheduleRun& operator=(const ScheduleRun&) = delete;
 
@@ -32,6 +34,9 @@ class ScheduleRun {
   bool advance();
   bool finished() const { return failed_ || done_ == prepared_.schedule.steps.size(); }
   const Status& status() const { return status_; }
+  // Gives up: messages still posted are cancelled in the fabric with `why` (which fails the
+  // fabric), so nothing writes into the buffers or completions once this run is gone.
+  void abandon(const Status& why);
   // The messages still pending, for timeout diagnostics: "recv from rank 2 (512 bytes), ...".
   std::string pendingSummary() const;
   // The peers this rank still waits on (pending receives, or sends not yet matched).

@@ -87,6 +87,11 @@ class Fabric {
   virtual void wake() = 0;
   // Any thread: fail everything pending (loomRemoteError "aborted") at the next progress().
   virtual void abort() = 0;
+  // Completes every pending message with `why` now and makes the fabric sticky-failed with it,
+  // so the caller may free the buffers and completions it posted (an operation that timed out
+  // or was abandoned must not leave the fabric pointing into freed memory). Same thread rules
+  // as progress(); liveness work goes on as after any failure.
+  virtual void cancelPending(const Status& why) = 0;
   // The sticky failure, ok while healthy.
   virtual Status status() const = 0;
   // Liveness work the core runs about every 100 ms even when idle: sends due tcp heartbeats,

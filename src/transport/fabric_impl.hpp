@@ -160,6 +160,7 @@ class FabricImpl final : public Fabric {
   void wake() override;
   void setSpinMicros(int us) override { cfg_.spinUs = us; }
   void abort() override;
+  void cancelPending(const Status& why) override { fail(why); }
   Status status() const override { return status_; }
   void checkPeers() override;
   std::vector<int> failedPeers() const override;

@@ -329,6 +329,37 @@ TEST_P(Faults, CleanDestroyIsNotAFailure) {
   EXPECT_TRUE(fp.f->failedPeers().empty());
 }
 
+// An operation that gives up (timeout) cancels what it posted and frees its completions and
+// buffers; a peer failure seen later must touch none of them (ASan would report the write).
+TEST_P(Faults, CancelledMessagesAreForgottenBeforeALaterFailure) {
+  ForkedPair fp(GetParam(), ChildMode::Beat);
+  ASSERT_TRUE(fp.f);
+  auto dst = std::make_unique<std::vector<char>>(4096, 0);
+  auto c = std::make_unique<Completion>();
+  auto s = std::make_unique<Completion>();
+  RecvSink sink;
+  sink.dst = dst->data();
+  fp.f->postRecv(1, dst->size(), sink, c.get());
+  fp.f->postSend(1, dst->data(), dst->size(), s.get());
+  fp.f->progress();
+  fp.f->cancelPending(timeoutError("allreduce #3 timed out"));
+  ASSERT_TRUE(c->done);
+  EXPECT_EQ(c->status.code(), loomTimeout);
+  EXPECT_EQ(fp.f->status().code(), loomTimeout);
+  c.reset();
+  s.reset();
+  dst.reset();
+  kill(fp.child, SIGKILL);
+  waitpid(fp.child, nullptr, 0);
+  fp.child = -1;
+  for (auto t0 = Clock::now(); fp.f->failedPeers().empty() && secondsSince(t0) < 3 * kDetect;) {
+    fp.f->checkPeers();
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(fp.f->failedPeers(), std::vector<int>{1});  // liveness goes on after the cancel
+  EXPECT_EQ(fp.f->status().code(), loomTimeout);        // the first failure stays the reason
+}
+
 // ---- Checksums ----
 
 TEST_P(Faults, ChecksumCatchesAFlippedByte) {
