@@ -214,6 +214,8 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   op->what = fmt::format("{} #{} ({} bytes, {})", algo::collName(c.coll), seq, layout.inBytes,
                          plan->schedule.algorithm);
   op->plan = std::move(plan);
+  op->seq = seq;
+  board_->issued(seq);
   op->request = std::make_shared<RequestState>();
   auto request = op->request;
   engine_->submit(std::move(op), blocking);
@@ -268,6 +270,8 @@ Result<std::shared_ptr<RequestState>> Communicator::pointToPoint(const std::vect
     seq = ++seq_;
   }
   op->what = fmt::format("send/recv group #{} ({} operations)", seq, calls.size());
+  op->seq = seq;
+  board_->issued(seq);
   op->request = std::make_shared<RequestState>();
   auto request = op->request;
   engine_->submit(std::move(op), blocking);

@@ -103,10 +103,18 @@ Status Communicator::setUp(const loomUniqueId& id) {
   if (!control.isOk()) return control.takeStatus();
   control_ = std::move(control.value());
   secret_ = (*boot)->secret();
+  commId_ = cfg.commId;
   checkCalls_ = params::getInt("LOOM_CHECK") != 0;
+  reportSeconds_ = params::getDouble("LOOM_TIMEOUT_REPORT");
+  if (reportSeconds_ > 0) {
+    auto diag = DiagService::start(secret_, commId_, rank_, board_);
+    if (!diag.isOk()) return diag.takeStatus();
+    diag_ = std::move(diag.value());
+  }
 
   // Rank 0's tuning goes to everyone: every rank must predict the same costs.
-  InitCard card{control_->address(), cfg.hostId, usableCores(), fabric_->address(), {}, {}};
+  InitCard card{control_->address(), diag_ ? diag_->address() : ControlAddress{}, cfg.hostId, usableCores(),
+                fabric_->address(), {}, {}};
   if (rank_ == 0) {
     auto tuning = loadOrCalibrate();
     if (!tuning.isOk()) return tuning.takeStatus();
@@ -124,6 +132,7 @@ Status Communicator::setUp(const loomUniqueId& id) {
     auto peer = decodeCard(blobs.value()[r], r);
     if (!peer.isOk()) return peer.takeStatus();
     controlOf_.push_back(peer->control);
+    diagOf_.push_back(peer->diag);
     ranksOnHost += peer->hostId == cfg.hostId;
     addresses.push_back(peer->fabric);
     cards.push_back(std::move(peer.value()));
@@ -137,7 +146,15 @@ Status Communicator::setUp(const loomUniqueId& id) {
   LOOM_TRY(fabric_->connect(addresses, deadline));
   LOOM_TRY((*boot)->barrier(deadline));
   LOOM_TRY(fabric_->finishSetup());
-  engine_ = std::make_unique<Engine>(*fabric_, rank_, params::getDouble("LOOM_TIMEOUT"), cfg.spinUs);
+  HangReport report;
+  if (diag_) {
+    report = [this](uint64_t seq, const std::function<bool()>& cancelled) {
+      auto answers = askPeers(diagOf_, rank_, secret_, commId_, seq, Deadline::afterSeconds(reportSeconds_), cancelled);
+      return describeHang(seq, reportSeconds_, answers);
+    };
+  }
+  engine_ = std::make_unique<Engine>(*fabric_, rank_, params::getDouble("LOOM_TIMEOUT"), cfg.spinUs, board_.get(),
+                                     std::move(report));
   LOOM_INFO("rank {}/{} ready", rank_, nranks_);
   return {};
 }
@@ -147,12 +164,14 @@ Communicator::~Communicator() { shutdown(); }
 void Communicator::shutdown() {
   if (engine_) engine_->drainAndStop();
   engine_.reset();
+  diag_.reset();
   fabric_.reset();
 }
 
 void Communicator::abort() {
   if (engine_) engine_->abort(remoteError("communicator aborted (loomCommAbort)", -1));
   engine_.reset();
+  diag_.reset();
   fabric_.reset();
 }
 

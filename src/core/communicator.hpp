@@ -18,6 +18,7 @@
 #include "algo/select.hpp"
 #include "bootstrap/bootstrap.hpp"
 #include "core/control_port.hpp"
+#include "core/diag_service.hpp"
 #include "core/engine.hpp"
 #include "cost/model.hpp"
 #include "topo/topology.hpp"
@@ -125,6 +126,11 @@ class Communicator {
   int rank_;
   int nranks_;
   std::unique_ptr<transport::Fabric> fabric_;
+  std::shared_ptr<ProgressBoard> board_ = std::make_shared<ProgressBoard>();  // outlives engine_ and diag_
+  std::unique_ptr<DiagService> diag_;      // answers other ranks' timeout reports
+  std::vector<ControlAddress> diagOf_;     // every rank's diagnostics port (port 0: none)
+  double reportSeconds_ = 1;               // LOOM_TIMEOUT_REPORT
+  uint64_t commId_ = 0;
   std::unique_ptr<Engine> engine_;
   bootstrap::Secret secret_{};
   std::optional<ControlPort> control_;

@@ -6,8 +6,14 @@
 
 namespace loom::core {
 
-Engine::Engine(transport::Fabric& fabric, int rank, double timeoutSeconds, int spinUs)
-    : fabric_(fabric), rank_(rank), timeoutSeconds_(timeoutSeconds), spinUs_(spinUs) {
+Engine::Engine(transport::Fabric& fabric, int rank, double timeoutSeconds, int spinUs, ProgressBoard* board,
+               HangReport report)
+    : fabric_(fabric),
+      rank_(rank),
+      timeoutSeconds_(timeoutSeconds),
+      spinUs_(spinUs),
+      board_(board),
+      report_(std::move(report)) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -76,7 +82,14 @@ void Engine::complete(Operation& op, const Status& s) {
 
 Status Engine::execute(Operation& op) {
   Status s = executeSchedule(op);
-  if (!s.isOk()) noteFabricFailure();
+  if (!s.isOk()) {
+    {
+      // The operation's own error (with its hang report) is the sticky one, not the fabric's.
+      std::lock_guard lock(mu_);
+      if (sticky_.isOk()) sticky_ = s;
+    }
+    noteFabricFailure();
+  }
   return s;
 }
 
@@ -90,9 +103,22 @@ Status Engine::executeSchedule(Operation& op) {
   if (scratch_.size() < need) scratch_.resize(need);
   op.buffers.scratch = scratch_.data();
   if (op.before) op.before();
+  const bool onBoard = board_ && op.seq;
+  if (onBoard) board_->started(op.seq, op.what);
+  Status s = runSchedule(op);
+  if (!s.isOk()) s = withHangReport(op, std::move(s));
+  if (onBoard) board_->finished(op.seq);
+  if (!s.isOk()) return s;
+  if (op.validate) LOOM_TRY(op.validate());
+  if (op.after) op.after();
+  return {};
+}
+
+Status Engine::runSchedule(Operation& op) {
   Deadline deadline = timeoutSeconds_ > 0 ? Deadline::afterSeconds(timeoutSeconds_) : Deadline::never();
   ScheduleRun run(*op.plan, op.buffers, fabric_, op.reduce, op.elemSize);
   auto idleSince = Clock::now();
+  auto published = idleSince;
   while (!run.finished()) {
     if (aborting_.load(std::memory_order_acquire)) {
       Status why;
@@ -111,18 +137,32 @@ Status Engine::executeSchedule(Operation& op) {
     if (deadline.expired()) {
       Status s = timeoutError(fmt::format("rank {}: {} timed out after {} s (LOOM_TIMEOUT) waiting on: {}", rank_,
                                           op.what, timeoutSeconds_, run.pendingSummary()));
-      LOOM_WARN("{}", s.message());
       run.abandon(s);  // the fabric must not write into this operation's buffers after we return
       return s;
     }
+    auto now = Clock::now();
+    // Stuck for a while: tell the progress board (other ranks' timeout reports read it).
+    if (board_ && op.seq && now - published > std::chrono::milliseconds(200)) {
+      board_->waiting(run.pendingSummary());
+      published = now;
+    }
     // Spin briefly (fast peers answer within microseconds), then sleep until the fabric stirs.
-    if (Clock::now() - idleSince > std::chrono::microseconds(spinUs_))
-      fabric_.waitForActivity(deadline.remainingMs(10));
+    if (now - idleSince > std::chrono::microseconds(spinUs_)) fabric_.waitForActivity(deadline.remainingMs(10));
   }
-  if (!run.status().isOk()) return run.status();
-  if (op.validate) LOOM_TRY(op.validate());
-  if (op.after) op.after();
-  return {};
+  return run.status();
+}
+
+Status Engine::withHangReport(const Operation& op, Status s) {
+  // A timeout, or a peer that closed its communicator cleanly while we waited on it (it gave
+  // up first): the culprit may be elsewhere. A peer known dead names itself already.
+  bool hang = s.code() == loomTimeout || (s.code() == loomRemoteError && fabric_.failedPeers().empty() &&
+                                          s.message().find("closed its communicator") != std::string::npos);
+  if (hang && report_ && op.seq && !aborting_.load()) {
+    std::string more = report_(op.seq, [this] { return aborting_.load(std::memory_order_relaxed); });
+    s = Status(s.code(), s.message() + more, s.peer(), s.sysErrno());
+  }
+  if (s.code() == loomTimeout) LOOM_WARN("{}", s.message());
+  return s;
 }
 
 void Engine::checkPeers() {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/executor.hpp"
+#include "core/progress_board.hpp"
 #include "core/request.hpp"
 
 namespace loom::core {
@@ -33,11 +34,19 @@ struct Operation {
   std::vector<uint8_t> ownedTemp;  // memory the operation's buffers point into
   std::shared_ptr<RequestState> request;
   std::string what;                // "allreduce #12 (4096 bytes, ring)" for diagnostics
+  uint64_t seq = 0;                // the 12 of "#12"; 0: internal (not on the progress board)
 };
+
+// Asks the other ranks about operation #seq after it timed out here and returns the text that
+// extends the error ("; never reached #12: rank 3 (idle; ...)"); gives up when cancelled().
+using HangReport = std::function<std::string(uint64_t seq, const std::function<bool()>& cancelled)>;
 
 class Engine {
  public:
-  Engine(transport::Fabric& fabric, int rank, double timeoutSeconds, int spinUs);
+  // `board` (may be null) is kept up to date with what runs; `report` (may be empty) extends
+  // timeout errors with what the other ranks say.
+  Engine(transport::Fabric& fabric, int rank, double timeoutSeconds, int spinUs, ProgressBoard* board = nullptr,
+         HangReport report = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -59,6 +68,10 @@ class Engine {
   // Runs one operation to completion or failure; the caller holds driveMu_.
   Status execute(Operation& op);
   Status executeSchedule(Operation& op);
+  // The schedule loop of executeSchedule; publishes what it waits on while stuck.
+  Status runSchedule(Operation& op);
+  // Appends the gathered report to a timeout, or to a peer's clean close while we waited on it.
+  Status withHangReport(const Operation& op, Status s);
   void complete(Operation& op, const Status& s);
   // Idle-time liveness work (heartbeats, peer checks); records a failure as the sticky error.
   void checkPeers();
@@ -69,6 +82,8 @@ class Engine {
   int rank_;
   double timeoutSeconds_;
   int spinUs_;
+  ProgressBoard* board_;
+  HangReport report_;
 
   mutable std::mutex mu_;  // guards the queue, busy_, stopping_, sticky_
   std::condition_variable cv_;

@@ -13,6 +13,7 @@ std::string encodeCard(const InitCard& c) {
             {"host_id", c.hostId},
             {"cores", c.cores},
             {"fabric", c.fabric}};
+  if (c.diag.port) j["diag"] = ControlPort::encode(c.diag);
   if (!c.tuning.empty()) j["tuning"] = c.tuning;
   if (!c.host.empty()) j["host"] = c.host;
   // LOOM_HOST_ID may hold any bytes: replace invalid UTF-8 rather than throw.
@@ -38,6 +39,13 @@ Result<InitCard> decodeCard(const std::string& text, int fromRank) {
   auto ctl = ControlPort::decode(control);
   if (!ctl.isOk()) return bad("control");
   c.control = ctl.value();
+  std::string diag;
+  if (!str("diag", &diag, false)) return bad("diag");
+  if (!diag.empty()) {
+    auto d = ControlPort::decode(diag);
+    if (!d.isOk()) return bad("diag");
+    c.diag = d.value();
+  }
   if (!str("host_id", &c.hostId, true)) return bad("host_id");
   if (!str("fabric", &c.fabric, true)) return bad("fabric");
   if (!str("tuning", &c.tuning, false)) return bad("tuning");

@@ -1,5 +1,5 @@
 // What each rank tells every other at init, in one bootstrap all-gather: where to reach it
-// (control port, fabric address), which host it is on and how many cores it may use, and, from
+// (control port, diagnostics port, fabric address), which host it is on and how many cores it may use, and, from
 // rank 0 only, the cost-model tuning every rank must share (so all pick the same algorithms).
 #pragma once
 
@@ -12,6 +12,7 @@ namespace loom::core {
 
 struct InitCard {
   ControlAddress control;
+  ControlAddress diag;  // diagnostics port (DiagService); port 0: none (LOOM_TIMEOUT_REPORT=0)
   std::string hostId;
   int cores = 1;
   std::string fabric;  // Fabric::address()

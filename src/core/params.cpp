@@ -11,6 +11,7 @@ namespace loom::params {
 const std::vector<Param>& all() {
   static const std::vector<Param> table = {
       {"LOOM_TIMEOUT", Type::Double, "300", "Seconds an operation may wait before it fails with loomTimeout (0 = no limit)."},
+      {"LOOM_TIMEOUT_REPORT", Type::Double, "1", "Seconds a rank whose operation timed out waits for the other ranks to say what they are doing; the error then names those that never reached the operation or did not answer (0: no report, no diagnostics port)."},
       {"LOOM_INIT_TIMEOUT", Type::Double, "60", "Seconds init and every bootstrap wait may take."},
       {"LOOM_TRANSPORT", Type::String, "auto", "auto (shm within a host, tcp across hosts), shm or tcp."},
       {"LOOM_ALGO", Type::String, "", "Force algorithms, e.g. 'ring' or 'allreduce:0-64K=tree,64K-=ring;broadcast=tree'."},

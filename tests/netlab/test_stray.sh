@@ -2,9 +2,11 @@
 # Strangers during a run: a fourth host keeps finding every listening TCP port on the ranks'
 # hosts (ss -ltn inside each namespace) and sends each one garbage, truncated frames, huge
 # lengths, an unknown frame type, a wrong-secret hello, HTTP and idle connections, from before
-# init until the job ends. Ranks listen only while they set up (the rendezvous root and the data
-# listeners), so the last rank starts 2 s late to hold that window open. The job must finish
-# with every result correct, and no rank may listen once set up.
+# init until the job ends. Ranks listen while they set up (the rendezvous root and the data
+# listeners), so the last rank starts 2 s late to hold that window open; once set up, each rank
+# listens only on its diagnostics port (timeout reports), which the stranger keeps attacking
+# through the run. The job must finish with every result correct, and once set up no rank may
+# listen on more than that one port.
 set -u
 here=$(dirname "$0")
 source "$here/lib.sh"
@@ -44,6 +46,8 @@ LAB_STAGGER_MS=2000 lab_start "$T_DIR/job" 3 1 60 "$NETLAB_RANK" --seconds 4 --c
 for r in 0 1 2; do t_wait_for "$LAB_JOBDIR/rank$r.out" '^NETLAB progress' 30; done
 sleep 1
 after=$(for h in 0 1 2; do listening $h; done | tr '\n' ' ')
+most=0  # listening sockets on the busiest host once set up (one rank per host)
+for h in 0 1 2; do n=$(listening $h | grep -c . || true); ((n > most)) && most=$n; done
 lab_wait
 touch "$STOP"; wait $ATTACK
 for r in 0 1 2; do
@@ -59,5 +63,5 @@ echo "listening after set-up: ${after:-none}"
 echo "warning lines logged by the ranks: $(cat "$LAB_JOBDIR"/rank*.out | grep -ci warn)"
 [[ -n $ports ]] || t_fail "found no listening port to attack"
 ((conns > 0)) || t_fail "no stray connection was accepted"
-[[ -z ${after// /} ]] || t_fail "ranks still listen after set-up: $after"
+((most <= 1)) || t_fail "a rank listens on more than its diagnostics port after set-up: $after"
 exit 0

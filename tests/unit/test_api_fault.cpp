@@ -110,6 +110,31 @@ TEST(Check, MismatchedCountFailsOnEveryRankNamingTheField) {
   }
 }
 
+// Rank 1 never joins allreduce #2: the ranks that time out say so, naming it and what the
+// others were doing, instead of only the neighbour each one waits on.
+TEST(TimeoutReport, NamesTheRankThatNeverReachedTheOperation) {
+  const int n = 4;
+  setenv("LOOM_TIMEOUT", "1", 1);
+  loomComm_t comms[n];
+  ASSERT_EQ(loomCommInitAll(comms, n), loomSuccess);
+  unsetenv("LOOM_TIMEOUT");
+  loomResult_t rc[n] = {};
+  std::string msg[n];
+  onRanks(n, [&](int r) {
+    int x = r;
+    ASSERT_EQ(loomAllReduce(&x, &x, 1, loomInt32, loomSum, comms[r], nullptr), loomSuccess);  // #1
+    if (r == 1) return;  // idle from here on
+    rc[r] = loomAllReduce(&x, &x, 1, loomInt32, loomSum, comms[r], nullptr);                  // #2
+    msg[r] = loomGetLastError(comms[r]);
+  });
+  for (int r : {0, 2, 3}) {
+    EXPECT_TRUE(rc[r] == loomTimeout || rc[r] == loomRemoteError) << r << ": " << msg[r];
+    EXPECT_NE(msg[r].find("never reached #2: rank 1 (idle; last issued #1)"), std::string::npos) << r << ": " << msg[r];
+    EXPECT_NE(msg[r].find("suspect rank 1"), std::string::npos) << r << ": " << msg[r];
+  }
+  for (auto& c : comms) loomCommDestroy(c);
+}
+
 // A blocking receive that nobody answers is failed by loomCommAbort from another thread.
 TEST(Abort, FromAnotherThreadFailsPendingWithinOneSecond) {
   loomComm_t comms[2];
