@@ -116,6 +116,11 @@ LOOM_API loomResult_t loomCommGetAsyncError(loomComm_t comm, loomResult_t* async
 /* The ranks this rank knows to have failed (dead process, lost connection, missed heartbeats):
  * up to `capacity` of them in ranks[], their total in *count. Never blocks. */
 LOOM_API loomResult_t loomCommGetFailedRanks(loomComm_t comm, int* ranks, int capacity, int* count);
+/* This communicator's operation deadline in seconds (0: none), replacing LOOM_TIMEOUT for the
+ * operations that start after the call; children made by split or shrink start from
+ * LOOM_TIMEOUT again. A negative or non-finite value is loomInvalidArgument. */
+LOOM_API loomResult_t loomCommSetTimeout(loomComm_t comm, double seconds);
+LOOM_API loomResult_t loomCommGetTimeout(loomComm_t comm, double* seconds);
 /* Message of the last error on comm (thread-local when comm is NULL). Never NULL. */
 LOOM_API const char* loomGetLastError(loomComm_t comm);
 

@@ -123,6 +123,13 @@ class Comm {
     return n;
   }
   void abort() { check(loomCommAbort(std::exchange(c_, nullptr))); }
+  // Seconds an operation may take before it fails with loomTimeout (0: no limit).
+  void setTimeout(double seconds) { check(loomCommSetTimeout(c_, seconds), c_); }
+  double timeout() const {
+    double s = 0;
+    check(loomCommGetTimeout(c_, &s), c_);
+    return s;
+  }
 
   template <typename T> void allReduce(const T* send, T* recv, size_t count, loomRedOp_t op = loomSum) {
     check(loomAllReduce(send, recv, count, dataType<T>(), op, c_, nullptr), c_);

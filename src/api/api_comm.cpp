@@ -154,6 +154,21 @@ LOOM_API loomResult_t loomCommGetAsyncError(loomComm_t comm, loomResult_t* async
   return loomSuccess;
 }
 
+LOOM_API loomResult_t loomCommSetTimeout(loomComm_t comm, double seconds) {
+  if (Status s = loom::api::checkComm(comm); !s.isOk()) return fail(nullptr, s);
+  if (!(seconds >= 0) || seconds > 1e9)  // also NaN
+    return fail(comm, loom::invalidArgument(fmt::format("timeout {} s is not in 0 (none) .. 1e9", seconds)));
+  comm->impl->setTimeout(seconds);
+  return loomSuccess;
+}
+
+LOOM_API loomResult_t loomCommGetTimeout(loomComm_t comm, double* seconds) {
+  if (Status s = loom::api::checkComm(comm); !s.isOk()) return fail(nullptr, s);
+  if (!seconds) return fail(comm, loom::invalidArgument("seconds is NULL"));
+  *seconds = comm->impl->timeout();
+  return loomSuccess;
+}
+
 LOOM_API loomResult_t loomCommGetFailedRanks(loomComm_t comm, int* ranks, int capacity, int* count) {
   if (Status s = loom::api::checkComm(comm); !s.isOk()) return fail(nullptr, s);
   if (!count) return fail(comm, loom::invalidArgument("count is NULL"));

@@ -84,6 +84,9 @@ class Communicator {
   // The prediction for what a call would run (LOOM_ALGO honoured).
   Result<cost::Estimate> estimateCall(algo::Coll coll, size_t count, loomDataType_t type);
 
+  // The operation deadline (LOOM_TIMEOUT at init); applies to operations that start later.
+  void setTimeout(double seconds) { engine_->setTimeout(seconds); }
+  double timeout() const { return engine_->timeout(); }
   // Waits for queued work (bounded by deadlines) and releases everything.
   void shutdown();
   void abort();

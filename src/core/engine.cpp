@@ -115,7 +115,8 @@ Status Engine::executeSchedule(Operation& op) {
 }
 
 Status Engine::runSchedule(Operation& op) {
-  Deadline deadline = timeoutSeconds_ > 0 ? Deadline::afterSeconds(timeoutSeconds_) : Deadline::never();
+  const double timeout = timeoutSeconds_.load(std::memory_order_relaxed);
+  Deadline deadline = timeout > 0 ? Deadline::afterSeconds(timeout) : Deadline::never();
   ScheduleRun run(*op.plan, op.buffers, fabric_, op.reduce, op.elemSize);
   auto idleSince = Clock::now();
   auto published = idleSince;
@@ -136,7 +137,7 @@ Status Engine::runSchedule(Operation& op) {
     if (run.finished()) break;
     if (deadline.expired()) {
       Status s = timeoutError(fmt::format("rank {}: {} timed out after {} s (LOOM_TIMEOUT) waiting on: {}", rank_,
-                                          op.what, timeoutSeconds_, run.pendingSummary()));
+                                          op.what, timeout, run.pendingSummary()));
       run.abandon(s);  // the fabric must not write into this operation's buffers after we return
       return s;
     }

@@ -58,6 +58,9 @@ class Engine {
   void drainAndStop();
   // Fails the running and queued operations with `why` and stops the thread promptly.
   void abort(const Status& why);
+  // Any thread: the deadline of operations that start from now on (0: none).
+  void setTimeout(double seconds) { timeoutSeconds_.store(seconds); }
+  double timeout() const { return timeoutSeconds_.load(); }
   // The sticky error (ok while healthy); never blocks.
   Status asyncError() const;
   // Peers the fabric has declared failed, as of the last operation or idle check; never blocks.
@@ -80,7 +83,7 @@ class Engine {
 
   transport::Fabric& fabric_;
   int rank_;
-  double timeoutSeconds_;
+  std::atomic<double> timeoutSeconds_;
   int spinUs_;
   ProgressBoard* board_;
   HangReport report_;

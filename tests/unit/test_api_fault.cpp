@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <cmath>
 #include <string>
 #include <thread>
 #include <vector>
@@ -114,10 +115,17 @@ TEST(Check, MismatchedCountFailsOnEveryRankNamingTheField) {
 // others were doing, instead of only the neighbour each one waits on.
 TEST(TimeoutReport, NamesTheRankThatNeverReachedTheOperation) {
   const int n = 4;
-  setenv("LOOM_TIMEOUT", "1", 1);
   loomComm_t comms[n];
   ASSERT_EQ(loomCommInitAll(comms, n), loomSuccess);
-  unsetenv("LOOM_TIMEOUT");
+  for (auto c : comms) ASSERT_EQ(loomCommSetTimeout(c, 1.0), loomSuccess);  // instead of LOOM_TIMEOUT
+  double t = 0;
+  ASSERT_EQ(loomCommGetTimeout(comms[0], &t), loomSuccess);
+  EXPECT_EQ(t, 1.0);
+  EXPECT_EQ(loomCommSetTimeout(comms[0], -1), loomInvalidArgument);
+  EXPECT_NE(std::string(loomGetLastError(comms[0])).find("timeout -1 s"), std::string::npos);
+  EXPECT_EQ(loomCommSetTimeout(comms[0], std::nan("")), loomInvalidArgument);
+  EXPECT_EQ(loomCommSetTimeout(nullptr, 1), loomInvalidArgument);
+  EXPECT_EQ(loomCommGetTimeout(comms[0], nullptr), loomInvalidArgument);
   loomResult_t rc[n] = {};
   std::string msg[n];
   onRanks(n, [&](int r) {
