@@ -5,6 +5,7 @@
 // with our host id, "tcp" for the others (LOOM_TRANSPORT forces one). progress() moves every
 // channel without blocking; waitForActivity() sleeps on the shm doorbell (futex), on epoll, or
 // alternates briefly when both kinds of peers have pending work, so neither starves.
+#include <sched.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -248,6 +249,7 @@ bool FabricImpl::progress() {
       }
     }
   }
+  if (moved) lastMoved_ = Clock::now();
   return moved || !status_.isOk();
 }
 
@@ -268,6 +270,16 @@ void FabricImpl::waitForActivity(int timeoutMs) {
 #endif
     }
     if (tcpPend) return pollTcp(std::min(timeoutMs, 1));  // alternate; the caller loops
+    // Yield-polling lasts yieldUs from the last movement (not per call: callers loop on us).
+    auto yieldEnd = lastMoved_ + std::chrono::microseconds(cfg_.yieldUs);
+    if (cfg_.yieldUs > 0 && Clock::now() < yieldEnd) {
+      yieldEnd = std::min(yieldEnd, Clock::now() + std::chrono::milliseconds(timeoutMs));
+      do {
+        if (shmReady() || wakePending_.load(std::memory_order_relaxed) || aborted_.load(std::memory_order_relaxed))
+          return;
+        sched_yield();
+      } while (Clock::now() < yieldEnd);
+    }
     // A dead shm peer never rings: come back to check liveness.
     return sleepOnBell(std::min(timeoutMs, 100));
   }

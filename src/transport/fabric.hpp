@@ -41,6 +41,7 @@ struct FabricConfig {
   size_t shmSlotBytes = 256 << 10;
   int shmSlots = 8;
   int spinUs = 50;
+  int yieldUs = 0;  // after the spin: poll with sched_yield this long before sleeping (shm waits)
   double failureDetectSeconds = 5;  // LOOM_FAILURE_DETECT: tcp heartbeat timeout (beats every third of it)
   bool checksum = false;            // LOOM_CHECKSUM: CRC32C per tcp frame and shm fragment
 };
@@ -106,6 +107,9 @@ class Fabric {
   // How long waitForActivity spins before sleeping; the core sets it once it knows how many
   // ranks share this host's cores.
   virtual void setSpinMicros(int us) = 0;
+  // How long a shm wait then polls with sched_yield before it sleeps: with more ranks than cores
+  // the peer we wait for gets our core at once, instead of after a futex sleep and wake.
+  virtual void setYieldMicros(int us) = 0;
 };
 
 namespace testhooks {

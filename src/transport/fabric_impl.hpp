@@ -159,6 +159,7 @@ class FabricImpl final : public Fabric {
   void waitForActivity(int timeoutMs) override;
   void wake() override;
   void setSpinMicros(int us) override { cfg_.spinUs = us; }
+  void setYieldMicros(int us) override { cfg_.yieldUs = us; }
   void abort() override;
   void cancelPending(const Status& why) override { fail(why); }
   Status status() const override { return status_; }
@@ -228,6 +229,7 @@ class FabricImpl final : public Fabric {
   size_t slotBytes_ = 0;
   wire::Liveness* ownLive_ = nullptr;
   Clock::time_point nextCheck_{};
+  Clock::time_point lastMoved_{};  // progress() last moved data (bounds yield-polling)
   std::vector<int> failed_;
 };
 
