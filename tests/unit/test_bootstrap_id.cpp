@@ -47,7 +47,9 @@ TEST(BootstrapId, RejectsCorruptIds) {
     bad.internal[byte] ^= 0x5A;
     auto r = decodeId(bad);
     EXPECT_FALSE(r) << "flipping byte " << byte << " went unnoticed";
-    if (!r) EXPECT_EQ(r.status().code(), loomInvalidArgument);
+    if (!r) {
+      EXPECT_EQ(r.status().code(), loomInvalidArgument);
+    }
   }
   EXPECT_FALSE(decodeId(encodeId(sample("not-an-address", 1))));
   EXPECT_FALSE(decodeId(encodeId(sample("10.0.0.1", 0))));

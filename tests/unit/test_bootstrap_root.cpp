@@ -142,7 +142,9 @@ TEST(BootstrapRoot, GarbageFromStrangersDoesNotDisturbAnExchange) {
   auto sendRaw = [&](const std::string& bytes) {
     int fd = rawConnect(rid);
     ASSERT_GE(fd, 0);
-    if (!bytes.empty()) ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), ssize_t(bytes.size()));
+    if (!bytes.empty()) {
+      ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), ssize_t(bytes.size()));
+    }
     fds.push_back(fd);
   };
   auto header = [](uint32_t type, uint32_t len) {

@@ -116,7 +116,7 @@ TEST(CostModel, SlowLinksAcrossHostsFavourAlgorithmsThatCrossLess) {
 // collective goes hierarchical (the flat ring crosses hosts at every hop of an interleaved
 // placement and at two of eight in blocks), a tiny all-reduce stays on a latency algorithm.
 TEST(CostModel, SelectsHierarchicalAcrossSlowNetwork) {
-  const Placement blocks = Placement::blocks(8, 2, 8), interleaved{{0, 1, 0, 1, 0, 1, 0, 1}, {8, 8}, {}};
+  const Placement blocks = Placement::blocks(8, 2, 8), interleaved{{0, 1, 0, 1, 0, 1, 0, 1}, {8, 8}, {}, {}, false};
   for (const Placement& where : {blocks, interleaved}) {
     for (Coll c : {Coll::AllReduce, Coll::AllGather, Coll::ReduceScatter}) {
       auto large = choose(simple(), where, shape(c, 16 << 20));

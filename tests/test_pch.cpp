@@ -1,0 +1,1 @@
+// Compiles the tests' shared precompiled header once (see loom_gtest in CMakeLists.txt).
