@@ -40,4 +40,4 @@ clean:
 .PHONY: fault-campaign
 fault-campaign: build
 	@cmake --build $(RELEASE) --target netlab_rank -j $(JOBS)
-	tests/netlab/campaign.sh --trials $(or $(TRIALS),100) --bin $(RELEASE)/tests/netlab/netlab_rank $(if $(SEED),--seed $(SEED))
+	bash tests/netlab/campaign.sh --trials $(or $(TRIALS),100) --bin $(RELEASE)/tests/netlab/netlab_rank $(if $(SEED),--seed $(SEED))

@@ -30,6 +30,7 @@ while (($#)); do
   esac
 done
 [[ -x $BIN ]] || { echo "campaign: no netlab_rank at $BIN (build target netlab_rank or pass --bin)" >&2; exit 2; }
+export NETLAB_RANK=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")  # what the launches run (lib.sh)
 NETLAB_OUT=${NETLAB_OUT:-$here/../../build/netlab}
 mkdir -p "$NETLAB_OUT"
 NETLAB_OUT=$(cd "$NETLAB_OUT" && pwd)
