@@ -207,6 +207,7 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
     std::lock_guard lock(mu_);
     seq = ++seq_;
     collSeq = ++collSeq_;
+    board_->issued(seq);  // under mu_, so the board's number only grows
   }
   if (checkCalls_) {
     if (auto check = makeCallCheck(c, collSeq)) engine_->submit(std::move(check), false);
@@ -215,7 +216,6 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
                          plan->schedule.algorithm);
   op->plan = std::move(plan);
   op->seq = seq;
-  board_->issued(seq);
   op->request = std::make_shared<RequestState>();
   auto request = op->request;
   engine_->submit(std::move(op), blocking);
@@ -268,10 +268,10 @@ Result<std::shared_ptr<RequestState>> Communicator::pointToPoint(const std::vect
   {
     std::lock_guard lock(mu_);
     seq = ++seq_;
+    board_->issued(seq);
   }
   op->what = fmt::format("send/recv group #{} ({} operations)", seq, calls.size());
   op->seq = seq;
-  board_->issued(seq);
   op->request = std::make_shared<RequestState>();
   auto request = op->request;
   engine_->submit(std::move(op), blocking);

@@ -28,11 +28,18 @@ Result<os::UniqueFd> bindOnly(os::SockAddr* addr) {
 
 }  // namespace
 
-Result<ControlPort> ControlPort::reserve() {
+Result<os::SockAddr> ControlPort::chosenAddress() {
   auto iface = os::selectInterface(params::getString("LOOM_SOCKET_IFNAME"), params::getString("LOOM_SOCKET_FAMILY"));
   if (!iface.isOk()) return iface.takeStatus();
   os::SockAddr addr = iface->addr;
   addr.setPort(0);
+  return addr;
+}
+
+Result<ControlPort> ControlPort::reserve() {
+  auto chosen = chosenAddress();
+  if (!chosen.isOk()) return chosen.takeStatus();
+  os::SockAddr addr = chosen.value();
   auto fd = bindOnly(&addr);
   if (!fd.isOk()) return fd.takeStatus();
   ControlPort p;

@@ -10,6 +10,7 @@
 
 #include "core/status.hpp"
 #include "os/fd.hpp"
+#include "os/net.hpp"
 
 namespace loom::core {
 
@@ -22,6 +23,8 @@ class ControlPort {
  public:
   // Binds a free port on the interface LOOM_SOCKET_IFNAME / LOOM_SOCKET_FAMILY select.
   static Result<ControlPort> reserve();
+  // That interface's address with port 0: where a rank's own listeners bind.
+  static Result<os::SockAddr> chosenAddress();
   const ControlAddress& address() const { return address_; }
   // Frees the port so a rendezvous can bind it; reserveAgain() takes it back afterwards.
   void release() { fd_.reset(); }

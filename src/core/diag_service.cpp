@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/log.hpp"
-#include "core/params.hpp"
 #include "os/net.hpp"
 
 namespace loom::core {
@@ -71,11 +70,10 @@ Result<ProgressSnapshot> snapshotFromJson(const std::string& text) {
 
 Result<std::unique_ptr<DiagService>> DiagService::start(const bootstrap::Secret& secret, uint64_t commId, int rank,
                                                         std::shared_ptr<const ProgressBoard> board) {
-  auto iface = os::selectInterface(params::getString("LOOM_SOCKET_IFNAME"), params::getString("LOOM_SOCKET_FAMILY"));
-  if (!iface.isOk()) return iface.takeStatus();
-  os::SockAddr addr = iface->addr, bound;
-  addr.setPort(0);
-  auto fd = os::listenTcp(addr, &bound, 64);
+  auto addr = ControlPort::chosenAddress();
+  if (!addr.isOk()) return addr.takeStatus();
+  os::SockAddr bound;
+  auto fd = os::listenTcp(addr.value(), &bound, 64);
   if (!fd.isOk()) return fd.takeStatus();
   std::unique_ptr<DiagService> d(new DiagService());
   d->secret_ = secret;
@@ -232,14 +230,16 @@ std::string describeHang(uint64_t seq, double askedSeconds, const std::vector<Pe
         break;
       case PeerAnswer::Kind::Answered: {
         const auto& s = a.snap;
+        // The operation's text is published once it has been stuck for a while.
+        std::string what = s.runningWhat.empty() ? fmt::format("#{}", s.running) : s.runningWhat;
         if (s.issued < seq) {
           suspects.push_back(a.rank);
-          never.push_back(s.running ? fmt::format("rank {} (still in {} for {:.1f} s{}{})", a.rank, s.runningWhat,
+          never.push_back(s.running ? fmt::format("rank {} (still in {} for {:.1f} s{}{})", a.rank, what,
                                                   s.runningSeconds, s.waitingOn.empty() ? "" : ", waiting on: ",
                                                   s.waitingOn)
                                     : fmt::format("rank {} (idle; last issued #{})", a.rank, s.issued));
         } else if (s.running && !s.waitingOn.empty()) {
-          inIt.push_back(fmt::format("rank {} in {} waits on: {}", a.rank, s.runningWhat, s.waitingOn));
+          inIt.push_back(fmt::format("rank {} in {} waits on: {}", a.rank, what, s.waitingOn));
         }
         break;
       }

@@ -31,7 +31,7 @@ void Engine::submit(std::unique_ptr<Operation> op, bool blocking) {
   if (blocking && queue_.empty() && !busy_ && driveMu_.try_lock()) {
     lock.unlock();
     Status s = execute(*op);
-    complete(*op, s);
+    op->request->complete(s);
     driveMu_.unlock();  // last: an abort waiting for it may free the engine right after
     return;
   }
@@ -72,24 +72,9 @@ Status Engine::asyncError() const {
   return sticky_;
 }
 
-void Engine::complete(Operation& op, const Status& s) {
-  {
-    std::lock_guard lock(mu_);
-    if (!s.isOk() && sticky_.isOk()) sticky_ = s;
-  }
-  op.request->complete(s);
-}
-
 Status Engine::execute(Operation& op) {
   Status s = executeSchedule(op);
-  if (!s.isOk()) {
-    {
-      // The operation's own error (with its hang report) is the sticky one, not the fabric's.
-      std::lock_guard lock(mu_);
-      if (sticky_.isOk()) sticky_ = s;
-    }
-    noteFabricFailure();
-  }
+  if (!s.isOk()) recordFailure(s);  // the operation's own error (with its hang report) is the sticky one
   return s;
 }
 
@@ -104,7 +89,7 @@ Status Engine::executeSchedule(Operation& op) {
   op.buffers.scratch = scratch_.data();
   if (op.before) op.before();
   const bool onBoard = board_ && op.seq;
-  if (onBoard) board_->started(op.seq, op.what);
+  if (onBoard) board_->started(op.seq);
   Status s = runSchedule(op);
   if (!s.isOk()) s = withHangReport(op, std::move(s));
   if (onBoard) board_->finished(op.seq);
@@ -144,7 +129,7 @@ Status Engine::runSchedule(Operation& op) {
     auto now = Clock::now();
     // Stuck for a while: tell the progress board (other ranks' timeout reports read it).
     if (board_ && op.seq && now - published > std::chrono::milliseconds(200)) {
-      board_->waiting(run.pendingSummary());
+      board_->waiting(op.seq, op.what, run.pendingSummary());
       published = now;
     }
     // Spin briefly (fast peers answer within microseconds), then sleep until the fabric stirs.
@@ -154,10 +139,11 @@ Status Engine::runSchedule(Operation& op) {
 }
 
 Status Engine::withHangReport(const Operation& op, Status s) {
-  // A timeout, or a peer that closed its communicator cleanly while we waited on it (it gave
-  // up first): the culprit may be elsewhere. A peer known dead names itself already.
-  bool hang = s.code() == loomTimeout || (s.code() == loomRemoteError && fabric_.failedPeers().empty() &&
-                                          s.message().find("closed its communicator") != std::string::npos);
+  // A timeout, or an error from a peer that is not dead (it closed its communicator because it
+  // gave up first, or disagreed): what this rank knows ends at that peer, the culprit may be
+  // elsewhere. A peer known dead names itself already.
+  bool hang = s.code() == loomTimeout ||
+              (s.code() == loomRemoteError && s.peer() >= 0 && fabric_.failedPeers().empty());
   if (hang && report_ && op.seq && !aborting_.load()) {
     std::string more = report_(op.seq, [this] { return aborting_.load(std::memory_order_relaxed); });
     s = Status(s.code(), s.message() + more, s.peer(), s.sysErrno());
@@ -170,12 +156,10 @@ void Engine::checkPeers() {
   std::unique_lock drive(driveMu_, std::try_to_lock);
   if (!drive.owns_lock()) return;  // an operation is running; its progress does the checks
   fabric_.checkPeers();
-  noteFabricFailure();
+  if (Status s = fabric_.status(); !s.isOk()) recordFailure(s);
 }
 
-void Engine::noteFabricFailure() {
-  Status s = fabric_.status();
-  if (s.isOk()) return;
+void Engine::recordFailure(const Status& s) {
   std::vector<int> failed = fabric_.failedPeers();
   std::lock_guard lock(mu_);
   if (sticky_.isOk()) sticky_ = s;
@@ -219,7 +203,7 @@ void Engine::loop() {
       std::lock_guard drive(driveMu_);
       s = execute(*op);
     }
-    complete(*op, s);
+    op->request->complete(s);
     std::lock_guard lock(mu_);
     busy_ = false;
   }

@@ -73,13 +73,13 @@ class Engine {
   Status executeSchedule(Operation& op);
   // The schedule loop of executeSchedule; publishes what it waits on while stuck.
   Status runSchedule(Operation& op);
-  // Appends the gathered report to a timeout, or to a peer's clean close while we waited on it.
+  // Appends the gathered report to a timeout, or to an error from a peer that is not dead.
   Status withHangReport(const Operation& op, Status s);
-  void complete(Operation& op, const Status& s);
   // Idle-time liveness work (heartbeats, peer checks); records a failure as the sticky error.
   void checkPeers();
-  // Copies the fabric's failure state into sticky_/failedPeers_; the caller holds driveMu_.
-  void noteFabricFailure();
+  // Makes `s` (an operation's error or the fabric's failure) the sticky error unless one is set,
+  // and copies the fabric's failed peers; the caller holds driveMu_.
+  void recordFailure(const Status& s);
 
   transport::Fabric& fabric_;
   int rank_;

@@ -1,14 +1,16 @@
 // What this rank is doing, for the timeout reports of other ranks: the last operation issued,
 // the one running and what it waits on, the last one finished. Written by the threads that issue
-// and run operations, read by the diagnostics service's thread.
+// and run operations, read by the diagnostics service's thread. Every operation passes here, so
+// the per-operation calls are relaxed atomic stores; text is written only once an operation has
+// been stuck for a while (waiting()).
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <string>
-#include <vector>
 
 #include "core/deadline.hpp"
 
@@ -17,7 +19,7 @@ namespace loom::core {
 struct ProgressSnapshot {
   uint64_t issued = 0;    // sequence number of the last operation issued (0: none)
   uint64_t running = 0;   // the operation running now (0: none)
-  std::string runningWhat;
+  std::string runningWhat;  // "allreduce #12 (4096 bytes, ring)" once stuck, else empty
   double runningSeconds = 0;
   std::string waitingOn;  // "recv from rank 2 (512 bytes, step 1), ..." once stuck, else empty
   uint64_t finished = 0;  // the last operation that ended (successfully or not)
@@ -25,39 +27,45 @@ struct ProgressSnapshot {
 
 class ProgressBoard {
  public:
-  void issued(uint64_t seq) {
-    std::lock_guard lock(mu_);
-    s_.issued = std::max(s_.issued, seq);
+  void issued(uint64_t seq) { issued_.store(seq, std::memory_order_relaxed); }
+  void started(uint64_t seq) {
+    sinceNs_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    running_.store(seq, std::memory_order_release);
   }
-  void started(uint64_t seq, const std::string& what) {
+  // Operation #seq is stuck: what it is and what it waits on.
+  void waiting(uint64_t seq, const std::string& what, std::string on) {
     std::lock_guard lock(mu_);
-    s_.running = seq;
-    s_.runningWhat = what;
-    s_.waitingOn.clear();
-    since_ = Clock::now();
-  }
-  void waiting(std::string on) {
-    std::lock_guard lock(mu_);
-    s_.waitingOn = std::move(on);
+    stuckSeq_ = seq;
+    stuckWhat_ = what;
+    stuckOn_ = std::move(on);
   }
   void finished(uint64_t seq) {
-    std::lock_guard lock(mu_);
-    s_.finished = std::max(s_.finished, seq);
-    s_.running = 0;
-    s_.runningWhat.clear();
-    s_.waitingOn.clear();
+    running_.store(0, std::memory_order_relaxed);
+    finished_.store(seq, std::memory_order_release);
   }
   ProgressSnapshot snapshot() const {
-    std::lock_guard lock(mu_);
-    ProgressSnapshot out = s_;
-    if (out.running) out.runningSeconds = std::chrono::duration<double>(Clock::now() - since_).count();
+    ProgressSnapshot out;
+    out.running = running_.load(std::memory_order_acquire);
+    out.finished = finished_.load(std::memory_order_acquire);
+    out.issued = std::max(issued_.load(std::memory_order_relaxed), std::max(out.running, out.finished));
+    if (out.running) {
+      auto since = Clock::time_point(Clock::duration(sinceNs_.load(std::memory_order_relaxed)));
+      out.runningSeconds = std::chrono::duration<double>(Clock::now() - since).count();
+      std::lock_guard lock(mu_);
+      if (stuckSeq_ == out.running) {
+        out.runningWhat = stuckWhat_;
+        out.waitingOn = stuckOn_;
+      }
+    }
     return out;
   }
 
  private:
-  mutable std::mutex mu_;
-  ProgressSnapshot s_;
-  Clock::time_point since_{};
+  std::atomic<uint64_t> issued_{0}, running_{0}, finished_{0};
+  std::atomic<Clock::rep> sinceNs_{0};
+  mutable std::mutex mu_;  // guards the stuck operation's text
+  uint64_t stuckSeq_ = 0;
+  std::string stuckWhat_, stuckOn_;
 };
 
 }  // namespace loom::core

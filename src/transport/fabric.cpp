@@ -249,7 +249,7 @@ bool FabricImpl::progress() {
       }
     }
   }
-  if (moved) lastMoved_ = Clock::now();
+  if (moved && cfg_.yieldUs > 0) lastMoved_ = Clock::now();  // only yield-polling reads it
   return moved || !status_.isOk();
 }
 

@@ -35,8 +35,8 @@ TEST(DiagService, AnswersWithTheBoardAndClassifiesTheOthers) {
   auto board = std::make_shared<ProgressBoard>();
   board->issued(7);
   board->finished(6);
-  board->started(7, "allreduce #7 (64 bytes, ring)");
-  board->waiting("recv from rank 3 (64 bytes, step 2)");
+  board->started(7);
+  board->waiting(7, "allreduce #7 (64 bytes, ring)", "recv from rank 3 (64 bytes, step 2)");
   auto svc = DiagService::start(secretOf(1), 42, 0, board);
   ASSERT_TRUE(svc.isOk()) << svc.status().message();
 
@@ -101,6 +101,27 @@ TEST(DiagService, CancelEndsTheWaitEarly) {
                           [&] { return Clock::now() - t0 > std::chrono::milliseconds(100); });
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 1.0);
   EXPECT_EQ(answers[0].kind, PeerAnswer::Kind::Silent);
+}
+
+TEST(ProgressBoard, TextOnlyForTheOperationThatIsStuck) {
+  ProgressBoard b;
+  b.issued(3);
+  b.started(2);
+  b.waiting(2, "broadcast #2", "recv from rank 0 (8 bytes, step 0)");
+  EXPECT_EQ(b.snapshot().runningWhat, "broadcast #2");
+  b.finished(2);
+  b.started(3);  // not stuck yet: #2's text must not show as #3's
+  auto s = b.snapshot();
+  EXPECT_EQ(s.running, 3u);
+  EXPECT_EQ(s.finished, 2u);
+  EXPECT_EQ(s.issued, 3u);
+  EXPECT_EQ(s.runningWhat, "");
+  EXPECT_EQ(s.waitingOn, "");
+  PeerAnswer a;
+  a.rank = 4;
+  a.kind = PeerAnswer::Kind::Answered;
+  a.snap = s;
+  EXPECT_EQ(describeHang(4, 1, {a}), "; never reached #4: rank 4 (still in #3 for 0.0 s); suspect rank 4");
 }
 
 TEST(DescribeHang, EveryoneThereAndMalformedReplies) {
