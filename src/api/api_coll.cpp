@@ -21,7 +21,8 @@ loomResult_t finish(loomComm_t comm, Result<std::shared_ptr<core::RequestState>>
     *request = new loomRequest{std::move(state), comm};
     return loomSuccess;
   }
-  if (!state->wait(operationWaitDeadline()))
+  // A blocking call usually ran on this thread and is done: no deadline to compute then.
+  if (!state->isDone() && !state->wait(operationWaitDeadline()))
     return fail(comm, timeoutError("operation did not complete within LOOM_TIMEOUT + 30 s"));
   return fail(comm, state->status());
 }

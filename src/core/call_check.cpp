@@ -66,7 +66,7 @@ std::unique_ptr<Operation> Communicator::makeCallCheck(const CollCall& c, uint64
   op->buffers.input = op->ownedTemp.data();
   op->buffers.output = op->ownedTemp.data() + sizeof(Descriptor);
   op->plan = std::move(plan);
-  op->what = fmt::format("LOOM_CHECK of collective #{}", seq);
+  op->fixedWhat = fmt::format("LOOM_CHECK of collective #{}", seq);
   op->request = std::make_shared<RequestState>();
   const uint8_t* all = op->buffers.output;
   const int n = nranks_;

@@ -212,8 +212,8 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   if (checkCalls_) {
     if (auto check = makeCallCheck(c, collSeq)) engine_->submit(std::move(check), false);
   }
-  op->what = fmt::format("{} #{} ({} bytes, {})", algo::collName(c.coll), seq, layout.inBytes,
-                         plan->schedule.algorithm);
+  op->label = algo::collName(c.coll);
+  op->bytes = layout.inBytes;
   op->plan = std::move(plan);
   op->seq = seq;
   op->request = std::make_shared<RequestState>();
@@ -270,7 +270,9 @@ Result<std::shared_ptr<RequestState>> Communicator::pointToPoint(const std::vect
     seq = ++seq_;
     board_->issued(seq);
   }
-  op->what = fmt::format("send/recv group #{} ({} operations)", seq, calls.size());
+  op->label = "send/recv group";
+  op->isGroup = true;
+  op->bytes = calls.size();
   op->seq = seq;
   op->request = std::make_shared<RequestState>();
   auto request = op->request;

@@ -6,6 +6,12 @@
 
 namespace loom::core {
 
+std::string Operation::what() const {
+  if (!fixedWhat.empty()) return fixedWhat;
+  if (isGroup) return fmt::format("{} #{} ({} operations)", label, seq, bytes);
+  return fmt::format("{} #{} ({} bytes, {})", label, seq, bytes, plan ? plan->schedule.algorithm : "?");
+}
+
 Engine::Engine(transport::Fabric& fabric, int rank, double timeoutSeconds, int spinUs, ProgressBoard* board,
                HangReport report)
     : fabric_(fabric),
@@ -103,8 +109,10 @@ Status Engine::runSchedule(Operation& op) {
   const double timeout = timeoutSeconds_.load(std::memory_order_relaxed);
   Deadline deadline = timeout > 0 ? Deadline::afterSeconds(timeout) : Deadline::never();
   ScheduleRun run(*op.plan, op.buffers, fabric_, op.reduce, op.elemSize);
-  auto idleSince = Clock::now();
-  auto published = idleSince;
+  // The clock is read once per idle round and not at all while messages move: on this VM a
+  // clock read costs as much as a poll of the rings.
+  bool idle = false;
+  Clock::time_point idleSince, published;
   while (!run.finished()) {
     if (aborting_.load(std::memory_order_acquire)) {
       Status why;
@@ -116,20 +124,25 @@ Status Engine::runSchedule(Operation& op) {
       return why;
     }
     if (run.advance()) {
-      idleSince = Clock::now();
+      idle = false;
       continue;
     }
     if (run.finished()) break;
-    if (deadline.expired()) {
+    const auto now = Clock::now();
+    if (!idle) {
+      idle = true;
+      idleSince = now;
+      if (published == Clock::time_point{}) published = now;
+    }
+    if (now >= deadline.at()) {
       Status s = timeoutError(fmt::format("rank {}: {} timed out after {} s (LOOM_TIMEOUT) waiting on: {}", rank_,
-                                          op.what, timeout, run.pendingSummary()));
+                                          op.what(), timeout, run.pendingSummary()));
       run.abandon(s);  // the fabric must not write into this operation's buffers after we return
       return s;
     }
-    auto now = Clock::now();
     // Stuck for a while: tell the progress board (other ranks' timeout reports read it).
     if (board_ && op.seq && now - published > std::chrono::milliseconds(200)) {
-      board_->waiting(op.seq, op.what, run.pendingSummary());
+      board_->waiting(op.seq, op.what(), run.pendingSummary());
       published = now;
     }
     // Spin briefly (fast peers answer within microseconds), then sleep until the fabric stirs.

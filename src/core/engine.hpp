@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -33,8 +34,14 @@ struct Operation {
   std::function<Status()> validate;  // runs after success; an error fails the operation (LOOM_CHECK)
   std::vector<uint8_t> ownedTemp;  // memory the operation's buffers point into
   std::shared_ptr<RequestState> request;
-  std::string what;                // "allreduce #12 (4096 bytes, ring)" for diagnostics
+  // For diagnostics, formatted only when needed (a small call must not pay for fmt):
+  // "allreduce #12 (4096 bytes, ring)", "send/recv group #3 (2 operations)".
+  std::string_view label = "operation";
+  std::string fixedWhat;           // when set, the whole description
   uint64_t seq = 0;                // the 12 of "#12"; 0: internal (not on the progress board)
+  size_t bytes = 0;                // of the collective's input; for a group, its operation count
+  bool isGroup = false;
+  std::string what() const;
 };
 
 // Asks the other ranks about operation #seq after it timed out here and returns the text that

@@ -181,7 +181,10 @@ void FabricImpl::postSend(int peer, const void* buf, size_t bytes, Completion* d
   if (!status_.isOk()) return complete(done, status_);
   Peer& p = peers_[peer];
   SendOp op{static_cast<const char*>(buf), bytes, 0, 1, done};
-  if (p.kind == PeerKind::Shm) op.fragsLeft = fragCount(bytes, p.out.slotBytes);
+  if (p.kind == PeerKind::Shm) {
+    op.frag = shmFragBytes(bytes, p.out.slotBytes);
+    op.fragsLeft = fragCount(bytes, op.frag);
+  }
   if (p.kind == PeerKind::Tcp) op.fragsLeft = fragCount(bytes, wire::kTcpFragBytes);
   p.sends.push_back(op);
   if (p.kind == PeerKind::Tcp) queueTcpSend(p, p.sendBase + p.sends.size() - 1, bytes);
@@ -196,7 +199,10 @@ void FabricImpl::postRecv(int peer, size_t bytes, const RecvSink& sink, Completi
   if (!status_.isOk()) return complete(done, status_);
   Peer& p = peers_[peer];
   RecvOp op{sink, bytes, 0, 1, done};
-  if (p.kind == PeerKind::Shm) op.fragsLeft = fragCount(bytes, p.in.slotBytes);
+  if (p.kind == PeerKind::Shm) {
+    op.frag = shmFragBytes(bytes, p.in.slotBytes);
+    op.fragsLeft = fragCount(bytes, op.frag);
+  }
   if (p.kind == PeerKind::Tcp) op.fragsLeft = fragCount(bytes, wire::kTcpFragBytes);
   p.recvs.push_back(op);
   if (p.kind == PeerKind::Tcp) queueTcpRecv(p, p.recvBase + p.recvs.size() - 1, bytes);
@@ -254,6 +260,7 @@ bool FabricImpl::progress() {
 }
 
 void FabricImpl::waitForActivity(int timeoutMs) {
+  checkSkips_ = kCheckEvery;  // the caller's next progress() reads the clock for liveness
   if (wakePending_.exchange(false) || aborted_.load() || !status_.isOk()) return;
   timeoutMs = std::min(timeoutMs, checkIntervalMs());  // the caller's next progress() checks peers
   bool shmPend = false, tcpPend = false;

@@ -140,7 +140,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
     }
     SendOp& s = p.sends.front();
     char* slot = o.slot(o.mine);
-    size_t len = std::min(o.slotBytes, s.bytes - s.pos);
+    size_t len = std::min(s.frag, s.bytes - s.pos);
     auto* h = reinterpret_cast<wire::SlotHeader*>(slot);
     h->msgBytes = s.bytes;
     h->fragBytes = len;
@@ -176,7 +176,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
                                    rank, h->msgBytes, rv.bytes), rank));
       return true;
     }
-    size_t len = std::min(in.slotBytes, rv.bytes - rv.pos);
+    size_t len = std::min(rv.frag, rv.bytes - rv.pos);
     if (h->fragBytes != len || h->offset != rv.pos) {
       fail(remoteError(fmt::format("corrupt shared memory fragment from rank {} ({} bytes at {}, expected {} at {})", rank,
                                    h->fragBytes, h->offset, len, rv.pos), rank));

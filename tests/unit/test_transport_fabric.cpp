@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "test_transport_util.hpp"
+#include "transport/fabric_impl.hpp"
 
 using namespace loom;
 using namespace loom::transport;
@@ -32,8 +33,27 @@ class FabricModes : public ::testing::TestWithParam<Mode> {
 };
 
 const size_t kSlot = 64 << 10, kTcpFrag = 512 << 10;
-const std::vector<size_t> kAllSizes = {0,          1,        63,       64,       65,          kSlot - 1, kSlot,
-                                    kSlot + 1,  kTcpFrag - 1, kTcpFrag, kTcpFrag + 1, (8u << 20) + 3};
+// Shm messages of 16-64 KiB go in 16 KiB fragments, larger ones in quarters up to a slot.
+const size_t kFrag = kMinShmFrag;
+const std::vector<size_t> kAllSizes = {0,         1,         63,           64,       65,           kFrag - 1,
+                                    kFrag + 1, 100003,    kSlot - 1,    kSlot,    kSlot + 1,    kTcpFrag - 1,
+                                    kTcpFrag,  kTcpFrag + 1, (8u << 20) + 3};
+
+TEST(ShmFragments, PipelineLargeMessagesWithinASlot) {
+  for (size_t slot : {size_t(4096), size_t(64) << 10, size_t(256) << 10}) {
+    for (size_t bytes : {size_t(0), size_t(1), size_t(8), kFrag - 1, kFrag, 3 * kFrag + 1, 4 * kFrag, 100003 * size_t(1),
+                         size_t(1) << 20, (size_t(8) << 20) + 3}) {
+      const size_t f = shmFragBytes(bytes, slot);
+      SCOPED_TRACE(::testing::Message() << bytes << " bytes, slot " << slot);
+      EXPECT_LE(f, slot);
+      EXPECT_EQ(f % 64, 0u);
+      EXPECT_GE(f, std::min(slot, kFrag));
+      // Big enough to split: at least four fragments, so the receiver overlaps the sender.
+      if (bytes >= 4 * std::min(slot, kFrag)) EXPECT_GE(fragCount(bytes, f), 4u);
+      if (bytes <= std::min(slot, kFrag)) EXPECT_EQ(fragCount(bytes, f), 1u);
+    }
+  }
+}
 
 TEST_P(FabricModes, AllPairsAllSizes) {
   const int n = 3;
