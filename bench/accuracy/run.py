@@ -6,6 +6,7 @@ With --selection it instead times the automatic choice against every forced algo
 (interleaved in one run) and reports auto / best-forced per size.
 
 usage: bench/accuracy/run.py [--build build/release] [--max 256M] [--iters 5] [--out DIR] [--selection]
+                             [--transports shm,tcp] [--ranks 2,4]
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile
 
@@ -23,7 +24,7 @@ def run_sweep(build, transport, n, lo, hi, iters, warmup, colls=None, algo=None)
         path = f.name
     os.unlink(path)
     cmd = [f"{build}/tools/loomrun/loomrun", "-n", str(n), f"{build}/tools/loom/loom", "bench", ",".join(colls or COLLS),
-           "-b", lo, "-e", hi, "-f", "4", "-n", str(iters), "-w", str(warmup), "-c", "0", "--explain", "-J", path]
+           "-b", lo, "-e", hi, "-f", "4", "-n", str(iters), "-w", str(warmup), "-c", "0", "-z", "1", "--explain", "-J", path]
     if algo:
         cmd += ["--algo", algo]
     env = dict(os.environ, LOOM_TRANSPORT=transport)
@@ -43,8 +44,7 @@ def selection(args):
     lines = ["| transport | ranks | collective | size | auto (us) | best forced (us) | best | auto / best |",
              "|---|---|---|---|---|---|---|---|"]
     ratios = []
-    for transport in ["shm", "tcp"]:
-        n = 4
+    for transport, n in [(t, n) for t in args.transports for n in args.ranks]:
         for coll, algos in ALGOS.items():
             times = {}
             for rep in range(args.reps):
@@ -74,15 +74,22 @@ def main():
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--selection", action="store_true", help="auto against every forced algorithm")
-    ap.add_argument("--reps", type=int, default=3, help="repetitions for --selection (median)")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions (the median is the measurement)")
+    ap.add_argument("--transports", default="shm,tcp", help="comma-separated: shm, tcp")
+    ap.add_argument("--ranks", default=None, help="comma-separated rank counts (default 2,4; --selection: 4)")
     args = ap.parse_args()
+    args.transports = args.transports.split(",")
+    args.ranks = [int(x) for x in (args.ranks or ("4" if args.selection else "2,4")).split(",")]
     if args.selection:
         return selection(args)
     cases, errors = [], []
-    for transport in ["shm", "tcp"]:
-        for n in [2, 4]:
-            for r in run_case(args.build, transport, n, args):
-                meas, pred = r["oop"]["time_us"], r.get("predicted_us", -1)
+    for transport in args.transports:
+        for n in args.ranks:
+            # The machine is shared and noisy: the median of `reps` runs is the measurement.
+            runs = [run_case(args.build, transport, n, args) for _ in range(args.reps)]
+            for i, r in enumerate(runs[0]):
+                meas = statistics.median(run[i]["oop"]["time_us"] for run in runs)
+                pred = r.get("predicted_us", -1)
                 if meas <= 0 or pred < 0:
                     continue
                 err = (pred - meas) / meas
@@ -91,8 +98,8 @@ def main():
                               "error": err})
                 errors.append(abs(err))
     lines = ["| transport | ranks | collective | median abs error | worst | cases |", "|---|---|---|---|---|---|"]
-    for transport in ["shm", "tcp"]:
-        for n in [2, 4]:
+    for transport in args.transports:
+        for n in args.ranks:
             for c in COLLS:
                 e = [abs(x["error"]) for x in cases if (x["transport"], x["nranks"], x["collective"]) == (transport, n, c)]
                 if e:

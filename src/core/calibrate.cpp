@@ -69,6 +69,24 @@ Result<double> timeStream(transport::Fabric& f, int self, uint8_t* buf, size_t b
   return secondsSince(t0);
 }
 
+// Both sides send `count` messages of `bytes` from `src` and receive as many into `dst` at once,
+// as a ring step does; seconds on this side. Over shm each side copies every byte it sends into
+// the ring and every byte it receives out of it, so 2 * count * bytes pass through each core.
+Result<double> timeExchange(transport::Fabric& f, int self, const uint8_t* src, uint8_t* dst, size_t bytes, int count,
+                            Deadline d) {
+  const int peer = 1 - self;
+  std::vector<transport::Completion> cs(2 * count);
+  transport::RecvSink sink;
+  auto t0 = Clock::now();
+  for (int i = 0; i < count; ++i) {
+    sink.dst = dst + i * bytes;
+    f.postRecv(peer, bytes, sink, &cs[2 * i]);
+    f.postSend(peer, src + i * bytes, bytes, &cs[2 * i + 1]);
+  }
+  for (auto& c : cs) LOOM_TRY(await(f, c, d));
+  return secondsSince(t0);
+}
+
 // Side 0 tells side 1 whether another round follows (both must run the same number of rounds).
 Result<bool> agreeToGoOn(transport::Fabric& f, int self, bool mine, Deadline d) {
   uint8_t go = mine ? 1 : 0;
@@ -83,11 +101,19 @@ Result<bool> agreeToGoOn(transport::Fabric& f, int self, bool mine, Deadline d) 
 // Rank `self` of a two-rank fabric pair: ping-pong then a stream, repeated in short rounds until
 // `softEnd` (one round at least); the best round of each stands (a round the scheduler preempted
 // is not the link's cost).
-Status pairSide(transport::Fabric& f, int self, PairTimes* out, Deadline d, Clock::time_point softEnd) {
-  // Streams cover 32 MiB so that they run at memory speed, as large collectives do, not cache speed.
+// Over shm the rates come from exchanges (the cost model's per-core copy rate for each stage of a
+// message); over tcp from one-way streams (a message occupies both ends there).
+Status pairSide(transport::Fabric& f, int self, bool exchange, PairTimes* out, Deadline d,
+                Clock::time_point softEnd) {
+  // The big transfers cover 16 MiB each way so that they run at memory speed, as large collectives
+  // do, not cache speed.
   const int peer = 1 - self, kPings = 30, kRounds = 7, kStreamRounds = 3, kStream = 4;
-  const size_t kBig = 8 << 20, kHot = 256 << 10;
-  std::vector<uint8_t> small(8), big(kStream * kBig, 1);
+  const size_t kBig = 4 << 20, kHot = 256 << 10;
+  std::vector<uint8_t> small(8), big(kStream * kBig, 1), into(exchange ? kStream * kBig : 0);
+  auto transfer = [&](size_t bytes) {
+    return exchange ? timeExchange(f, self, big.data(), into.data(), bytes, kStream, d)
+                    : timeStream(f, self, big.data(), bytes, kStream, d);
+  };
   double bestPing = 1e30, bestStream = 1e30, bestHot = 1e30;
   for (int round = 0; round < kRounds; ++round) {
     if (round > 0) {
@@ -114,10 +140,10 @@ Status pairSide(transport::Fabric& f, int self, PairTimes* out, Deadline d, Cloc
     }
     bestPing = std::min(bestPing, secondsSince(t0));
     if (round >= kStreamRounds) continue;
-    auto mem = timeStream(f, self, big.data(), kBig, kStream, d);
+    auto mem = transfer(kBig);
     if (!mem.isOk()) return mem.takeStatus();
     bestStream = std::min(bestStream, mem.value());
-    auto hot = timeStream(f, self, big.data(), kHot, kStream, d);
+    auto hot = transfer(kHot);
     if (!hot.isOk()) return hot.takeStatus();
     bestHot = std::min(bestHot, hot.value());
   }
@@ -125,6 +151,7 @@ Status pairSide(transport::Fabric& f, int self, PairTimes* out, Deadline d, Cloc
   // The ack's round trip comes off; per-message latency stays in (streamed messages overlap it,
   // and subtracting a noisy ping-pong figure four times can leave next to nothing).
   auto rate = [&](double seconds, size_t bytes) {
+    if (exchange) return 2.0 * kStream * static_cast<double>(bytes) / (seconds * 1e9);
     double us = std::max(seconds * 1e6 - 2 * out->alphaUs, seconds * 1e6 / 2);
     return kStream * static_cast<double>(bytes) / (us * 1e3);
   };
@@ -192,7 +219,7 @@ Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d) {
         connected.fetch_add(1);
         while (connected.load() < 2 && !d.expired()) std::this_thread::yield();
         if (st[r].isOk()) st[r] = f[r]->finishSetup();
-        if (st[r].isOk()) st[r] = pairSide(*f[r], r, &t[r], d, softEnd);
+        if (st[r].isOk()) st[r] = pairSide(*f[r], r, kind == transport::Kind::Shm, &t[r], d, softEnd);
         if (!st[r].isOk()) f[1 - r]->abort();  // the other side must not wait for us
       });
     for (auto& x : th) x.join();

@@ -53,6 +53,7 @@ Status Communicator::setUpTopology(const std::vector<InitCard>& cards) {
   }
   placement_.hostOf = topo::hostIndexOf(topology_);
   placement_.tcpOnly = params::getString("LOOM_TRANSPORT") == "tcp";
+  placement_.readShmRings();
   placement_.coresOfHost.clear();
   placement_.nicGbpsOfHost.clear();
   placement_.cacheBytesOfHost.clear();

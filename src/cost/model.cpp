@@ -10,6 +10,9 @@
 #include <queue>
 #include <set>
 
+#include "core/params.hpp"
+#include "transport/shm_fragments.hpp"  // header-only: the fragment rule the transport follows
+
 namespace loom::cost {
 
 int Placement::numHosts() const {
@@ -29,6 +32,11 @@ Placement Placement::blocks(int nranks, int hosts, int cores) {
   for (int r = 0; r < nranks; ++r) p.hostOf.push_back(static_cast<int>(static_cast<long>(r) * hosts / nranks));
   p.coresOfHost.assign(hosts, std::max(cores, 1));
   return p;
+}
+
+void Placement::readShmRings() {
+  shmSlotBytes = std::max<size_t>(4096, params::getBytes("LOOM_SHM_SLOT_BYTES") / 64 * 64);
+  shmSlots = static_cast<int>(std::max<int64_t>(2, params::getInt("LOOM_SHM_SLOTS")));
 }
 
 std::vector<size_t> chunkCandidates(size_t base) { return {base / 4, base, base * 4}; }
@@ -122,10 +130,47 @@ class Replay {
     bool operator()(const Entry& x, const Entry& y) const { return x.first > y.first; }
   };
 
+  bool isRemote(int a, int b) const { return w_.tcpOnly || w_.hostOf[a] != w_.hostOf[b]; }
+
+  // A shm message starts when its sender can (the receiver joins later); anything else needs
+  // every thread it occupies.
   double earliest(const Action& ac) const {
     double t = std::max(ready_[ac.a.rank][ac.a.step], threadFree_[ac.a.rank]);
-    if (ac.b.rank >= 0) t = std::max({t, ready_[ac.b.rank][ac.b.step], threadFree_[ac.b.rank]});
+    if (ac.b.rank >= 0 && isRemote(ac.a.rank, ac.b.rank))
+      t = std::max({t, ready_[ac.b.rank][ac.b.step], threadFree_[ac.b.rank]});
     return t;
+  }
+
+  // The sender copies into the ring while the receiver copies (or reduces) out of it, one
+  // fragment behind; with more fragments than slots the sender waits for the receiver.
+  void commitShm(const Action& ac, double start) {
+    const int a = ac.a.rank, b = ac.b.rank;
+    const auto& sb = s_[b].steps[ac.b.step];
+    const size_t bytes = s_[a].steps[ac.a.step].src.bytes;
+    const bool hot = inCache_[a] && inCache_[b];
+    const double gbps = t_.shm.rate(hot);
+    const double outGbps = sb.kind == StepKind::RecvReduce ? std::min(gbps, reduceRate(hot)) : gbps;
+    const size_t frag = std::min(bytes, transport::shmFragBytes(bytes, w_.shmSlotBytes));
+    const double sIn = stretch_[a], sOut = stretch_[b];
+    const double wake = sleeps_[a] || sleeps_[b] ? t_.wakeUs : 0;
+    const double copyIn = perByte(bytes, gbps) * sIn, copyOut = perByte(bytes, outGbps) * sOut;
+    const double lastOut = perByte(frag, outGbps) * sOut;
+    double sendEnd = start + t_.stepUs + copyIn;
+    const double begin = std::max({ready_[b][ac.b.step], threadFree_[b],
+                                   start + t_.stepUs + t_.shm.alphaUs + wake + perByte(frag, gbps) * sIn});
+    const double recvEnd = std::max(begin + t_.stepUs + copyOut, sendEnd + t_.shm.alphaUs + lastOut);
+    const double ring = static_cast<double>(frag) * std::max(w_.shmSlots, 1);
+    if (static_cast<double>(bytes) > ring) sendEnd = std::max(sendEnd, recvEnd - perByte(size_t(ring), outGbps) * sOut);
+    threadFree_[a] = sendEnd;
+    threadFree_[b] = recvEnd;
+    busy_[a][kLatency] += t_.stepUs;
+    busy_[a][kShm] += copyIn;
+    busy_[b][kLatency] += t_.stepUs + t_.shm.alphaUs + wake;
+    busy_[b][sb.kind == StepKind::RecvReduce && outGbps < gbps ? kReduce : kShm] += copyOut;
+    sent_[a][0] += bytes;
+    sent_[a][2] += 1;
+    complete(ac.a, sendEnd);
+    complete(ac.b, recvEnd);
   }
 
   void enable(int r, uint32_t i) {
@@ -164,28 +209,24 @@ class Replay {
       if (!noop)
         (sa.kind == StepKind::Copy ? cost[kCopy] : cost[kReduce]) +=
             perByte(sa.dst.bytes, sa.kind == StepKind::Copy ? copyRate(hot) : reduceRate(hot));
-    } else {
+    } else if (!isRemote(ac.a.rank, ac.b.rank)) {
+      commitShm(ac, start);
+      finishMessage(ac);
+      return 2;
+    } else {  // tcp: both threads, for the whole message
       steps = 2;
       const auto& sb = s_[ac.b.rank].steps[ac.b.step];
-      const bool remote = w_.tcpOnly || w_.hostOf[ac.a.rank] != w_.hostOf[ac.b.rank];
-      const LinkCost& link = remote ? t_.tcp : t_.shm;
       const size_t bytes = sa.src.bytes;
       // A sleeping receiver pays a wake-up (and, stretched below, a wait for a core).
-      cost[kLatency] = t_.stepUs + link.alphaUs + (sleeps_[ac.a.rank] || sleeps_[ac.b.rank] ? t_.wakeUs : 0);
+      cost[kLatency] = t_.stepUs + t_.tcp.alphaUs + (sleeps_[ac.a.rank] || sleeps_[ac.b.rank] ? t_.wakeUs : 0);
       const bool hot = inCache_[ac.a.rank] && inCache_[ac.b.rank];
-      double gbps = link.rate(hot);
+      double gbps = t_.tcp.rate(hot);
       if (w_.hostOf[ac.a.rank] != w_.hostOf[ac.b.rank]) gbps = std::min({gbps, nicShare_[ac.a.rank], nicShare_[ac.b.rank]});
-      cost[remote ? kTcp : kShm] = perByte(bytes, gbps);
-      if (sb.kind == StepKind::RecvReduce) {
-        // Over shm the receiver reduces straight out of the ring instead of copying: the slower of
-        // the two rates bounds the pipe. Over tcp it reduces after receiving into staging: both.
-        const double red = reduceRate(hot);
-        if (remote) cost[kReduce] = perByte(bytes, red);
-        else if (red < gbps) cost[kReduce] = perByte(bytes, red) - cost[kShm];
-      }
-      auto& sent = sent_[ac.a.rank];
-      sent[remote ? 1 : 0] += bytes;
-      sent[2] += 1;
+      cost[kTcp] = perByte(bytes, gbps);
+      // The receiver reduces after receiving into staging: both add.
+      if (sb.kind == StepKind::RecvReduce) cost[kReduce] = perByte(bytes, reduceRate(hot));
+      sent_[ac.a.rank][1] += bytes;
+      sent_[ac.a.rank][2] += 1;
     }
     double stretch = stretch_[ac.a.rank];
     if (ac.b.rank >= 0) stretch = std::max(stretch, stretch_[ac.b.rank]);
@@ -199,13 +240,15 @@ class Replay {
       for (int c = 0; c < kNumCats; ++c) busy_[ref.rank][c] += cost[c];
       complete(ref, end);
     }
-    if (ac.b.rank >= 0) {
-      std::pair<int, int> pair{ac.a.rank, ac.b.rank};
-      ++nextMatch_[pair];
-      matchedInFlight_[pair] = false;
-      tryMatch(pair);
-    }
+    if (ac.b.rank >= 0) finishMessage(ac);
     return steps;
+  }
+
+  void finishMessage(const Action& ac) {
+    std::pair<int, int> pair{ac.a.rank, ac.b.rank};
+    ++nextMatch_[pair];
+    matchedInFlight_[pair] = false;
+    tryMatch(pair);
   }
 
   void complete(StepRef ref, double end) {

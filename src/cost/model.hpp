@@ -2,9 +2,11 @@
 // (every rank's, from src/algo) on a model of the machine, so an algorithm's steps and bytes per
 // link are never restated by hand.
 //
-// Machine model: each rank is one progress thread. A message between ranks a and b occupies both
-// threads for alpha + bytes / bandwidth of their link (shm within a host, tcp across hosts), plus
-// the reduction when the receiver reduces on arrival; a local copy or reduction occupies its rank.
+// Machine model: each rank is one progress thread. A tcp message (across hosts) occupies both
+// threads for alpha + bytes / bandwidth, plus the reduction when the receiver reduces on arrival.
+// A shm message is a two-stage pipeline: the sender copies it into the ring, the receiver copies
+// (or reduces) it out, starting once the first fragment is in and ending one fragment after the
+// sender; a sender runs at most a ring ahead. A local copy or reduction occupies its rank.
 // Dependencies and FIFO matching order the work; a host with more ranks than cores stretches its
 // copying and reducing by ranks / cores, and its messages pay a wake-up (its ranks sleep rather
 // than spin). When a rank's buffers fit in its share of the last-level cache, copies, reductions
@@ -32,6 +34,11 @@ struct Placement {
   std::vector<double> cacheBytesOfHost;
   // Every pair talks over tcp, same host or not (LOOM_TRANSPORT=tcp).
   bool tcpOnly = false;
+  // The shm rings (LOOM_SHM_SLOT_BYTES, LOOM_SHM_SLOTS): how messages fragment, how far ahead a
+  // sender may run.
+  size_t shmSlotBytes = 256 << 10;
+  int shmSlots = 8;
+  void readShmRings();  // from LOOM_SHM_SLOT_BYTES and LOOM_SHM_SLOTS, rounded as the transport does
 
   int nranks() const { return static_cast<int>(hostOf.size()); }
   int numHosts() const;

@@ -5,7 +5,6 @@
 
 #include <sys/types.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <optional>
@@ -18,6 +17,7 @@
 #include "os/shm.hpp"
 #include "transport/fabric.hpp"
 #include "transport/queue.hpp"
+#include "transport/shm_fragments.hpp"
 #include "transport/wire.hpp"
 
 namespace loom::transport {
@@ -43,17 +43,6 @@ struct RecvOp {
 // Number of fragments of a message: a 0-byte message is one header-only fragment.
 inline uint64_t fragCount(size_t bytes, size_t fragBytes) {
   return bytes == 0 ? 1 : (bytes + fragBytes - 1) / fragBytes;
-}
-
-// Fragment size of a shared-memory message, the same on both sides (slotBytes is the receiver's).
-// A message in one fragment is copied into the slot and only then out of it; in four or more,
-// the receiver copies fragment k while the sender fills k+1 (a 128 KiB tree broadcast between
-// two ranks took 23 us in one fragment). Fragments stay at or above kMinShmFrag, where a slot
-// hand-over costs little next to the copy.
-constexpr size_t kMinShmFrag = 16 * 1024;
-inline size_t shmFragBytes(size_t bytes, size_t slotBytes) {
-  size_t quarter = (bytes / 4 + wire::kLine - 1) / wire::kLine * wire::kLine;
-  return std::min(slotBytes, std::max(kMinShmFrag, quarter));
 }
 
 constexpr uint64_t kNoOp = ~uint64_t{0};  // FragRef::seq of frames that complete no operation

@@ -35,11 +35,14 @@ algo::CollArgs shape(Coll c, size_t count, size_t elem = 4, size_t chunk = 512 <
 
 TEST(CostModel, TwoRankBroadcastIsOneMessage) {
   // Tree broadcast over 2 ranks out of place: the root copies its input to its output, then one
-  // message of B bytes: B / copy + alpha + B / bw.
+  // message of B bytes in four fragments of F = 25024 (a quarter, rounded up to 64): the receiver
+  // starts once the first is in and ends one fragment after the sender: B / copy + alpha + F / bw
+  // + B / bw.
   const size_t count = 25000;  // 100000 bytes
+  const double frag = 25024 / 1e4;
   auto e = estimate(simple(), Placement::singleHost(2, 2), shape(Coll::Broadcast, count), Algo::Tree);
   ASSERT_TRUE(e.isOk()) << e.status().message();
-  EXPECT_NEAR(e->us, 100000 / 2e4 + 2.0 + 100000 / 1e4, 1e-6);
+  EXPECT_NEAR(e->us, 100000 / 2e4 + 2.0 + frag + 100000 / 1e4, 1e-6);
   EXPECT_EQ(e->shmBytes, 100000u);
   EXPECT_EQ(e->tcpBytes, 0u);
   EXPECT_EQ(e->messages, 1u);
@@ -58,7 +61,8 @@ TEST(CostModel, OversubscribedHostStretchesWorkAndPaysWakeUps) {
   auto fit = estimate(simple(), Placement::singleHost(2, 2), shape(Coll::Broadcast, count), Algo::Tree);
   auto over = estimate(simple(), Placement::singleHost(2, 1), shape(Coll::Broadcast, count), Algo::Tree);
   ASSERT_TRUE(fit.isOk() && over.isOk());
-  EXPECT_NEAR(over->us, 2 * (5.0 + 10.0) + 2.0 + 30.0, 1e-6);  // (copy + bytes/bw) x 2 ranks/core + alpha + wake
+  // (copy + first fragment + bytes/bw) x 2 ranks/core + alpha + wake
+  EXPECT_NEAR(over->us, 2 * (5.0 + 2.5024 + 10.0) + 2.0 + 30.0, 1e-6);
   EXPECT_GT(over->us, fit->us);
 }
 

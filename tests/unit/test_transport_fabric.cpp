@@ -49,8 +49,12 @@ TEST(ShmFragments, PipelineLargeMessagesWithinASlot) {
       EXPECT_EQ(f % 64, 0u);
       EXPECT_GE(f, std::min(slot, kFrag));
       // Big enough to split: at least four fragments, so the receiver overlaps the sender.
-      if (bytes >= 4 * std::min(slot, kFrag)) EXPECT_GE(fragCount(bytes, f), 4u);
-      if (bytes <= std::min(slot, kFrag)) EXPECT_EQ(fragCount(bytes, f), 1u);
+      if (bytes >= 4 * std::min(slot, kFrag)) {
+        EXPECT_GE(fragCount(bytes, f), 4u);
+      }
+      if (bytes <= std::min(slot, kFrag)) {
+        EXPECT_EQ(fragCount(bytes, f), 1u);
+      }
     }
   }
 }
