@@ -13,10 +13,10 @@ import argparse, json, os, statistics, subprocess, sys, tempfile
 COLLS = ["allreduce", "allgather", "reducescatter", "broadcast"]
 
 
-def run_case(build, transport, n, args):
+def run_case(build, transport, n, args, colls=None, algo=None):
     # Small sizes need many iterations to rise above the noise; large ones a few.
-    return (run_sweep(build, transport, n, "1K", "1M", 50, 5) +
-            run_sweep(build, transport, n, "4M", args.max, args.iters, 1))
+    return (run_sweep(build, transport, n, "1K", "1M", 50, 5, colls, algo) +
+            run_sweep(build, transport, n, "4M", args.max, args.iters, 1, colls, algo))
 
 
 def run_sweep(build, transport, n, lo, hi, iters, warmup, colls=None, algo=None):
@@ -49,7 +49,7 @@ def selection(args):
             times = {}
             for rep in range(args.reps):
                 for algo in [None] + algos:
-                    for r in run_sweep(args.build, transport, n, "1K", args.max, args.iters, 1, [coll], algo):
+                    for r in run_case(args.build, transport, n, args, [coll], algo):
                         times.setdefault((algo or "auto", r["size"]), []).append(r["oop"]["time_us"])
             for size in sorted({s for (_, s) in times}):
                 auto = statistics.median(times[("auto", size)])

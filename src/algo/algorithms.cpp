@@ -56,7 +56,7 @@ bool parseAlgo(std::string_view name, Algo* out) {
 
 std::vector<Algo> algorithmsFor(Coll coll) {
   switch (coll) {
-    case Coll::AllReduce: return {Algo::Ring, Algo::Rhd, Algo::Tree, Algo::Hier};
+    case Coll::AllReduce: return {Algo::Ring, Algo::Rhd, Algo::Tree, Algo::Direct, Algo::Hier};
     case Coll::Broadcast: return {Algo::Ring, Algo::Tree, Algo::Hier};
     case Coll::Reduce: return {Algo::Ring, Algo::Tree};
     case Coll::AllGather: return {Algo::Ring, Algo::Rhd, Algo::Hier};
@@ -145,7 +145,12 @@ Status generate(Algo algo, const CollArgs& a, sched::Schedule& s) {
   }
   switch (a.coll) {
     case Coll::AllReduce:
-      return algo == Algo::Ring ? ringAllReduce(a, s) : algo == Algo::Rhd ? rhdAllReduce(a, s) : treeAllReduce(a, s);
+      switch (algo) {
+        case Algo::Ring: return ringAllReduce(a, s);
+        case Algo::Rhd: return rhdAllReduce(a, s);
+        case Algo::Direct: return directAllReduce(a, s);
+        default: return treeAllReduce(a, s);
+      }
     case Coll::Broadcast: return algo == Algo::Ring ? chainBroadcast(a, s) : treeBroadcast(a, s);
     case Coll::Reduce: return algo == Algo::Ring ? chainReduce(a, s) : treeReduce(a, s);
     case Coll::AllGather: return algo == Algo::Ring ? ringAllGather(a, s) : rhdAllGather(a, s);

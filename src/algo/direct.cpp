@@ -8,6 +8,11 @@
 //   at a time, all steps are independent so a transport may overlap them.
 // Linear gather / scatter: the root receives from (sends to) every rank; root link carries
 //   (n-1) B: alpha + (n-1) B beta with full overlap, no forwarding hops.
+// One-shot allreduce: every rank sends its whole input to every other rank and sums the n
+//   contributions itself, in rank order 0..n-1, so every rank computes the same bits. One round
+//   of independent messages instead of log n dependent ones, which is what a small message pays
+//   for on a host with more ranks than cores (each dependent round waits for the scheduler).
+//   cost: alpha + (n-1) B beta sent and received per rank, (n-1) B gamma; scratch n B.
 // SendRecv: one Send or Recv step per P2pOp, in the given order, no dependencies among them.
 //   A rank's sends to itself are paired in order with its receives from itself and become
 //   copies, so no schedule ever sends to its own rank.
@@ -30,6 +35,37 @@ using sched::send;
 namespace {
 bool overlap(size_t a, size_t alen, size_t b, size_t blen) { return alen && blen && a < b + blen && b < a + alen; }
 }  // namespace
+
+Status directAllReduce(const CollArgs& a, Schedule& s) {
+  const int n = a.nranks, r = a.rank;
+  const size_t b = a.count * a.elemSize;
+  if (b == 0) return Status::ok();
+  s.scratchBytes = static_cast<size_t>(n) * b;  // rank p's contribution at p * b
+  // In place, Output (= Input) is rewritten below while sends may still read it: send a copy.
+  std::vector<uint32_t> mineReady;
+  sched::Span mine = in(0, b);
+  if (a.inPlace) {
+    mine = scratch(r * b, b);
+    mineReady.push_back(s.add(copy(in(0, b), mine)));
+  }
+  std::vector<uint32_t> arrived(n, UINT32_MAX);
+  for (int k = 1; k < n; ++k) {  // staggered: at round k each rank is hit by one sender
+    const int to = (r + k) % n, from = (r - k + n) % n;
+    s.add(send(to, mine), mineReady);
+    arrived[from] = s.add(recv(from, scratch(from * b, b)));
+  }
+  auto part = [&](int p) { return p == r ? mine : scratch(p * b, b); };
+  auto ready = [&](int p) { return p == r ? mineReady : std::vector<uint32_t>{arrived[p]}; };
+  std::vector<uint32_t> first = ready(0);
+  first.insert(first.end(), mineReady.begin(), mineReady.end());  // in place, Output is Input: copied first
+  uint32_t last = s.add(copy(part(0), out(0, b)), first);
+  for (int p = 1; p < n; ++p) {
+    std::vector<uint32_t> deps = ready(p);
+    deps.push_back(last);
+    last = s.add(sched::reduce(part(p), out(0, b)), deps);
+  }
+  return Status::ok();
+}
 
 Status directAllToAll(const CollArgs& a, Schedule& s) {
   const int n = a.nranks, r = a.rank;

@@ -52,6 +52,7 @@ Status treeGather(const CollArgs& a, sched::Schedule& s);
 Status treeScatter(const CollArgs& a, sched::Schedule& s);
 Status treeAllReduce(const CollArgs& a, sched::Schedule& s);
 
+Status directAllReduce(const CollArgs& a, sched::Schedule& s);  // one-shot, for small messages
 Status directAllToAll(const CollArgs& a, sched::Schedule& s);  // alltoall and alltoallv
 Status directGather(const CollArgs& a, sched::Schedule& s);
 Status directScatter(const CollArgs& a, sched::Schedule& s);

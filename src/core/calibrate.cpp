@@ -3,6 +3,7 @@
 #include "core/calibrate.hpp"
 
 #include <fmt/format.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -160,14 +161,14 @@ Status pairSide(transport::Fabric& f, int self, bool exchange, PairTimes* out, D
   return {};
 }
 
-// Threads that keep every core busy, as the other ranks of an oversubscribed host do.
+// Threads that keep every core busy as the other ranks of an oversubscribed host do: they poll
+// and yield (LOOM_YIELD_US), so a rank with work gets a core within a scheduler round.
 class BusyCores {
  public:
   explicit BusyCores(int n) {
     for (int i = 0; i < n; ++i)
       threads_.emplace_back([this] {
-        volatile uint64_t x = 0;
-        while (!stop_.load(std::memory_order_relaxed)) x = x + 1;
+        while (!stop_.load(std::memory_order_relaxed)) sched_yield();
       });
   }
   ~BusyCores() {
@@ -180,7 +181,7 @@ class BusyCores {
   std::vector<std::thread> threads_;
 };
 
-Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d) {
+Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d, int yieldUs = 0) {
   const auto softEnd = Clock::now() + std::chrono::milliseconds(120);
   std::mt19937_64 rng(static_cast<uint64_t>(Clock::now().time_since_epoch().count()) ^ getpid());
   std::vector<std::unique_ptr<transport::Fabric>> f;
@@ -202,6 +203,7 @@ Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d) {
     c.shmSlotBytes = params::getBytes("LOOM_SHM_SLOT_BYTES");
     c.shmSlots = static_cast<int>(params::getInt("LOOM_SHM_SLOTS"));
     c.spinUs = spinUs;
+    c.yieldUs = yieldUs;
     auto made = transport::Fabric::create(c);
     if (!made.isOk()) return made.takeStatus();
     addrs.push_back(made.value()->address());
@@ -267,11 +269,18 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   t.shm.cachedGbps = std::max(shm->cachedGbps, shmSleep->cachedGbps);
   t.tcp.cachedGbps = std::max(tcp->cachedGbps, tcpSleep->cachedGbps);
   {
-    // Sleeping ranks on busy cores: what a message costs on a host with more ranks than cores.
+    // Yield-polling ranks on crowded cores: what a message costs on a host with more ranks than
+    // cores (the communicator's setting there, see chooseYieldMicros).
+    // The scheduler sometimes puts the two ends on one core, where they hand the core to each
+    // other at no cost; a rank of an oversubscribed host shares its core with other ranks: the
+    // slowest of three placements stands.
     BusyCores busy(static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
-    auto crowded = measurePair(transport::Kind::Shm, 0, d);
-    if (!crowded.isOk()) return crowded.takeStatus();
-    t.wakeUs = std::max(0.0, crowded->alphaUs - t.shm.alphaUs);
+    t.wakeUs = 0;
+    for (int i = 0; i < 3; ++i) {
+      auto crowded = measurePair(transport::Kind::Shm, 0, d, 20000);
+      if (!crowded.isOk()) return crowded.takeStatus();
+      t.wakeUs = std::max(t.wakeUs, crowded->alphaUs - t.shm.alphaUs);
+    }
   }
   const size_t n = (32 << 20) / sizeof(float);  // beyond the caches, as large collectives
   std::vector<float> a(n, 1.0f), b(n, 2.0f), c(n);

@@ -32,7 +32,7 @@ struct Tuning {
   double opUs = 1.0;
   double copyCachedGbps = 0;    // the same rates for data in cache (0: as above)
   double reduceCachedGbps = 0;
-  double wakeUs = 20;          // extra per message when ranks sleep on busy cores (more ranks than cores)
+  double wakeUs = 20;          // extra per message when ranks share cores (more ranks than cores)
   std::string fingerprint;     // hardware the numbers were measured on
   std::string source = "built-in defaults";  // "calibrated", a file path, or the defaults
 
