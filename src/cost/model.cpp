@@ -120,10 +120,16 @@ class Replay {
   }
 
  private:
-  // A local step (b.rank < 0) or a matched message (a = send side, b = receive side).
+  // A local step (b.rank < 0), a matched message (a = send side, b = receive side), or the
+  // receiving half of a shm message whose sender has committed (recvHalf).
   struct Action {
     StepRef a{-1, 0};
     StepRef b{-1, 0};
+    bool recvHalf = false;
+    double arrival = 0;    // recvHalf: the first fragment is in
+    double notBefore = 0;  // recvHalf: the last fragment is in, plus its copy
+    double work = 0;       // recvHalf: the receiver's copy or reduction
+    bool reduces = false;
   };
   using Entry = std::pair<double, Action>;
   struct Later {
@@ -135,6 +141,7 @@ class Replay {
   // A shm message starts when its sender can (the receiver joins later); anything else needs
   // every thread it occupies.
   double earliest(const Action& ac) const {
+    if (ac.recvHalf) return std::max({ac.arrival, ready_[ac.b.rank][ac.b.step], threadFree_[ac.b.rank]});
     double t = std::max(ready_[ac.a.rank][ac.a.step], threadFree_[ac.a.rank]);
     if (ac.b.rank >= 0 && isRemote(ac.a.rank, ac.b.rank))
       t = std::max({t, ready_[ac.b.rank][ac.b.step], threadFree_[ac.b.rank]});
@@ -142,8 +149,10 @@ class Replay {
   }
 
   // The sender copies into the ring while the receiver copies (or reduces) out of it, one
-  // fragment behind; with more fragments than slots the sender waits for the receiver.
-  void commitShm(const Action& ac, double start) {
+  // fragment behind; with more fragments than slots the sender waits for the receiver. The
+  // receiving half is queued at the first fragment's arrival, so the receiver's thread is free
+  // until then (both ends of an exchange send first, as the executor does).
+  void commitShmSend(const Action& ac, double start) {
     const int a = ac.a.rank, b = ac.b.rank;
     const auto& sb = s_[b].steps[ac.b.step];
     const size_t bytes = s_[a].steps[ac.a.step].src.bytes;
@@ -153,24 +162,36 @@ class Replay {
     const size_t frag = std::min(bytes, transport::shmFragBytes(bytes, w_.shmSlotBytes));
     const double sIn = stretch_[a], sOut = stretch_[b];
     const double wake = sleeps_[a] || sleeps_[b] ? t_.wakeUs : 0;
-    const double copyIn = perByte(bytes, gbps) * sIn, copyOut = perByte(bytes, outGbps) * sOut;
-    const double lastOut = perByte(frag, outGbps) * sOut;
+    const double copyIn = perByte(bytes, gbps) * sIn;
+    Action half = ac;
+    half.recvHalf = true;
+    half.reduces = sb.kind == StepKind::RecvReduce && outGbps < gbps;
+    half.work = t_.stepUs + perByte(bytes, outGbps) * sOut;
+    half.arrival = start + t_.stepUs + t_.shm.alphaUs + wake + perByte(frag, gbps) * sIn;
     double sendEnd = start + t_.stepUs + copyIn;
-    const double begin = std::max({ready_[b][ac.b.step], threadFree_[b],
-                                   start + t_.stepUs + t_.shm.alphaUs + wake + perByte(frag, gbps) * sIn});
-    const double recvEnd = std::max(begin + t_.stepUs + copyOut, sendEnd + t_.shm.alphaUs + lastOut);
+    half.notBefore = sendEnd + t_.shm.alphaUs + perByte(frag, outGbps) * sOut;
     const double ring = static_cast<double>(frag) * std::max(w_.shmSlots, 1);
-    if (static_cast<double>(bytes) > ring) sendEnd = std::max(sendEnd, recvEnd - perByte(size_t(ring), outGbps) * sOut);
+    if (static_cast<double>(bytes) > ring) {  // runs at most a ring ahead of the receiver
+      const double recvEnd = std::max(earliest(half) + half.work, half.notBefore);
+      sendEnd = std::max(sendEnd, recvEnd - perByte(size_t(ring), outGbps) * sOut);
+    }
     threadFree_[a] = sendEnd;
-    threadFree_[b] = recvEnd;
     busy_[a][kLatency] += t_.stepUs;
     busy_[a][kShm] += copyIn;
-    busy_[b][kLatency] += t_.stepUs + t_.shm.alphaUs + wake;
-    busy_[b][sb.kind == StepKind::RecvReduce && outGbps < gbps ? kReduce : kShm] += copyOut;
     sent_[a][0] += bytes;
     sent_[a][2] += 1;
     complete(ac.a, sendEnd);
-    complete(ac.b, recvEnd);
+    queue_.push({earliest(half), half});
+    finishMessage(ac);  // the pair's next message may start: rings are FIFO
+  }
+
+  void commitShmRecv(const Action& ac, double start) {
+    const int b = ac.b.rank;
+    const double end = std::max(start + ac.work, ac.notBefore);
+    threadFree_[b] = end;
+    busy_[b][kLatency] += t_.stepUs;
+    busy_[b][ac.reduces ? kReduce : kShm] += ac.work - t_.stepUs;
+    complete(ac.b, end);
   }
 
   void enable(int r, uint32_t i) {
@@ -209,10 +230,12 @@ class Replay {
       if (!noop)
         (sa.kind == StepKind::Copy ? cost[kCopy] : cost[kReduce]) +=
             perByte(sa.dst.bytes, sa.kind == StepKind::Copy ? copyRate(hot) : reduceRate(hot));
+    } else if (ac.recvHalf) {
+      commitShmRecv(ac, start);
+      return 1;
     } else if (!isRemote(ac.a.rank, ac.b.rank)) {
-      commitShm(ac, start);
-      finishMessage(ac);
-      return 2;
+      commitShmSend(ac, start);
+      return 1;
     } else {  // tcp: both threads, for the whole message
       steps = 2;
       const auto& sb = s_[ac.b.rank].steps[ac.b.step];
