@@ -276,7 +276,10 @@ void FabricImpl::waitForActivity(int timeoutMs) {
       __builtin_ia32_pause();
 #endif
     }
-    if (tcpPend) return pollTcp(std::min(timeoutMs, 1));  // alternate; the caller loops
+    if (tcpPend) {
+      pollTcp(std::min(timeoutMs, 1));  // alternate; the caller loops
+      return;
+    }
     // Yield-polling lasts yieldUs from the last movement (not per call: callers loop on us).
     auto yieldEnd = lastMoved_ + std::chrono::microseconds(cfg_.yieldUs);
     if (cfg_.yieldUs > 0 && Clock::now() < yieldEnd) {
@@ -290,7 +293,21 @@ void FabricImpl::waitForActivity(int timeoutMs) {
     // A dead shm peer never rings: come back to check liveness.
     return sleepOnBell(std::min(timeoutMs, 100));
   }
-  if (tcpPend) return pollTcp(timeoutMs);
+  if (tcpPend) {
+    // As over shm: with more ranks than cores, poll and yield for a while, so the peer that
+    // will answer gets the core, rather than sleep in epoll and pay a wake-up per message.
+    auto yieldEnd = lastMoved_ + std::chrono::microseconds(cfg_.yieldUs);
+    if (cfg_.yieldUs > 0 && Clock::now() < yieldEnd) {
+      yieldEnd = std::min(yieldEnd, Clock::now() + std::chrono::milliseconds(timeoutMs));
+      do {
+        if (pollTcp(0) > 0 || wakePending_.load(std::memory_order_relaxed) || aborted_.load(std::memory_order_relaxed))
+          return;
+        sched_yield();
+      } while (Clock::now() < yieldEnd);
+    }
+    pollTcp(timeoutMs);
+    return;
+  }
   sleepOnBell(timeoutMs);  // nothing pending: only wake() or abort() matter
 }
 

@@ -206,7 +206,7 @@ class FabricImpl final : public Fabric {
   bool tcpDigest(int rank, Peer& p, TcpSock& s);  // handle what the last read completed; false: failed
   bool tcpFinishFrame(int rank, Peer& p, TcpSock& s);
   char* tcpPayloadDst(Peer& p, TcpSock& s);
-  void pollTcp(int timeoutMs);  // epoll_wait and mark sockets ready
+  int pollTcp(int timeoutMs);  // epoll_wait and mark sockets ready; the number of events
 
   FabricConfig cfg_;
   int me_ = 0;

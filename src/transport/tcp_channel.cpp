@@ -52,7 +52,7 @@ void FabricImpl::queueTcpRecv(Peer& p, uint64_t seq, size_t bytes) {
   }
 }
 
-void FabricImpl::pollTcp(int timeoutMs) {
+int FabricImpl::pollTcp(int timeoutMs) {
   epoll_event ev[64];
   int n = epoll_->wait(ev, 64, timeoutMs);
   for (int i = 0; i < n; ++i) {
@@ -63,6 +63,7 @@ void FabricImpl::pollTcp(int timeoutMs) {
     if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.readable = true;
     if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s.writable = true;
   }
+  return n;
 }
 
 bool FabricImpl::progressTcp(int rank, Peer& p) {
