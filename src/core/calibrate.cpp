@@ -3,6 +3,7 @@
 #include "core/calibrate.hpp"
 
 #include <fmt/format.h>
+#include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -161,13 +162,35 @@ Status pairSide(transport::Fabric& f, int self, bool exchange, PairTimes* out, D
   return {};
 }
 
+// The CPUs this process may run on (at least one entry).
+std::vector<int> allowedCpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  if (cpus.empty()) cpus.push_back(0);
+  return cpus;
+}
+
+// Pins the calling (short-lived calibration) thread to one CPU; best effort.
+void pinTo(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
 // Threads that keep every core busy as the other ranks of an oversubscribed host do: they poll
-// and yield (LOOM_YIELD_US), so a rank with work gets a core within a scheduler round.
+// and yield (LOOM_YIELD_US), so a rank with work gets a core within a scheduler round. One per
+// allowed CPU, pinned there.
 class BusyCores {
  public:
-  explicit BusyCores(int n) {
-    for (int i = 0; i < n; ++i)
-      threads_.emplace_back([this] {
+  BusyCores() {
+    for (int cpu : allowedCpus())
+      threads_.emplace_back([this, cpu] {
+        pinTo(cpu);
         while (!stop_.load(std::memory_order_relaxed)) sched_yield();
       });
   }
@@ -181,7 +204,10 @@ class BusyCores {
   std::vector<std::thread> threads_;
 };
 
-Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d, int yieldUs = 0) {
+// pinned: both ends run on the first allowed CPU, so (with BusyCores) every hand-over goes through
+// a run queue shared with a polling rank, as on a host with more ranks than cores. Left to the
+// scheduler the placement varies run to run, and so did the figure (0 to 78 us).
+Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d, int yieldUs = 0, bool pinned = false) {
   const auto softEnd = Clock::now() + std::chrono::milliseconds(120);
   std::mt19937_64 rng(static_cast<uint64_t>(Clock::now().time_since_epoch().count()) ^ getpid());
   std::vector<std::unique_ptr<transport::Fabric>> f;
@@ -212,10 +238,12 @@ Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d, int 
   Status st[2];
   PairTimes t[2];
   std::atomic<int> connected{0};
+  const std::vector<int> cpus = pinned ? allowedCpus() : std::vector<int>{};
   {
     std::vector<std::thread> th;
     for (int r = 0; r < 2; ++r)
       th.emplace_back([&, r] {
+        if (pinned) pinTo(cpus[0]);
         st[r] = f[r]->connect(addrs, d);
         // finishSetup unlinks our shm name: only once the peer has mapped it.
         connected.fetch_add(1);
@@ -271,16 +299,10 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   {
     // Yield-polling ranks on crowded cores: what a message costs on a host with more ranks than
     // cores (the communicator's setting there, see chooseYieldMicros).
-    // The scheduler sometimes puts the two ends on one core, where they hand the core to each
-    // other at no cost; a rank of an oversubscribed host shares its core with other ranks: the
-    // slowest of three placements stands.
-    BusyCores busy(static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
-    t.wakeUs = 0;
-    for (int i = 0; i < 3; ++i) {
-      auto crowded = measurePair(transport::Kind::Shm, 0, d, 20000);
-      if (!crowded.isOk()) return crowded.takeStatus();
-      t.wakeUs = std::max(t.wakeUs, crowded->alphaUs - t.shm.alphaUs);
-    }
+    BusyCores busy;
+    auto crowded = measurePair(transport::Kind::Shm, 0, d, 20000, true);
+    if (!crowded.isOk()) return crowded.takeStatus();
+    t.wakeUs = std::max(0.0, crowded->alphaUs - t.shm.alphaUs);
   }
   const size_t n = (32 << 20) / sizeof(float);  // beyond the caches, as large collectives
   std::vector<float> a(n, 1.0f), b(n, 2.0f), c(n);
