@@ -52,8 +52,7 @@ Status Communicator::setUpTopology(const std::vector<InitCard>& cards) {
     topology_ = topo::assemble(hosts);
   }
   placement_.hostOf = topo::hostIndexOf(topology_);
-  placement_.tcpOnly = params::getString("LOOM_TRANSPORT") == "tcp";
-  placement_.readShmRings();
+  placement_.readTransportParams();
   placement_.coresOfHost.clear();
   placement_.nicGbpsOfHost.clear();
   placement_.cacheBytesOfHost.clear();

@@ -38,7 +38,9 @@ struct Placement {
   // sender may run.
   size_t shmSlotBytes = 256 << 10;
   int shmSlots = 8;
-  void readShmRings();  // from LOOM_SHM_SLOT_BYTES and LOOM_SHM_SLOTS, rounded as the transport does
+  // tcpOnly from LOOM_TRANSPORT, the rings from LOOM_SHM_SLOT_BYTES and LOOM_SHM_SLOTS (rounded as
+  // the transport does).
+  void readTransportParams();
 
   int nranks() const { return static_cast<int>(hostOf.size()); }
   int numHosts() const;

@@ -59,7 +59,7 @@ Result<cost::Placement> placementFor(const Args& a, std::string* described) {
     auto p = cost::Placement::blocks(n, hosts, here);
     if (auto self = topo::detectHost({}); self.isOk())
       p.cacheBytesOfHost.assign(hosts, topo::lastLevelCacheBytes(self.value()));
-    p.readShmRings();
+    p.readTransportParams();
     return p;
   }
   auto topo = topo::loadFile(a.topoFile);
@@ -81,7 +81,7 @@ Result<cost::Placement> placementFor(const Args& a, std::string* described) {
     for (int r = 0; r < n; ++r) p.hostOf.push_back(static_cast<int>(static_cast<long>(r) * hosts / n));
   }
   *described = fmt::format("{} ranks on {} host{} of {}", n, p.numHosts(), p.numHosts() > 1 ? "s" : "", a.topoFile);
-  p.readShmRings();
+  p.readTransportParams();
   return p;
 }
 
