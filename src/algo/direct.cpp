@@ -57,7 +57,7 @@ Status directAllReduce(const CollArgs& a, Schedule& s) {
   auto part = [&](int p) { return p == r ? mine : scratch(p * b, b); };
   auto ready = [&](int p) { return p == r ? mineReady : std::vector<uint32_t>{arrived[p]}; };
   std::vector<uint32_t> first = ready(0);
-  first.insert(first.end(), mineReady.begin(), mineReady.end());  // in place, Output is Input: copied first
+  if (r != 0) first.insert(first.end(), mineReady.begin(), mineReady.end());  // in place, Output is Input: copied first
   uint32_t last = s.add(copy(part(0), out(0, b)), first);
   for (int p = 1; p < n; ++p) {
     std::vector<uint32_t> deps = ready(p);

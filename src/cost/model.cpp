@@ -36,7 +36,7 @@ Placement Placement::blocks(int nranks, int hosts, int cores) {
 
 void Placement::readTransportParams() {
   tcpOnly = params::getString("LOOM_TRANSPORT") == "tcp";
-  shmSlotBytes = std::max<size_t>(4096, params::getBytes("LOOM_SHM_SLOT_BYTES") / 64 * 64);
+  shmSlotBytes = transport::shmSlotBytes(params::getBytes("LOOM_SHM_SLOT_BYTES"));
   shmSlots = static_cast<int>(std::max<int64_t>(2, params::getInt("LOOM_SHM_SLOTS")));
 }
 

@@ -70,7 +70,7 @@ FabricImpl::FabricImpl(const FabricConfig& c) : cfg_(c), me_(c.rank), n_(c.nrank
   hostId_ = c.hostId.empty() ? detectHostId() : c.hostId;
   pidns_ = os::pidNamespaceId();
   // Whole cache lines per slot, so every fragment but a message's last is a multiple of 64.
-  slotBytes_ = std::max<size_t>(4096, c.shmSlotBytes / wire::kLine * wire::kLine);
+  slotBytes_ = shmSlotBytes(c.shmSlotBytes);
 }
 
 FabricImpl::~FabricImpl() { sayBye(); }
@@ -259,6 +259,21 @@ bool FabricImpl::progress() {
   return moved || !status_.isOk();
 }
 
+// With more ranks than cores (yieldUs > 0): poll `ready` and yield, so the rank that will answer
+// gets the core, for yieldUs from the last movement (not per call: callers loop on us). True when
+// something is ready, a wake() came or the fabric was aborted.
+template <typename Ready>
+bool FabricImpl::yieldPoll(int timeoutMs, Ready ready) {
+  auto yieldEnd = lastMoved_ + std::chrono::microseconds(cfg_.yieldUs);
+  if (cfg_.yieldUs <= 0 || Clock::now() >= yieldEnd) return false;
+  yieldEnd = std::min(yieldEnd, Clock::now() + std::chrono::milliseconds(timeoutMs));
+  do {
+    if (ready() || wakePending_.load(std::memory_order_relaxed) || aborted_.load(std::memory_order_relaxed)) return true;
+    sched_yield();
+  } while (Clock::now() < yieldEnd);
+  return false;
+}
+
 void FabricImpl::waitForActivity(int timeoutMs) {
   checkSkips_ = kCheckEvery;  // the caller's next progress() reads the clock for liveness
   if (wakePending_.exchange(false) || aborted_.load() || !status_.isOk()) return;
@@ -280,31 +295,13 @@ void FabricImpl::waitForActivity(int timeoutMs) {
       pollTcp(std::min(timeoutMs, 1));  // alternate; the caller loops
       return;
     }
-    // Yield-polling lasts yieldUs from the last movement (not per call: callers loop on us).
-    auto yieldEnd = lastMoved_ + std::chrono::microseconds(cfg_.yieldUs);
-    if (cfg_.yieldUs > 0 && Clock::now() < yieldEnd) {
-      yieldEnd = std::min(yieldEnd, Clock::now() + std::chrono::milliseconds(timeoutMs));
-      do {
-        if (shmReady() || wakePending_.load(std::memory_order_relaxed) || aborted_.load(std::memory_order_relaxed))
-          return;
-        sched_yield();
-      } while (Clock::now() < yieldEnd);
-    }
+    if (yieldPoll(timeoutMs, [this] { return shmReady(); })) return;
     // A dead shm peer never rings: come back to check liveness.
     return sleepOnBell(std::min(timeoutMs, 100));
   }
   if (tcpPend) {
-    // As over shm: with more ranks than cores, poll and yield for a while, so the peer that
-    // will answer gets the core, rather than sleep in epoll and pay a wake-up per message.
-    auto yieldEnd = lastMoved_ + std::chrono::microseconds(cfg_.yieldUs);
-    if (cfg_.yieldUs > 0 && Clock::now() < yieldEnd) {
-      yieldEnd = std::min(yieldEnd, Clock::now() + std::chrono::milliseconds(timeoutMs));
-      do {
-        if (pollTcp(0) > 0 || wakePending_.load(std::memory_order_relaxed) || aborted_.load(std::memory_order_relaxed))
-          return;
-        sched_yield();
-      } while (Clock::now() < yieldEnd);
-    }
+    // As over shm, rather than sleep in epoll and pay a wake-up per message.
+    if (yieldPoll(timeoutMs, [this] { return pollTcp(0) > 0; })) return;
     pollTcp(timeoutMs);
     return;
   }

@@ -207,6 +207,8 @@ class FabricImpl final : public Fabric {
   bool tcpFinishFrame(int rank, Peer& p, TcpSock& s);
   char* tcpPayloadDst(Peer& p, TcpSock& s);
   int pollTcp(int timeoutMs);  // epoll_wait and mark sockets ready; the number of events
+  template <typename Ready>
+  bool yieldPoll(int timeoutMs, Ready ready);
 
   FabricConfig cfg_;
   int me_ = 0;

@@ -14,6 +14,9 @@ namespace loom::transport {
 
 constexpr size_t kMinShmFrag = 16 * 1024;
 
+// The slot size a ring gets for LOOM_SHM_SLOT_BYTES: a multiple of 64, at least 4 KiB.
+inline size_t shmSlotBytes(size_t configured) { return std::max<size_t>(4096, configured / 64 * 64); }
+
 // The same on both sides: slotBytes is the receiver's (a multiple of 64).
 inline size_t shmFragBytes(size_t bytes, size_t slotBytes) {
   size_t quarter = (bytes / 4 + 63) / 64 * 64;
