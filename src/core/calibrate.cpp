@@ -59,8 +59,8 @@ Status await(transport::Fabric& f, transport::Completion& c, Deadline d) {
 
 struct PairTimes {
   double alphaUs = 0;     // half the ping-pong round trip of 8 bytes
-  double gbps = 0;        // one-way stream of 8 MiB messages over 32 MiB (memory speed)
-  double cachedGbps = 0;  // one-way stream of 256 KiB messages over 1 MiB (cache speed)
+  double gbps = 0;        // 4 x 4 MiB: exchange (shm, per core) or one-way stream (tcp); memory speed
+  double cachedGbps = 0;  // 4 x 256 KiB, the same way; cache speed
 };
 
 // One stream of `count` messages of `bytes` from side 0 to side 1, closed by an ack; seconds.
