@@ -18,8 +18,10 @@ for tool in clang clang++; do
   command -v "$tool" >/dev/null || { echo "run-fuzzers: $tool not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 2; }
 done
 
+# -O1 -g1 as in the sanitizer presets: a third less compile time, and line tables are enough for reports.
 if [[ ! -f "$build/CMakeCache.txt" ]]; then
   CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOOM_FUZZ=ON \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" \
     -DLOOM_BUILD_TESTS=OFF -DLOOM_BUILD_BENCH=OFF >/dev/null
 fi
 # shellcheck disable=SC2086
