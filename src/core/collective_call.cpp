@@ -9,6 +9,7 @@
 
 #include "core/communicator.hpp"
 #include "core/params.hpp"
+#include "mem/copy.hpp"
 
 namespace loom::core {
 
@@ -261,7 +262,7 @@ Result<std::shared_ptr<RequestState>> Communicator::pointToPoint(const std::vect
   }
   if (!copies.empty())
     op->before = [copies] {
-      for (const auto& [dst, src, bytes] : copies) std::memcpy(dst, src, bytes);
+      for (const auto& [dst, src, bytes] : copies) mem::copyBytes(dst, src, bytes);
     };
   op->plan = std::make_shared<const PreparedSchedule>(PreparedSchedule::prepare(std::move(s), nranks_));
   uint64_t seq;

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "mem/copy.hpp"
 namespace loom::core {
 
 using sched::StepKind;
@@ -83,7 +84,7 @@ void ScheduleRun::runLocal(uint32_t step) {
   uint8_t* dst = ptr(st.dst);
   const uint8_t* src = ptr(st.src);
   if (st.kind == StepKind::Copy) {
-    if (dst != src && st.dst.bytes) std::memmove(dst, src, st.dst.bytes);
+    if (dst != src && st.dst.bytes) mem::copyBytes(dst, src, st.dst.bytes);
   } else if (st.dst.bytes) {
     reduce_(dst, dst, src, st.dst.bytes / elemSize_);
   }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "mem/copy.hpp"
 #include "os/epoll.hpp"
 #include "os/fd.hpp"
 #include "os/net.hpp"
@@ -252,7 +253,7 @@ inline void deliver(const RecvSink& s, size_t off, const void* src, size_t len) 
   if (s.reduce) {
     s.reduce(dst, static_cast<const char*>(s.operand) + off, src, len / s.elemSize);
   } else if (dst != src) {
-    std::memmove(dst, src, len);  // self-sends may overlap
+    mem::copyBytes(dst, src, len);  // self-sends may overlap
   }
 }
 

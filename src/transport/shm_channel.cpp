@@ -146,7 +146,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
     h->fragBytes = len;
     h->offset = s.pos;
     h->flags = 0;
-    if (len) std::memcpy(slot + wire::kSlotHeaderBytes, s.buf + s.pos, len);
+    if (len) mem::copyBytes(slot + wire::kSlotHeaderBytes, s.buf + s.pos, len);
     if (cfg_.checksum) {  // over the slot, just written and still in cache
       h->crc = crc32c(slot + wire::kSlotHeaderBytes, len);
       h->flags = wire::kFlagCrc;

@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +36,26 @@ struct Layout {
   size_t bytes = 0;       // max(send, recv) bytes: the "size" column; algbw = bytes / time
 };
 Layout layoutFor(Coll c, size_t requestedBytes, size_t typeSize, int nranks);
+
+// Page-aligned storage, as device buffers are: malloc'd neighbours sit a few bytes past a
+// multiple of 4 KiB from each other, and copies between such addresses stall on the CPU's
+// 4 KiB alias check, which would time the allocator rather than the library.
+template <typename T>
+struct PageAllocator {
+  using value_type = T;
+  PageAllocator() = default;
+  template <typename U>
+  PageAllocator(const PageAllocator<U>&) {}
+  T* allocate(size_t n) {
+    const size_t bytes = (n * sizeof(T) + 4095) / 4096 * 4096;
+    void* p = std::aligned_alloc(4096, bytes);
+    if (!p) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t) { std::free(p); }
+  bool operator==(const PageAllocator&) const { return true; }
+};
+using PageBuffer = std::vector<uint8_t, PageAllocator<uint8_t>>;
 
 // Buffers and calls for one (collective, type, op, root, size) on one rank.
 class CollRun {
@@ -67,7 +89,7 @@ class CollRun {
   int root_;
   size_t elem_;
   Layout layout_;
-  std::vector<uint8_t> send_, recv_;
+  PageBuffer send_, recv_;
 };
 
 }  // namespace loom::bench
