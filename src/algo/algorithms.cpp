@@ -54,19 +54,27 @@ bool parseAlgo(std::string_view name, Algo* out) {
   return false;
 }
 
-std::vector<Algo> algorithmsFor(Coll coll) {
+std::span<const Algo> algorithmsFor(Coll coll) {
+  using enum Algo;
+  static constexpr Algo kAllReduce[] = {Ring, Rhd, Tree, Direct, Hier};
+  static constexpr Algo kBroadcast[] = {Ring, Tree, Hier};
+  static constexpr Algo kReduce[] = {Ring, Tree};
+  static constexpr Algo kGatherLike[] = {Ring, Rhd, Hier};  // allgather, reducescatter
+  static constexpr Algo kDirect[] = {Direct};
+  static constexpr Algo kRooted[] = {Direct, Tree};  // gather, scatter
+  static constexpr Algo kBarrier[] = {Dissemination};
   switch (coll) {
-    case Coll::AllReduce: return {Algo::Ring, Algo::Rhd, Algo::Tree, Algo::Direct, Algo::Hier};
-    case Coll::Broadcast: return {Algo::Ring, Algo::Tree, Algo::Hier};
-    case Coll::Reduce: return {Algo::Ring, Algo::Tree};
-    case Coll::AllGather: return {Algo::Ring, Algo::Rhd, Algo::Hier};
-    case Coll::ReduceScatter: return {Algo::Ring, Algo::Rhd, Algo::Hier};
-    case Coll::AllToAll: return {Algo::Direct};
-    case Coll::AllToAllv: return {Algo::Direct};
-    case Coll::Gather: return {Algo::Direct, Algo::Tree};
-    case Coll::Scatter: return {Algo::Direct, Algo::Tree};
-    case Coll::Barrier: return {Algo::Dissemination};
-    case Coll::SendRecv: return {Algo::Direct};
+    case Coll::AllReduce: return kAllReduce;
+    case Coll::Broadcast: return kBroadcast;
+    case Coll::Reduce: return kReduce;
+    case Coll::AllGather:
+    case Coll::ReduceScatter: return kGatherLike;
+    case Coll::AllToAll:
+    case Coll::AllToAllv:
+    case Coll::SendRecv: return kDirect;
+    case Coll::Gather:
+    case Coll::Scatter: return kRooted;
+    case Coll::Barrier: return kBarrier;
   }
   return {};
 }

@@ -1,6 +1,7 @@
 // The algorithm catalogue: pure generators of per-rank schedules.
 #pragma once
 
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -24,7 +25,7 @@ std::string_view algoName(Algo a);            // "ring", "rhd", "tree", "direct"
 bool parseAlgo(std::string_view name, Algo* out);
 
 // The algorithms that implement `coll` (the first is the default for large sizes).
-std::vector<Algo> algorithmsFor(Coll coll);
+std::span<const Algo> algorithmsFor(Coll coll);  // static storage: no allocation per call
 
 // Builds the schedule of args.rank. `algo` must not be Auto and must be in algorithmsFor().
 Result<sched::Schedule> makeSchedule(Algo algo, const CollArgs& args);

@@ -107,6 +107,7 @@ class Engine {
 
   std::mutex driveMu_;     // held by the thread running an operation
   std::vector<uint8_t> scratch_;  // under driveMu_
+  RunMemory runMemory_;           // under driveMu_
   std::thread thread_;
 };
 

@@ -10,17 +10,28 @@ namespace loom::core {
 using sched::StepKind;
 
 ScheduleRun::ScheduleRun(const PreparedSchedule& prepared, RunBuffers buffers, transport::Fabric& fabric,
-                         mem::ReduceFn reduce, size_t elemSize)
+                         mem::ReduceFn reduce, size_t elemSize, RunMemory* memory)
     : prepared_(prepared),
       buffers_(buffers),
       fabric_(fabric),
       reduce_(reduce),
       elemSize_(elemSize),
-      depsLeft_(prepared.initialDeps),
-      ready_(prepared.schedule.steps.size(), 0),
-      completions_(prepared.schedule.steps.size()),
-      sendHead_(prepared.sendsTo.size(), 0),
-      recvHead_(prepared.recvsFrom.size(), 0) {
+      m_(memory ? *memory : own_),
+      depsLeft_(m_.depsLeft),
+      ready_(m_.ready),
+      completions_(m_.completions),
+      sendHead_(m_.sendHead),
+      recvHead_(m_.recvHead),
+      inflight_(m_.inflight),
+      localQueue_(m_.localQueue) {
+  const size_t steps = prepared.schedule.steps.size();
+  depsLeft_.assign(prepared.initialDeps.begin(), prepared.initialDeps.end());
+  ready_.assign(steps, 0);
+  completions_.assign(steps, transport::Completion{});
+  sendHead_.assign(prepared.sendsTo.size(), 0);
+  recvHead_.assign(prepared.recvsFrom.size(), 0);
+  inflight_.clear();
+  localQueue_.clear();
   for (uint32_t r : prepared_.roots) becomeReady(r);
   drainLocal();
 }

@@ -21,10 +21,22 @@ struct RunBuffers {
   uint8_t* scratch = nullptr;
 };
 
+// The per-run bookkeeping. An engine lends the same one to every run (one runs at a time), so a
+// small call allocates nothing here once the vectors have grown.
+struct RunMemory {
+  std::vector<uint32_t> depsLeft;
+  std::vector<uint8_t> ready;
+  std::vector<transport::Completion> completions;
+  std::vector<uint32_t> sendHead, recvHead;
+  std::vector<uint32_t> inflight;
+  std::vector<uint32_t> localQueue;
+};
+
 class ScheduleRun {
  public:
+  // `memory` (may be null) must outlive the run and serve one run at a time.
   ScheduleRun(const PreparedSchedule& prepared, RunBuffers buffers, transport::Fabric& fabric,
-              mem::ReduceFn reduce, size_t elemSize);
+              mem::ReduceFn reduce, size_t elemSize, RunMemory* memory = nullptr);
   // Cancels what is still posted (see abandon).
   ~ScheduleRun();
   ScheduleRun(const ScheduleRun&) = delete;
@@ -57,12 +69,15 @@ class ScheduleRun {
   mem::ReduceFn reduce_;
   size_t elemSize_;
 
-  std::vector<uint32_t> depsLeft_;
-  std::vector<uint8_t> ready_;
-  std::vector<transport::Completion> completions_;
-  std::vector<uint32_t> sendHead_, recvHead_;
-  std::vector<uint32_t> inflight_;
-  std::vector<uint32_t> localQueue_;
+  RunMemory own_;  // used when the caller lends none
+  RunMemory& m_;
+  std::vector<uint32_t>& depsLeft_;
+  std::vector<uint8_t>& ready_;
+  std::vector<transport::Completion>& completions_;
+  std::vector<uint32_t>& sendHead_;
+  std::vector<uint32_t>& recvHead_;
+  std::vector<uint32_t>& inflight_;
+  std::vector<uint32_t>& localQueue_;
   size_t done_ = 0;
   bool failed_ = false;
   Status status_;

@@ -5,7 +5,8 @@
 // message's last) into the next slot of the receiver's ring, publishes it by advancing the
 // ring's head and rings the receiver's doorbell; the receiver copies or reduces straight out of
 // the slot, advances the tail and rings the sender's doorbell (the sender may wait for space).
-// A doorbell costs one atomic add; the futex syscall happens only when its owner sleeps. Cost:
+// Ringing a doorbell costs a fence and a read while its owner is awake; the bell is bumped and
+// the futex syscall made only when the owner sleeps. Cost:
 // two memcpy passes per byte (in and out of the slot), no syscalls on the fast path.
 #include <sys/mman.h>
 #include <unistd.h>
@@ -107,15 +108,24 @@ Status FabricImpl::connectShm(int rank, const PeerAddress& a) {
   return Status::ok();
 }
 
+// Publisher and sleeper pair up as in Dekker's algorithm: the publisher stores (head or tail),
+// fences, then reads `sleeping`; the sleeper stores `sleeping`, fences, then re-reads the rings.
+// Either the sleeper sees the publish or the publisher sees the sleeper and bumps the bell. The
+// bell is written only for a sleeper: a busy pair keeps its line shared in both caches instead
+// of trading it on every fragment (a locked add on a line the peer owns).
 void FabricImpl::ring(wire::Doorbell* bell) {
-  bell->seq.fetch_add(1);  // seq_cst: pairs with the sleeper's store of `sleeping` (see sleepOnBell)
-  if (bell->sleeping.load()) os::futexWake(&bell->seq);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (bell->sleeping.load(std::memory_order_relaxed)) {
+    bell->seq.fetch_add(1);
+    os::futexWake(&bell->seq);
+  }
 }
 
 void FabricImpl::sleepOnBell(int timeoutMs) {
-  // Announce the sleep, read the bell, re-check for work: a peer that publishes after our check
-  // has bumped the bell (futex_wait returns at once) and seen `sleeping` (so it wakes us).
+  // A publisher that missed our `sleeping` published before our fence, so shmReady() sees it;
+  // one that saw it bumps the bell after we read `v` (futex_wait returns at once) or wakes us.
   bell_->sleeping.store(1);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   uint32_t v = bell_->seq.load();
   if (!wakePending_.load() && !aborted_.load() && !shmReady()) os::futexWait(&bell_->seq, v, timeoutMs);
   bell_->sleeping.store(0, std::memory_order_relaxed);

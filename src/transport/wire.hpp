@@ -53,8 +53,8 @@ static_assert(sizeof(Frame) == 40);
 constexpr uint64_t kSegMagic = 0x4c4f4f4d53484d31ull;  // "LOOMSHM1"
 constexpr size_t kLine = 64;
 
-// The doorbell of a rank: peers bump `seq` after publishing or freeing a slot of a ring it
-// waits on, and futex-wake it only while `sleeping` is set.
+// The doorbell of a rank: while `sleeping` is set, peers bump `seq` after publishing or freeing
+// a slot of a ring it waits on, and futex-wake it (FabricImpl::ring, sleepOnBell).
 struct alignas(kLine) Doorbell {
   std::atomic<uint32_t> seq;
   std::atomic<uint32_t> sleeping;
