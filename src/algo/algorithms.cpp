@@ -57,7 +57,7 @@ bool parseAlgo(std::string_view name, Algo* out) {
 std::span<const Algo> algorithmsFor(Coll coll) {
   using enum Algo;
   static constexpr Algo kAllReduce[] = {Ring, Rhd, Tree, Direct, Hier};
-  static constexpr Algo kBroadcast[] = {Ring, Tree, Hier};
+  static constexpr Algo kBroadcast[] = {Ring, Tree, Direct, Hier};
   static constexpr Algo kReduce[] = {Ring, Tree};
   static constexpr Algo kGatherLike[] = {Ring, Rhd, Hier};  // allgather, reducescatter
   static constexpr Algo kDirect[] = {Direct};
@@ -159,7 +159,12 @@ Status generate(Algo algo, const CollArgs& a, sched::Schedule& s) {
         case Algo::Direct: return directAllReduce(a, s);
         default: return treeAllReduce(a, s);
       }
-    case Coll::Broadcast: return algo == Algo::Ring ? chainBroadcast(a, s) : treeBroadcast(a, s);
+    case Coll::Broadcast:
+      switch (algo) {
+        case Algo::Ring: return chainBroadcast(a, s);
+        case Algo::Direct: return directBroadcast(a, s);
+        default: return treeBroadcast(a, s);
+      }
     case Coll::Reduce: return algo == Algo::Ring ? chainReduce(a, s) : treeReduce(a, s);
     case Coll::AllGather: return algo == Algo::Ring ? ringAllGather(a, s) : rhdAllGather(a, s);
     case Coll::ReduceScatter: return algo == Algo::Ring ? ringReduceScatter(a, s) : rhdReduceScatter(a, s);

@@ -16,7 +16,7 @@ enum class Algo : uint8_t {
   Ring,     // pipelined ring (allreduce, allgather, reducescatter, broadcast as a chain, reduce)
   Rhd,      // recursive halving-doubling (allreduce, reducescatter, allgather)
   Tree,     // binomial tree (allreduce = reduce + bcast, broadcast, reduce, gather, scatter)
-  Direct,   // everyone talks to everyone / to the root (alltoall pairwise, gather, scatter, sendrecv)
+  Direct,   // everyone talks to everyone / to the root (alltoall pairwise, gather, scatter, broadcast, sendrecv)
   Dissemination,  // barrier
   Hier,     // hierarchical over CollArgs::hostOf (allreduce, allgather, reducescatter, broadcast)
 };

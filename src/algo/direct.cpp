@@ -8,6 +8,10 @@
 //   at a time, all steps are independent so a transport may overlap them.
 // Linear gather / scatter: the root receives from (sends to) every rank; root link carries
 //   (n-1) B: alpha + (n-1) B beta with full overlap, no forwarding hops.
+// Flat broadcast: the root sends the whole buffer to every rank. No rank forwards, so a receiver
+//   waits only for the root: on a host with more ranks than cores a tree's forwarding hop waits
+//   for the scheduler, which costs more than the root's extra sends of a small message.
+//   cost: alpha + (n-1) B beta at the root.
 // One-shot allreduce: every rank sends its whole input to every other rank and sums the n
 //   contributions itself, in rank order 0..n-1, so every rank computes the same bits. One round
 //   of independent messages instead of log n dependent ones, which is what a small message pays
@@ -148,6 +152,18 @@ Status directScatter(const CollArgs& a, Schedule& s) {
     s.add(send(j, in(j * blk, blk)));
   }
   s.add(copy(in(a.rank * blk, blk), out(0, blk)));  // a no-op in place
+  return Status::ok();
+}
+
+Status directBroadcast(const CollArgs& a, Schedule& s) {
+  const size_t b = a.count * a.elemSize;
+  if (a.count == 0) return Status::ok();
+  if (a.rank != a.root) {
+    s.add(recv(a.root, out(0, b)));
+    return Status::ok();
+  }
+  for (int k = 1; k < a.nranks; ++k) s.add(send(mod(a.rank + k, a.nranks), in(0, b)));
+  s.add(copy(in(0, b), out(0, b)));  // a no-op in place
   return Status::ok();
 }
 

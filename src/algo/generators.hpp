@@ -56,6 +56,7 @@ Status directAllReduce(const CollArgs& a, sched::Schedule& s);  // one-shot, for
 Status directAllToAll(const CollArgs& a, sched::Schedule& s);  // alltoall and alltoallv
 Status directGather(const CollArgs& a, sched::Schedule& s);
 Status directScatter(const CollArgs& a, sched::Schedule& s);
+Status directBroadcast(const CollArgs& a, sched::Schedule& s);  // flat, for small messages
 Status directSendRecv(const CollArgs& a, sched::Schedule& s);
 
 Status disseminationBarrier(const CollArgs& a, sched::Schedule& s);

@@ -36,7 +36,7 @@ TEST(Catalogue, NamesRoundTrip) {
 }
 
 TEST(Catalogue, RejectsImpossibleRequests) {
-  expectInvalid(Algo::Direct, base(Coll::Broadcast), "algorithm direct does not implement broadcast");
+  expectInvalid(Algo::Rhd, base(Coll::Broadcast), "algorithm rhd does not implement broadcast");
   expectInvalid(Algo::Auto, base(Coll::AllReduce), "not auto");
   expectInvalid(Algo::Ring, base(Coll::AllReduce, 4, 4), "rank 4 out of range [0, 4)");
   expectInvalid(Algo::Ring, base(Coll::AllReduce, 4, -1), "rank -1 out of range");
