@@ -183,21 +183,37 @@ LOOM_API loomResult_t loomWait(loomRequest_t request) {
 
 }  // extern "C"
 
-LOOM_API loomResult_t loomEstimate(loomComm_t comm, loomCollective_t collective, size_t count,
-                                   loomDataType_t datatype, const char** algorithm, double* microseconds) {
+namespace {
+
+// loomEstimate and loomEstimateRepeated: the same checks, one figure or the other.
+loomResult_t estimateFor(const char* fn, loomComm_t comm, loomCollective_t collective, size_t count,
+                         loomDataType_t datatype, const char** algorithm, double* microseconds, bool repeated) {
   if (Status s = loom::api::checkComm(comm); !s.isOk()) return fail(nullptr, s);
   static const Coll kColls[] = {Coll::AllReduce,     Coll::Broadcast, Coll::Reduce, Coll::AllGather,
                                 Coll::ReduceScatter, Coll::AllToAll,  Coll::Gather, Coll::Scatter};
   if (collective < 0 || collective >= loomNumCollectives)
-    return fail(comm, loom::invalidArgument(fmt::format("loomEstimate: unknown collective {}", static_cast<int>(collective))));
+    return fail(comm, loom::invalidArgument(fmt::format("{}: unknown collective {}", fn, static_cast<int>(collective))));
   if (!loom::mem::isValidType(datatype))
-    return fail(comm, loom::invalidArgument(fmt::format("loomEstimate: unknown datatype {}", static_cast<int>(datatype))));
-  if (!microseconds) return fail(comm, loom::invalidArgument("loomEstimate: microseconds is NULL"));
+    return fail(comm, loom::invalidArgument(fmt::format("{}: unknown datatype {}", fn, static_cast<int>(datatype))));
+  if (!microseconds) return fail(comm, loom::invalidArgument(fmt::format("{}: microseconds is NULL", fn)));
   if (count > (std::numeric_limits<size_t>::max() / 16) / static_cast<size_t>(comm->impl->nranks()))
-    return fail(comm, loom::invalidArgument(fmt::format("loomEstimate: count {} is too large", count)));
+    return fail(comm, loom::invalidArgument(fmt::format("{}: count {} is too large", fn, count)));
   auto e = comm->impl->estimateCall(kColls[collective], count, datatype);
   if (!e.isOk()) return fail(comm, e.status());
   if (algorithm) *algorithm = loom::algo::algoName(e->algo).data();
-  *microseconds = e->us;
+  *microseconds = repeated ? e->loopUs : e->us;
   return loomSuccess;
+}
+
+}  // namespace
+
+LOOM_API loomResult_t loomEstimate(loomComm_t comm, loomCollective_t collective, size_t count,
+                                   loomDataType_t datatype, const char** algorithm, double* microseconds) {
+  return estimateFor("loomEstimate", comm, collective, count, datatype, algorithm, microseconds, false);
+}
+
+LOOM_API loomResult_t loomEstimateRepeated(loomComm_t comm, loomCollective_t collective, size_t count,
+                                           loomDataType_t datatype, const char** algorithm,
+                                           double* microsecondsPerCall) {
+  return estimateFor("loomEstimateRepeated", comm, collective, count, datatype, algorithm, microsecondsPerCall, true);
 }

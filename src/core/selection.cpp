@@ -32,7 +32,7 @@ Result<cost::Estimate> Communicator::estimateCall(algo::Coll coll, size_t count,
   shape.count = count;
   shape.elemSize = elem;
   shape.chunkBytes = p->chunkBytes;
-  return cost::estimate(tuning_, placement_, shape, p->algo, mem::isNarrowFloat(type));
+  return cost::estimate(tuning_, placement_, shape, p->algo, mem::isNarrowFloat(type), /*loop=*/true);
 }
 
 Result<Communicator::Pick> Communicator::pick(algo::Coll coll, size_t count, loomDataType_t type, size_t selectBytes) {

@@ -327,10 +327,29 @@ class Replay {
   std::priority_queue<Entry, std::vector<Entry>, Later> queue_;
 };
 
+// The schedule run twice back to back, as a blocking call in a loop runs: the second call's
+// first steps wait for the first call's last ones (its sinks: once they are done, all are).
+sched::Schedule twice(const sched::Schedule& s) {
+  sched::Schedule out = s;
+  const auto n = static_cast<uint32_t>(s.steps.size());
+  std::vector<bool> hasDependent(n, false);
+  for (uint32_t d : s.deps) hasDependent[d] = true;
+  std::vector<uint32_t> sinks;
+  for (uint32_t i = 0; i < n; ++i)
+    if (!hasDependent[i]) sinks.push_back(i);
+  std::vector<uint32_t> deps;
+  for (const sched::Step& st : s.steps) {
+    deps.clear();
+    for (uint32_t d = 0; d < st.numDeps; ++d) deps.push_back(s.deps[st.firstDep + d] + n);
+    out.add(st, st.numDeps ? deps : sinks);
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<Estimate> estimate(const Tuning& t, const Placement& where, algo::CollArgs shape, algo::Algo a,
-                          bool lowPrecision) {
+                          bool lowPrecision, bool loop) {
   const int n = where.nranks();
   if (n < 1) return invalidArgument("cost model: no ranks");
   shape.nranks = n;
@@ -357,6 +376,14 @@ Result<Estimate> estimate(const Tuning& t, const Placement& where, algo::CollArg
   }
   auto e = Replay(t, where, perRank, lowPrecision, footprint).run();
   if (!e.isOk()) return e;
+  if (loop) {  // what a second call adds (each replay counts one call's op_us)
+    std::vector<sched::Schedule> looped;
+    looped.reserve(n);
+    for (const auto& s : perRank) looped.push_back(twice(s));
+    auto two = Replay(t, where, looped, lowPrecision, footprint).run();
+    if (!two.isOk()) return two.takeStatus();
+    e.value().loopUs = t.opUs + std::max(0.0, two.value().us - e.value().us);
+  }
   e.value().algo = a;
   e.value().chunkBytes = usesChunks(a) ? shape.chunkBytes : 0;
   return e;

@@ -53,7 +53,8 @@ struct Placement {
 struct Estimate {
   algo::Algo algo = algo::Algo::Ring;
   size_t chunkBytes = 0;
-  double us = 0;
+  double us = 0;      // one call
+  double loopUs = -1;  // per call when the same call repeats back to back (estimate(..., loop)); -1: not asked
   uint64_t shmBytes = 0;  // the most bytes one rank sends over shared memory
   uint64_t tcpBytes = 0;  // ... over tcp
   uint64_t messages = 0;  // the most messages one rank sends
@@ -62,8 +63,11 @@ struct Estimate {
 
 // `shape` gives the collective, count, element size, root and chunk size (rank, nranks and
 // hostOf are taken from `where`). lowPrecision: 16- or 8-bit float reductions.
+// With `loop`, also the time per call of a loop of such calls (Estimate::loopUs): consecutive
+// calls overlap where a rank may start the next before the others finish (a broadcast's root
+// runs ahead), so it can be less than one call's critical path. Twice the replay work.
 Result<Estimate> estimate(const Tuning& t, const Placement& where, algo::CollArgs shape, algo::Algo a,
-                          bool lowPrecision = false);
+                          bool lowPrecision = false, bool loop = false);
 
 struct Choice {
   Estimate best;

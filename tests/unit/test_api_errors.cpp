@@ -70,6 +70,33 @@ TEST_F(ApiErrors, PreMulSumTypeMismatch) {
   EXPECT_EQ(loomRedOpDestroy(op, comms_[0]), loomInvalidArgument);
 }
 
+TEST_F(ApiErrors, EstimatesNameBadArguments) {
+  const char* algo = nullptr;
+  double us = -1;
+  EXPECT_EQ(loomEstimate(comms_[0], static_cast<loomCollective_t>(42), 4, loomFloat32, &algo, &us), loomInvalidArgument);
+  EXPECT_NE(lastError().find("loomEstimate: unknown collective 42"), std::string::npos) << lastError();
+  EXPECT_EQ(loomEstimateRepeated(comms_[0], loomCollBroadcast, 4, static_cast<loomDataType_t>(99), &algo, &us),
+            loomInvalidArgument);
+  EXPECT_NE(lastError().find("loomEstimateRepeated: unknown datatype 99"), std::string::npos) << lastError();
+  EXPECT_EQ(loomEstimateRepeated(comms_[0], loomCollBroadcast, 4, loomFloat32, &algo, nullptr), loomInvalidArgument);
+  EXPECT_NE(lastError().find("microseconds is NULL"), std::string::npos) << lastError();
+  EXPECT_EQ(loomEstimateRepeated(nullptr, loomCollBroadcast, 4, loomFloat32, &algo, &us), loomInvalidArgument);
+}
+
+TEST_F(ApiErrors, EstimatesAloneAndRepeated) {
+  // Both figures come from one model and agree on the algorithm; a loop of calls never costs
+  // more per call than one call alone (consecutive calls can only overlap).
+  for (loomCollective_t c : {loomCollAllReduce, loomCollBroadcast, loomCollAllGather}) {
+    const char *alone = nullptr, *looped = nullptr;
+    double one = -1, each = -1;
+    ASSERT_EQ(loomEstimate(comms_[0], c, 1 << 16, loomFloat32, &alone, &one), loomSuccess) << lastError();
+    ASSERT_EQ(loomEstimateRepeated(comms_[0], c, 1 << 16, loomFloat32, &looped, &each), loomSuccess) << lastError();
+    EXPECT_STREQ(alone, looped);
+    EXPECT_GT(each, 0);
+    EXPECT_LE(each, one + 1e-9) << "collective " << c;
+  }
+}
+
 TEST(ApiInit, BadRankAndSize) {
   loomUniqueId id{};
   loomComm_t comm;

@@ -54,6 +54,26 @@ TEST(CostModel, TwoRankBroadcastIsOneMessage) {
   EXPECT_NEAR(x->us, 100000 / 2e4 + 20.0 + 100000 / 1e3, 1e-6);
   EXPECT_EQ(x->tcpBytes, 100000u);
   EXPECT_EQ(x->bottleneck, "tcp");
+  EXPECT_EQ(x->loopUs, -1) << "not asked for";
+}
+
+TEST(CostModel, LoopOverlapsConsecutiveBroadcasts) {
+  // Calls back to back: over shm the receiver's copy-out of one broadcast overlaps the root's
+  // next call, so the root's own two copies (input -> output, then into the ring) set the pace:
+  // B / copy + B / bw per call, against B / copy + alpha + F / bw + B / bw for one call alone.
+  const size_t count = 25000;  // 100000 bytes
+  auto e = estimate(simple(), Placement::singleHost(2, 2), shape(Coll::Broadcast, count), Algo::Tree, false, true);
+  ASSERT_TRUE(e.isOk()) << e.status().message();
+  EXPECT_NEAR(e->us, 100000 / 2e4 + 2.0 + 25024 / 1e4 + 100000 / 1e4, 1e-6);
+  EXPECT_NEAR(e->loopUs, 100000 / 2e4 + 100000 / 1e4, 1e-6);
+  // Over tcp a message holds both ends' threads for its whole length: nothing overlaps.
+  auto x = estimate(simple(), Placement::blocks(2, 2, 4), shape(Coll::Broadcast, count), Algo::Tree, false, true);
+  ASSERT_TRUE(x.isOk());
+  EXPECT_NEAR(x->loopUs, x->us, 1e-6);
+  // An allreduce's next call needs every rank's contribution to this one: no overlap either.
+  auto r = estimate(simple(), Placement::singleHost(2, 2), shape(Coll::AllReduce, count), Algo::Ring, false, true);
+  ASSERT_TRUE(r.isOk());
+  EXPECT_NEAR(r->loopUs, r->us, 1e-6);
 }
 
 TEST(CostModel, OversubscribedHostStretchesWorkAndPaysWakeUps) {

@@ -37,7 +37,8 @@ void explain(loomComm_t comm, Row& row) {
   }
   const char* algo = nullptr;
   double us = 0;
-  if (loomEstimate(comm, which, row.layout.paramCount, row.type, &algo, &us) != loomSuccess) return;
+  // The bench times a loop of calls: compare with the model's time per call in a loop.
+  if (loomEstimateRepeated(comm, which, row.layout.paramCount, row.type, &algo, &us) != loomSuccess) return;
   row.predictedUs = us;
   row.predictedAlgo = algo;
 }
