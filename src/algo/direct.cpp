@@ -140,32 +140,29 @@ Status directGather(const CollArgs& a, Schedule& s) {
   return Status::ok();
 }
 
-Status directScatter(const CollArgs& a, Schedule& s) {
+namespace {
+// Scatter and flat broadcast: the root sends rank j its block j (or the whole buffer to every
+// rank), then keeps its own part; every other rank receives once.
+Status rootSendsToAll(const CollArgs& a, Schedule& s, bool wholeBuffer) {
   const size_t blk = a.count * a.elemSize;
   if (a.count == 0) return Status::ok();
   if (a.rank != a.root) {
     s.add(recv(a.root, out(0, blk)));
     return Status::ok();
   }
+  auto part = [&](int j) { return in(wholeBuffer ? 0 : j * blk, blk); };
   for (int k = 1; k < a.nranks; ++k) {
     const int j = mod(a.rank + k, a.nranks);
-    s.add(send(j, in(j * blk, blk)));
+    s.add(send(j, part(j)));
   }
-  s.add(copy(in(a.rank * blk, blk), out(0, blk)));  // a no-op in place
+  s.add(copy(part(a.rank), out(0, blk)));  // a no-op in place
   return Status::ok();
 }
+}  // namespace
 
-Status directBroadcast(const CollArgs& a, Schedule& s) {
-  const size_t b = a.count * a.elemSize;
-  if (a.count == 0) return Status::ok();
-  if (a.rank != a.root) {
-    s.add(recv(a.root, out(0, b)));
-    return Status::ok();
-  }
-  for (int k = 1; k < a.nranks; ++k) s.add(send(mod(a.rank + k, a.nranks), in(0, b)));
-  s.add(copy(in(0, b), out(0, b)));  // a no-op in place
-  return Status::ok();
-}
+Status directScatter(const CollArgs& a, Schedule& s) { return rootSendsToAll(a, s, false); }
+
+Status directBroadcast(const CollArgs& a, Schedule& s) { return rootSendsToAll(a, s, true); }
 
 Status directSendRecv(const CollArgs& a, Schedule& s) {
   std::vector<const P2pOp*> selfSends;

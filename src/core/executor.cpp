@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "mem/copy.hpp"
+
 namespace loom::core {
 
 using sched::StepKind;
