@@ -198,7 +198,7 @@ loomResult_t estimateFor(const char* fn, loomComm_t comm, loomCollective_t colle
   if (!microseconds) return fail(comm, loom::invalidArgument(fmt::format("{}: microseconds is NULL", fn)));
   if (count > (std::numeric_limits<size_t>::max() / 16) / static_cast<size_t>(comm->impl->nranks()))
     return fail(comm, loom::invalidArgument(fmt::format("{}: count {} is too large", fn, count)));
-  auto e = comm->impl->estimateCall(kColls[collective], count, datatype);
+  auto e = comm->impl->estimateCall(kColls[collective], count, datatype, repeated);
   if (!e.isOk()) return fail(comm, e.status());
   if (algorithm) *algorithm = loom::algo::algoName(e->algo).data();
   *microseconds = repeated ? e->loopUs : e->us;

@@ -32,18 +32,25 @@ constexpr double kBusyAlphaUs = 50;
 
 double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// The spin of the pair being measured on this thread (measurePair sets it): await polls as the
-// engine does, which matters over tcp, where the fabric itself never spins (an in-process tcp
-// ping-pong measured 55-65 us one way sleeping in epoll, against 17-22 us for a 1 KiB exchange
-// between two ranks).
-thread_local int tAwaitSpinUs = 0;
+// One end of the pair being measured: its fabric, its index (0 or 1), how long it spins after the
+// last movement before waiting (as the engine does: this matters over tcp, where the fabric
+// itself never spins; an in-process tcp ping-pong measured 55-65 us one way sleeping in epoll,
+// against 17-22 us for a 1 KiB exchange between two ranks), and the deadline.
+struct Side {
+  transport::Fabric& f;
+  int self;
+  int spinUs;
+  Deadline d;
+  int peer() const { return 1 - self; }
+};
 
-// Drives one fabric until `c` completes or the deadline passes: progress, spinning tAwaitSpinUs
-// since anything last moved (Engine::runSchedule), then wait for activity.
-Status await(transport::Fabric& f, transport::Completion& c, Deadline d) {
+// Drives the side's fabric until `c` completes or the deadline passes: progress, spinning
+// spinUs since anything last moved (Engine::runSchedule), then wait for activity.
+Status await(const Side& side, transport::Completion& c) {
+  transport::Fabric& f = side.f;
   auto idleSince = Clock::now();
   while (!c.done) {
-    if (d.expired()) {
+    if (side.d.expired()) {
       Status why = timeoutError("calibration: transfer did not complete");
       f.cancelPending(why);  // the caller's completions and buffers go out of scope
       return why;
@@ -52,7 +59,7 @@ Status await(transport::Fabric& f, transport::Completion& c, Deadline d) {
       idleSince = Clock::now();
       continue;
     }
-    if (Clock::now() - idleSince > std::chrono::microseconds(tAwaitSpinUs)) f.waitForActivity(1);
+    if (Clock::now() - idleSince > std::chrono::microseconds(side.spinUs)) f.waitForActivity(1);
   }
   return c.status;
 }
@@ -64,8 +71,9 @@ struct PairTimes {
 };
 
 // One stream of `count` messages of `bytes` from side 0 to side 1, closed by an ack; seconds.
-Result<double> timeStream(transport::Fabric& f, int self, uint8_t* buf, size_t bytes, int count, Deadline d) {
-  const int peer = 1 - self;
+Result<double> timeStream(const Side& side, uint8_t* buf, size_t bytes, int count) {
+  transport::Fabric& f = side.f;
+  const int self = side.self, peer = side.peer();
   auto t0 = Clock::now();
   std::vector<transport::Completion> cs(count);
   transport::RecvSink sink;
@@ -74,21 +82,21 @@ Result<double> timeStream(transport::Fabric& f, int self, uint8_t* buf, size_t b
     sink.dst = part;
     self == 0 ? f.postSend(peer, part, bytes, &cs[i]) : f.postRecv(peer, bytes, sink, &cs[i]);
   }
-  for (auto& c : cs) LOOM_TRY(await(f, c, d));
+  for (auto& c : cs) LOOM_TRY(await(side, c));
   uint8_t ack[8] = {};
   transport::Completion a;
   sink.dst = ack;  // the receiver's ack closes the interval on the sender
   self == 0 ? f.postRecv(peer, 8, sink, &a) : f.postSend(peer, ack, 8, &a);
-  LOOM_TRY(await(f, a, d));
+  LOOM_TRY(await(side, a));
   return secondsSince(t0);
 }
 
 // Both sides send `count` messages of `bytes` from `src` and receive as many into `dst` at once,
 // as a ring step does; seconds on this side. Over shm each side copies every byte it sends into
 // the ring and every byte it receives out of it, so 2 * count * bytes pass through each core.
-Result<double> timeExchange(transport::Fabric& f, int self, const uint8_t* src, uint8_t* dst, size_t bytes, int count,
-                            Deadline d) {
-  const int peer = 1 - self;
+Result<double> timeExchange(const Side& side, const uint8_t* src, uint8_t* dst, size_t bytes, int count) {
+  transport::Fabric& f = side.f;
+  const int peer = side.peer();
   std::vector<transport::Completion> cs(2 * count);
   transport::RecvSink sink;
   auto t0 = Clock::now();
@@ -97,18 +105,18 @@ Result<double> timeExchange(transport::Fabric& f, int self, const uint8_t* src, 
     f.postRecv(peer, bytes, sink, &cs[2 * i]);
     f.postSend(peer, src + i * bytes, bytes, &cs[2 * i + 1]);
   }
-  for (auto& c : cs) LOOM_TRY(await(f, c, d));
+  for (auto& c : cs) LOOM_TRY(await(side, c));
   return secondsSince(t0);
 }
 
 // Side 0 tells side 1 whether another round follows (both must run the same number of rounds).
-Result<bool> agreeToGoOn(transport::Fabric& f, int self, bool mine, Deadline d) {
+Result<bool> agreeToGoOn(const Side& side, bool mine) {
   uint8_t go = mine ? 1 : 0;
   transport::Completion c;
   transport::RecvSink sink;
   sink.dst = &go;
-  self == 0 ? f.postSend(1, &go, 1, &c) : f.postRecv(0, 1, sink, &c);
-  LOOM_TRY(await(f, c, d));
+  side.self == 0 ? side.f.postSend(1, &go, 1, &c) : side.f.postRecv(0, 1, sink, &c);
+  LOOM_TRY(await(side, c));
   return go != 0;
 }
 
@@ -117,21 +125,22 @@ Result<bool> agreeToGoOn(transport::Fabric& f, int self, bool mine, Deadline d) 
 // is not the link's cost).
 // Over shm the rates come from exchanges (the cost model's per-core copy rate for each stage of a
 // message); over tcp from one-way streams (a message occupies both ends there).
-Status pairSide(transport::Fabric& f, int self, bool exchange, PairTimes* out, Deadline d,
-                Clock::time_point softEnd) {
+Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_point softEnd) {
+  transport::Fabric& f = side.f;
+  const int self = side.self, peer = side.peer();
   // The big transfers cover 16 MiB each way so that they run at memory speed, as large collectives
   // do, not cache speed.
-  const int peer = 1 - self, kPings = 30, kRounds = 7, kStreamRounds = 3, kStream = 4;
+  const int kPings = 30, kRounds = 7, kStreamRounds = 3, kStream = 4;
   const size_t kBig = 4 << 20, kHot = 256 << 10;
   std::vector<uint8_t> small(8), big(kStream * kBig, 1), into(exchange ? kStream * kBig : 0);
   auto transfer = [&](size_t bytes) {
-    return exchange ? timeExchange(f, self, big.data(), into.data(), bytes, kStream, d)
-                    : timeStream(f, self, big.data(), bytes, kStream, d);
+    return exchange ? timeExchange(side, big.data(), into.data(), bytes, kStream)
+                    : timeStream(side, big.data(), bytes, kStream);
   };
   double bestPing = 1e30, bestStream = 1e30, bestHot = 1e30;
   for (int round = 0; round < kRounds; ++round) {
     if (round > 0) {
-      auto go = agreeToGoOn(f, self, Clock::now() < softEnd, d);
+      auto go = agreeToGoOn(side, Clock::now() < softEnd);
       if (!go.isOk()) return go.takeStatus();
       if (!go.value()) break;
     }
@@ -143,13 +152,13 @@ Status pairSide(transport::Fabric& f, int self, bool exchange, PairTimes* out, D
       if (self == 0) {  // ping, then wait for the pong
         f.postSend(peer, small.data(), small.size(), &s);
         f.postRecv(peer, small.size(), sink, &r);
-        LOOM_TRY(await(f, r, d));
-        LOOM_TRY(await(f, s, d));
+        LOOM_TRY(await(side, r));
+        LOOM_TRY(await(side, s));
       } else {
         f.postRecv(peer, small.size(), sink, &r);
-        LOOM_TRY(await(f, r, d));
+        LOOM_TRY(await(side, r));
         f.postSend(peer, small.data(), small.size(), &s);
-        LOOM_TRY(await(f, s, d));
+        LOOM_TRY(await(side, s));
       }
     }
     bestPing = std::min(bestPing, secondsSince(t0));
@@ -256,13 +265,12 @@ Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d, int 
     for (int r = 0; r < 2; ++r)
       th.emplace_back([&, r] {
         if (pinned) pinTo(cpus[0]);
-        tAwaitSpinUs = spinUs;
         st[r] = f[r]->connect(addrs, d);
         // finishSetup unlinks our shm name: only once the peer has mapped it.
         connected.fetch_add(1);
         while (connected.load() < 2 && !d.expired()) std::this_thread::yield();
         if (st[r].isOk()) st[r] = f[r]->finishSetup();
-        if (st[r].isOk()) st[r] = pairSide(*f[r], r, kind == transport::Kind::Shm, &t[r], d, softEnd);
+        if (st[r].isOk()) st[r] = pairSide(Side{*f[r], r, spinUs, d}, kind == transport::Kind::Shm, &t[r], softEnd);
         if (!st[r].isOk()) f[1 - r]->abort();  // the other side must not wait for us
       });
     for (auto& x : th) x.join();

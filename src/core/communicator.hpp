@@ -81,8 +81,9 @@ class Communicator {
   // Every candidate's predicted time for `count` elements of `type` (per rank block where the
   // layout says so); best is what a call would run unless LOOM_ALGO forces another.
   Result<cost::Choice> predict(algo::Coll coll, size_t count, loomDataType_t type) const;
-  // The prediction for what a call would run (LOOM_ALGO honoured), alone and in a loop.
-  Result<cost::Estimate> estimateCall(algo::Coll coll, size_t count, loomDataType_t type);
+  // The prediction for what a call would run (LOOM_ALGO honoured); with `loop`, also per call in a
+  // loop of such calls (cost::estimate).
+  Result<cost::Estimate> estimateCall(algo::Coll coll, size_t count, loomDataType_t type, bool loop);
 
   // The operation deadline (LOOM_TIMEOUT at init); applies to operations that start later.
   void setTimeout(double seconds) { engine_->setTimeout(seconds); }

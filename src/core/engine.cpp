@@ -108,7 +108,7 @@ Status Engine::executeSchedule(Operation& op) {
 Status Engine::runSchedule(Operation& op) {
   const double timeout = timeoutSeconds_.load(std::memory_order_relaxed);
   Deadline deadline = timeout > 0 ? Deadline::afterSeconds(timeout) : Deadline::never();
-  ScheduleRun run(*op.plan, op.buffers, fabric_, op.reduce, op.elemSize, &runMemory_);
+  ScheduleRun run(*op.plan, op.buffers, fabric_, op.reduce, op.elemSize, runMemory_);
   // The clock is read once per idle round and not at all while messages move: on this VM a
   // clock read costs as much as a poll of the rings.
   bool idle = false;

@@ -11,41 +11,29 @@ namespace loom::core {
 using sched::StepKind;
 
 ScheduleRun::ScheduleRun(const PreparedSchedule& prepared, RunBuffers buffers, transport::Fabric& fabric,
-                         mem::ReduceFn reduce, size_t elemSize, RunMemory* memory)
-    : prepared_(prepared),
-      buffers_(buffers),
-      fabric_(fabric),
-      reduce_(reduce),
-      elemSize_(elemSize),
-      m_(memory ? *memory : own_),
-      depsLeft_(m_.depsLeft),
-      ready_(m_.ready),
-      completions_(m_.completions),
-      sendHead_(m_.sendHead),
-      recvHead_(m_.recvHead),
-      inflight_(m_.inflight),
-      localQueue_(m_.localQueue) {
+                         mem::ReduceFn reduce, size_t elemSize, RunMemory& memory)
+    : prepared_(prepared), buffers_(buffers), fabric_(fabric), reduce_(reduce), elemSize_(elemSize), m_(memory) {
   const size_t steps = prepared.schedule.steps.size();
-  depsLeft_.assign(prepared.initialDeps.begin(), prepared.initialDeps.end());
-  ready_.assign(steps, 0);
-  completions_.assign(steps, transport::Completion{});
-  sendHead_.assign(prepared.sendsTo.size(), 0);
-  recvHead_.assign(prepared.recvsFrom.size(), 0);
-  inflight_.clear();
-  localQueue_.clear();
+  m_.depsLeft.assign(prepared.initialDeps.begin(), prepared.initialDeps.end());
+  m_.ready.assign(steps, 0);
+  m_.completions.assign(steps, transport::Completion{});
+  m_.sendHead.assign(prepared.sendsTo.size(), 0);
+  m_.recvHead.assign(prepared.recvsFrom.size(), 0);
+  m_.inflight.clear();
+  m_.localQueue.clear();
   for (uint32_t r : prepared_.roots) becomeReady(r);
   drainLocal();
 }
 
 ScheduleRun::~ScheduleRun() {
-  if (!inflight_.empty()) abandon(internalError(fmt::format("schedule '{}' abandoned with {} messages posted",
-                                                            prepared_.schedule.algorithm, inflight_.size())));
+  if (!m_.inflight.empty()) abandon(internalError(fmt::format("schedule '{}' abandoned with {} messages posted",
+                                                            prepared_.schedule.algorithm, m_.inflight.size())));
 }
 
 void ScheduleRun::abandon(const Status& why) {
-  if (inflight_.empty()) return;
+  if (m_.inflight.empty()) return;
   fabric_.cancelPending(why);
-  inflight_.clear();
+  m_.inflight.clear();
   fail(why);
 }
 
@@ -58,10 +46,10 @@ uint8_t* ScheduleRun::ptr(const sched::Span& s) const {
 
 void ScheduleRun::becomeReady(uint32_t step) {
   const auto& st = prepared_.schedule.steps[step];
-  ready_[step] = 1;
+  m_.ready[step] = 1;
   switch (st.kind) {
     case StepKind::Copy:
-    case StepKind::Reduce: localQueue_.push_back(step); break;
+    case StepKind::Reduce: m_.localQueue.push_back(step); break;
     case StepKind::Send: postReady(st.peer, true); break;
     case StepKind::Recv:
     case StepKind::RecvReduce: postReady(st.peer, false); break;
@@ -71,12 +59,12 @@ void ScheduleRun::becomeReady(uint32_t step) {
 // Posts the peer's next messages in step order for as long as they are ready.
 void ScheduleRun::postReady(int peer, bool sends) {
   const auto& list = sends ? prepared_.sendsTo[peer] : prepared_.recvsFrom[peer];
-  uint32_t& head = sends ? sendHead_[peer] : recvHead_[peer];
-  while (head < list.size() && ready_[list[head]]) {
+  uint32_t& head = sends ? m_.sendHead[peer] : m_.recvHead[peer];
+  while (head < list.size() && m_.ready[list[head]]) {
     uint32_t idx = list[head++];
     const auto& st = prepared_.schedule.steps[idx];
     if (sends) {
-      fabric_.postSend(peer, ptr(st.src), st.src.bytes, &completions_[idx]);
+      fabric_.postSend(peer, ptr(st.src), st.src.bytes, &m_.completions[idx]);
     } else {
       transport::RecvSink sink;
       sink.dst = ptr(st.dst);
@@ -85,9 +73,9 @@ void ScheduleRun::postReady(int peer, bool sends) {
         sink.operand = ptr(st.src);
         sink.reduce = reduce_;
       }
-      fabric_.postRecv(peer, st.dst.bytes, sink, &completions_[idx]);
+      fabric_.postRecv(peer, st.dst.bytes, sink, &m_.completions[idx]);
     }
-    inflight_.push_back(idx);
+    m_.inflight.push_back(idx);
   }
 }
 
@@ -106,14 +94,14 @@ void ScheduleRun::complete(uint32_t step) {
   ++done_;
   for (uint32_t i = prepared_.dependentsStart[step]; i < prepared_.dependentsStart[step + 1]; ++i) {
     uint32_t d = prepared_.dependents[i];
-    if (--depsLeft_[d] == 0) becomeReady(d);
+    if (--m_.depsLeft[d] == 0) becomeReady(d);
   }
 }
 
 void ScheduleRun::drainLocal() {
-  while (!localQueue_.empty() && !failed_) {
-    uint32_t s = localQueue_.back();
-    localQueue_.pop_back();
+  while (!m_.localQueue.empty() && !failed_) {
+    uint32_t s = m_.localQueue.back();
+    m_.localQueue.pop_back();
     runLocal(s);
     complete(s);
   }
@@ -129,15 +117,15 @@ void ScheduleRun::fail(Status s) {
 bool ScheduleRun::advance() {
   if (finished()) return false;
   bool moved = fabric_.progress();
-  for (size_t i = 0; i < inflight_.size();) {
-    uint32_t idx = inflight_[i];
-    auto& c = completions_[idx];
+  for (size_t i = 0; i < m_.inflight.size();) {
+    uint32_t idx = m_.inflight[i];
+    auto& c = m_.completions[idx];
     if (!c.done) {
       ++i;
       continue;
     }
-    inflight_[i] = inflight_.back();
-    inflight_.pop_back();
+    m_.inflight[i] = m_.inflight.back();
+    m_.inflight.pop_back();
     moved = true;
     if (!c.status.isOk()) {
       fail(c.status);
@@ -146,7 +134,7 @@ bool ScheduleRun::advance() {
     complete(idx);
   }
   drainLocal();
-  if (!failed_ && inflight_.empty() && done_ < prepared_.schedule.steps.size() && localQueue_.empty())
+  if (!failed_ && m_.inflight.empty() && done_ < prepared_.schedule.steps.size() && m_.localQueue.empty())
     fail(internalError(fmt::format("schedule '{}' stalled after {} of {} steps", prepared_.schedule.algorithm,
                                    done_, prepared_.schedule.steps.size())));
   return moved;
@@ -154,7 +142,7 @@ bool ScheduleRun::advance() {
 
 std::string ScheduleRun::pendingSummary() const {
   std::string out;
-  for (uint32_t idx : inflight_) {
+  for (uint32_t idx : m_.inflight) {
     const auto& st = prepared_.schedule.steps[idx];
     if (!out.empty()) out += ", ";
     bool isSend = st.kind == StepKind::Send;
@@ -166,7 +154,7 @@ std::string ScheduleRun::pendingSummary() const {
 
 std::vector<int> ScheduleRun::pendingPeers() const {
   std::vector<int> peers;
-  for (uint32_t idx : inflight_) {
+  for (uint32_t idx : m_.inflight) {
     int p = prepared_.schedule.steps[idx].peer;
     bool seen = false;
     for (int q : peers) seen |= q == p;

@@ -34,9 +34,9 @@ struct RunMemory {
 
 class ScheduleRun {
  public:
-  // `memory` (may be null) must outlive the run and serve one run at a time.
+  // `memory` must outlive the run and serve one run at a time.
   ScheduleRun(const PreparedSchedule& prepared, RunBuffers buffers, transport::Fabric& fabric,
-              mem::ReduceFn reduce, size_t elemSize, RunMemory* memory = nullptr);
+              mem::ReduceFn reduce, size_t elemSize, RunMemory& memory);
   // Cancels what is still posted (see abandon).
   ~ScheduleRun();
   ScheduleRun(const ScheduleRun&) = delete;
@@ -69,15 +69,7 @@ class ScheduleRun {
   mem::ReduceFn reduce_;
   size_t elemSize_;
 
-  RunMemory own_;  // used when the caller lends none
   RunMemory& m_;
-  std::vector<uint32_t>& depsLeft_;
-  std::vector<uint8_t>& ready_;
-  std::vector<transport::Completion>& completions_;
-  std::vector<uint32_t>& sendHead_;
-  std::vector<uint32_t>& recvHead_;
-  std::vector<uint32_t>& inflight_;
-  std::vector<uint32_t>& localQueue_;
   size_t done_ = 0;
   bool failed_ = false;
   Status status_;

@@ -23,7 +23,7 @@ Result<cost::Choice> Communicator::predict(algo::Coll coll, size_t count, loomDa
   return cost::choose(tuning_, placement_, shape, chunkCandidates(), mem::isNarrowFloat(type));
 }
 
-Result<cost::Estimate> Communicator::estimateCall(algo::Coll coll, size_t count, loomDataType_t type) {
+Result<cost::Estimate> Communicator::estimateCall(algo::Coll coll, size_t count, loomDataType_t type, bool loop) {
   const size_t elem = mem::typeSize(type);
   auto p = pick(coll, count, type, count * elem);
   if (!p.isOk()) return p.takeStatus();
@@ -32,7 +32,7 @@ Result<cost::Estimate> Communicator::estimateCall(algo::Coll coll, size_t count,
   shape.count = count;
   shape.elemSize = elem;
   shape.chunkBytes = p->chunkBytes;
-  return cost::estimate(tuning_, placement_, shape, p->algo, mem::isNarrowFloat(type), /*loop=*/true);
+  return cost::estimate(tuning_, placement_, shape, p->algo, mem::isNarrowFloat(type), loop);
 }
 
 Result<Communicator::Pick> Communicator::pick(algo::Coll coll, size_t count, loomDataType_t type, size_t selectBytes) {

@@ -37,9 +37,9 @@ struct Layout {
 };
 Layout layoutFor(Coll c, size_t requestedBytes, size_t typeSize, int nranks);
 
-// Page-aligned storage, as device buffers are: malloc'd neighbours sit a few bytes past a
-// multiple of 4 KiB from each other, and copies between such addresses stall on the CPU's
-// 4 KiB alias check, which would time the allocator rather than the library.
+// Page-aligned storage, as device buffers are: malloc'd neighbours sit 16 bytes past a multiple
+// of 4 KiB from each other, glibc's memcpy between such addresses crawls (src/mem/copy.hpp), and
+// the bench would time the allocator's placement rather than the library.
 template <typename T>
 struct PageAllocator {
   using value_type = T;
