@@ -202,12 +202,29 @@ lab_wait() {
     pid=""
     wait -n -p pid "${left[@]}" 2>/dev/null
     rc=$?
-    [[ -z $pid ]] && break
-    r=${idx[$pid]}
-    LAB_RC[r]=$rc
-    LAB_END_MS[r]=$(lab_now_ms)
     local -a rest=()
-    local q; for q in "${left[@]}"; do [[ $q != "$pid" ]] && rest+=("$q"); done
+    local q
+    if [[ -z ${pid:-} ]]; then
+      # bash 5.2 never returns from `wait -n` a job it already reaped and reported (a rank the
+      # test killed: "Killed" on stderr); it ends with 127 and -p's variable unset. `wait PID`
+      # still has the status: collect the gone ones that way, and poll until one is gone (every
+      # rank is bounded by its timeout).
+      for q in "${left[@]}"; do
+        if kill -0 "$q" 2>/dev/null; then
+          rest+=("$q")
+        else
+          wait "$q" 2>/dev/null
+          LAB_RC[idx[$q]]=$?
+          LAB_END_MS[idx[$q]]=$(lab_now_ms)
+        fi
+      done
+      ((${#rest[@]} == ${#left[@]})) && sleep 0.05
+    else
+      r=${idx[$pid]}
+      LAB_RC[r]=$rc
+      LAB_END_MS[r]=$(lab_now_ms)
+      for q in "${left[@]}"; do [[ $q != "$pid" ]] && rest+=("$q"); done
+    fi
     left=("${rest[@]}")
   done
 }
