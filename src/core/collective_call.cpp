@@ -93,6 +93,16 @@ mem::ReduceKind kindOf(loomRedOp_t op) {
   }
 }
 
+// What a blocking call that ran on the calling thread hands back: no allocation per call.
+std::shared_ptr<RequestState> completedRequest() {
+  static const auto done = [] {
+    auto r = std::make_shared<RequestState>();
+    r->complete({});
+    return r;
+  }();
+  return done;
+}
+
 }  // namespace
 
 std::shared_ptr<const PreparedSchedule> Communicator::cachedPlan(const algo::CollArgs& args, algo::Algo algo,
@@ -145,11 +155,11 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
     args.recvDispls.assign(c.recvDispls, c.recvDispls + nranks_);
   }
 
-  auto op = std::make_unique<Operation>();
-  op->elemSize = elem;
-  op->buffers.input = const_cast<uint8_t*>(static_cast<const uint8_t*>(c.send));
-  op->buffers.output = static_cast<uint8_t*>(c.recv);
-  if (c.coll == Coll::Broadcast && rank_ != c.root) op->buffers.input = op->buffers.output;
+  Operation op;
+  op.elemSize = elem;
+  op.buffers.input = const_cast<uint8_t*>(static_cast<const uint8_t*>(c.send));
+  op.buffers.output = static_cast<uint8_t*>(c.recv);
+  if (c.coll == Coll::Broadcast && rank_ != c.root) op.buffers.input = op.buffers.output;
 
   // PreMulSum: scale a private copy of the input, then sum.
   double premul = 1.0;
@@ -161,34 +171,56 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
     premul = custom.residence == loomScalarHostImmediate ? custom.value
                                                           : mem::loadAsDouble(c.type, custom.pointer, 0);
   }
-  if (isReduction(c.coll)) op->reduce = mem::reduceFn(c.type, kindOf(c.op));
+  if (isReduction(c.coll)) op.reduce = mem::reduceFn(c.type, kindOf(c.op));
 
-  const size_t selectBytes = c.coll == Coll::AllToAllv ? layout.inBytes : c.count * elem;
-  auto picked = pick(c.coll, c.count, c.type, selectBytes);
-  if (!picked.isOk()) return picked.takeStatus();
-  const algo::Algo chosen = picked->algo;
-  args.chunkBytes = picked->chunkBytes;
+  // A loop repeats its call: the same shape as the last call reuses its algorithm and plan.
+  const bool memoable = c.coll != Coll::AllToAllv;
+  LastCall shape{c.coll, c.count, c.type, c.root, layout.inPlace, algo::Algo::Auto, 0, nullptr};
+  std::shared_ptr<const PreparedSchedule> plan;
+  algo::Algo chosen = algo::Algo::Auto;
+  if (memoable) {
+    std::lock_guard lock(mu_);
+    if (last_.plan && last_.sameShape(shape)) {
+      plan = last_.plan;
+      chosen = last_.algo;
+      args.chunkBytes = last_.chunkBytes;
+    }
+  }
   Status err;
-  auto plan = cachedPlan(args, chosen, &err);
-  if (!plan) return err;
+  if (!plan) {
+    const size_t selectBytes = c.coll == Coll::AllToAllv ? layout.inBytes : c.count * elem;
+    auto picked = pick(c.coll, c.count, c.type, selectBytes);
+    if (!picked.isOk()) return picked.takeStatus();
+    chosen = picked->algo;
+    args.chunkBytes = picked->chunkBytes;
+    plan = cachedPlan(args, chosen, &err);
+    if (!plan) return err;
+    if (memoable) {
+      shape.algo = chosen;
+      shape.chunkBytes = args.chunkBytes;
+      shape.plan = plan;
+      std::lock_guard lock(mu_);
+      last_ = std::move(shape);
+    }
+  }
   if (plan->inputExtent > layout.inBytes || plan->outputExtent > layout.outBytes)
     return internalError(fmt::format("schedule '{}' reaches past the user buffers", plan->schedule.algorithm));
 
   // Buffers this rank does not own in the public call (non-root) but the schedule touches.
-  size_t tempIn = !op->buffers.input && plan->inputExtent ? plan->inputExtent : 0;
-  size_t tempOut = !op->buffers.output && plan->outputExtent ? plan->outputExtent : 0;
+  size_t tempIn = !op.buffers.input && plan->inputExtent ? plan->inputExtent : 0;
+  size_t tempOut = !op.buffers.output && plan->outputExtent ? plan->outputExtent : 0;
   size_t premulBytes = hasPremul ? layout.inBytes : 0;
-  op->ownedTemp.resize(tempIn + tempOut + premulBytes);
-  uint8_t* temp = op->ownedTemp.data();
-  if (tempIn) op->buffers.input = temp;
-  if (tempOut) op->buffers.output = temp + tempIn;
+  op.ownedTemp.resize(tempIn + tempOut + premulBytes);
+  uint8_t* temp = op.ownedTemp.data();
+  if (tempIn) op.buffers.input = temp;
+  if (tempOut) op.buffers.output = temp + tempIn;
   if (hasPremul && layout.inBytes) {
     uint8_t* scaled = temp + tempIn + tempOut;
     const void* src = c.send;
     const size_t n = c.count * (c.coll == Coll::ReduceScatter ? nranks_ : 1);
     const loomDataType_t type = c.type;
-    op->before = [scaled, src, n, type, premul] { mem::scale(type, scaled, src, n, premul); };
-    op->buffers.input = scaled;
+    op.before = [scaled, src, n, type, premul] { mem::scale(type, scaled, src, n, premul); };
+    op.buffers.input = scaled;
     if (layout.inPlace) {  // the schedule was built in place; rebuild it out of place
       args.inPlace = false;
       plan = cachedPlan(args, chosen, &err);
@@ -196,11 +228,11 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
     }
   }
   if (c.op == loomAvg && isReduction(c.coll) && (c.coll != Coll::Reduce || rank_ == c.root)) {
-    void* out = op->buffers.output;
+    void* out = op.buffers.output;
     const size_t n = c.count;
     const loomDataType_t type = c.type;
     const int ranks = nranks_;
-    op->after = [type, out, n, ranks] { divideByRanks(type, out, n, ranks); };
+    op.after = [type, out, n, ranks] { divideByRanks(type, out, n, ranks); };
   }
 
   uint64_t seq, collSeq;
@@ -213,13 +245,21 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   if (checkCalls_) {
     if (auto check = makeCallCheck(c, collSeq)) engine_->submit(std::move(check), false);
   }
-  op->label = algo::collName(c.coll);
-  op->bytes = layout.inBytes;
-  op->plan = std::move(plan);
-  op->seq = seq;
-  op->request = std::make_shared<RequestState>();
-  auto request = op->request;
-  engine_->submit(std::move(op), blocking);
+  op.label = algo::collName(c.coll);
+  op.bytes = layout.inBytes;
+  op.plan = std::move(plan);
+  op.seq = seq;
+  if (blocking) {
+    Status s;
+    if (engine_->runInline(op, &s)) {
+      if (!s.isOk()) return s;
+      return completedRequest();
+    }
+  }
+  auto queued = std::make_unique<Operation>(std::move(op));
+  queued->request = std::make_shared<RequestState>();
+  auto request = queued->request;
+  engine_->submit(std::move(queued), false);
   return request;
 }
 

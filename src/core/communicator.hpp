@@ -127,6 +127,21 @@ class Communicator {
   using PlanKey = std::tuple<int, int, size_t, size_t, int, bool, size_t>;
   std::shared_ptr<const PreparedSchedule> cachedPlan(const algo::CollArgs& args, algo::Algo algo, Status* err);
 
+  // The last collective's shape and what it resolved to (collective_call.cpp).
+  struct LastCall {
+    algo::Coll coll = algo::Coll::AllReduce;
+    size_t count = 0;
+    loomDataType_t type = loomFloat32;
+    int root = 0;
+    bool inPlace = false;
+    algo::Algo algo = algo::Algo::Auto;
+    size_t chunkBytes = 0;
+    std::shared_ptr<const PreparedSchedule> plan;
+    bool sameShape(const LastCall& o) const {
+      return coll == o.coll && count == o.count && type == o.type && root == o.root && inPlace == o.inPlace;
+    }
+  };
+
   int rank_;
   int nranks_;
   std::unique_ptr<transport::Fabric> fabric_;
@@ -155,6 +170,7 @@ class Communicator {
   std::list<PlanKey> planOrder_;
   std::map<std::tuple<int, size_t, int>, Pick> picks_;  // (collective, count, type)
   std::vector<CustomOp> customOps_;
+  LastCall last_;
 };
 
 // Identifies the host for transport choice: LOOM_HOST_ID, else hostname plus boot id.

@@ -25,20 +25,36 @@ Engine::Engine(transport::Fabric& fabric, int rank, double timeoutSeconds, int s
 
 Engine::~Engine() { drainAndStop(); }
 
-void Engine::submit(std::unique_ptr<Operation> op, bool blocking) {
+Status Engine::refusal() const {
+  if (!sticky_.isOk()) return sticky_;
+  if (stopping_) return invalidUsage("communicator is being destroyed");
+  return {};
+}
+
+bool Engine::runInline(Operation& op, Status* result) {
   std::unique_lock lock(mu_);
-  if (!sticky_.isOk() || stopping_) {
-    Status s = sticky_.isOk() ? invalidUsage("communicator is being destroyed") : sticky_;
-    lock.unlock();
-    op->request->complete(s);
-    return;
+  if (Status no = refusal(); !no.isOk()) {
+    *result = std::move(no);
+    return true;
   }
   // Nothing earlier is pending, so running it here keeps issue order.
-  if (blocking && queue_.empty() && !busy_ && driveMu_.try_lock()) {
+  if (!queue_.empty() || busy_ || !driveMu_.try_lock()) return false;
+  lock.unlock();
+  *result = execute(op);
+  driveMu_.unlock();  // last: an abort waiting for it may free the engine right after
+  return true;
+}
+
+void Engine::submit(std::unique_ptr<Operation> op, bool blocking) {
+  Status s;
+  if (blocking && runInline(*op, &s)) {
+    op->request->complete(std::move(s));
+    return;
+  }
+  std::unique_lock lock(mu_);
+  if (Status no = refusal(); !no.isOk()) {
     lock.unlock();
-    Status s = execute(*op);
-    op->request->complete(s);
-    driveMu_.unlock();  // last: an abort waiting for it may free the engine right after
+    op->request->complete(std::move(no));
     return;
   }
   queue_.push_back(std::move(op));
@@ -107,12 +123,13 @@ Status Engine::executeSchedule(Operation& op) {
 
 Status Engine::runSchedule(Operation& op) {
   const double timeout = timeoutSeconds_.load(std::memory_order_relaxed);
-  Deadline deadline = timeout > 0 ? Deadline::afterSeconds(timeout) : Deadline::never();
   ScheduleRun run(*op.plan, op.buffers, fabric_, op.reduce, op.elemSize, runMemory_);
   // The clock is read once per idle round and not at all while messages move: on this VM a
-  // clock read costs as much as a poll of the rings.
+  // clock read costs as much as a poll of the rings. So the deadline starts at the first wait: a
+  // call that never waits (most small ones) reads no clock.
   bool idle = false;
   Clock::time_point idleSince, published;
+  Deadline deadline = Deadline::never();
   while (!run.finished()) {
     if (aborting_.load(std::memory_order_acquire)) {
       Status why;
@@ -132,7 +149,11 @@ Status Engine::runSchedule(Operation& op) {
     if (!idle) {
       idle = true;
       idleSince = now;
-      if (published == Clock::time_point{}) published = now;
+      if (published == Clock::time_point{}) {
+        published = now;
+        if (timeout > 0) deadline = Deadline(now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout)));
+        if (board_ && op.seq) board_->waitingSince(now);
+      }
     }
     if (now >= deadline.at()) {
       Status s = timeoutError(fmt::format("rank {}: {} timed out after {} s (LOOM_TIMEOUT) waiting on: {}", rank_,

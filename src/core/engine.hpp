@@ -61,6 +61,9 @@ class Engine {
   // Any thread. Operations run in submission order. With `blocking`, the caller intends to wait
   // for the request at once, so the operation may run on the calling thread.
   void submit(std::unique_ptr<Operation> op, bool blocking = false);
+  // A blocking call's fast path: runs `op` on the calling thread when nothing earlier is pending
+  // and sets `result`; false when it must be submitted instead. `op` needs no request.
+  bool runInline(Operation& op, Status* result);
   // Lets queued operations finish (each bounded by its deadline), then stops the thread.
   void drainAndStop();
   // Fails the running and queued operations with `why` and stops the thread promptly.
@@ -75,6 +78,8 @@ class Engine {
 
  private:
   void loop();
+  // Why no operation may start (sticky error, or stopping); ok otherwise. The caller holds mu_.
+  Status refusal() const;
   // Runs one operation to completion or failure; the caller holds driveMu_.
   Status execute(Operation& op);
   Status executeSchedule(Operation& op);

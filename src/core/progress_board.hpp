@@ -20,7 +20,7 @@ struct ProgressSnapshot {
   uint64_t issued = 0;    // sequence number of the last operation issued (0: none)
   uint64_t running = 0;   // the operation running now (0: none)
   std::string runningWhat;  // "allreduce #12 (4096 bytes, ring)" once stuck, else empty
-  double runningSeconds = 0;
+  double runningSeconds = 0;  // since it first waited
   std::string waitingOn;  // "recv from rank 2 (512 bytes, step 1), ..." once stuck, else empty
   uint64_t finished = 0;  // the last operation that ended (successfully or not)
 };
@@ -28,10 +28,13 @@ struct ProgressSnapshot {
 class ProgressBoard {
  public:
   void issued(uint64_t seq) { issued_.store(seq, std::memory_order_relaxed); }
+  // No clock read here (a small call must not pay for one): the running time counts from the
+  // operation's first wait (waitingSince), which is when it can start to look stuck.
   void started(uint64_t seq) {
-    sinceNs_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    sinceNs_.store(0, std::memory_order_relaxed);
     running_.store(seq, std::memory_order_release);
   }
+  void waitingSince(Clock::time_point t) { sinceNs_.store(t.time_since_epoch().count(), std::memory_order_relaxed); }
   // Operation #seq is stuck: what it is and what it waits on.
   void waiting(uint64_t seq, const std::string& what, std::string on) {
     std::lock_guard lock(mu_);
@@ -49,8 +52,8 @@ class ProgressBoard {
     out.finished = finished_.load(std::memory_order_acquire);
     out.issued = std::max(issued_.load(std::memory_order_relaxed), std::max(out.running, out.finished));
     if (out.running) {
-      auto since = Clock::time_point(Clock::duration(sinceNs_.load(std::memory_order_relaxed)));
-      out.runningSeconds = std::chrono::duration<double>(Clock::now() - since).count();
+      if (auto ns = sinceNs_.load(std::memory_order_relaxed); ns != 0)
+        out.runningSeconds = std::chrono::duration<double>(Clock::now() - Clock::time_point(Clock::duration(ns))).count();
       std::lock_guard lock(mu_);
       if (stuckSeq_ == out.running) {
         out.runningWhat = stuckWhat_;

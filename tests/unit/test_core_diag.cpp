@@ -122,6 +122,9 @@ TEST(ProgressBoard, TextOnlyForTheOperationThatIsStuck) {
   a.kind = PeerAnswer::Kind::Answered;
   a.snap = s;
   EXPECT_EQ(describeHang(4, 1, {a}), "; never reached #4: rank 4 (still in #3 for 0.0 s); suspect rank 4");
+  b.waitingSince(Clock::now() - std::chrono::seconds(2));  // its running time counts from its first wait
+  EXPECT_GE(b.snapshot().runningSeconds, 2.0);
+  EXPECT_LT(b.snapshot().runningSeconds, 60.0);
 }
 
 TEST(DescribeHang, EveryoneThereAndMalformedReplies) {
