@@ -30,7 +30,6 @@ using sched::Span;
 
 namespace {
 
-constexpr uint32_t kNone = UINT32_MAX;
 
 struct Binomial {
   int n, root, v;
@@ -72,7 +71,7 @@ void broadcastDown(const CollArgs& a, int root, bool rootFromOutput, uint32_t af
   const size_t bytes = a.count * a.elemSize;
   Binomial t(a.nranks, root, a.rank);
   std::vector<uint32_t> ready;
-  if (after != kNone) ready.push_back(after);
+  if (after != sched::kNoStep) ready.push_back(after);
   Span src = out(0, bytes);
   if (t.v == 0) {
     if (!rootFromOutput) {
@@ -89,7 +88,7 @@ void broadcastDown(const CollArgs& a, int root, bool rootFromOutput, uint32_t af
 }  // namespace
 
 Status treeBroadcast(const CollArgs& a, Schedule& s) {
-  if (a.count) broadcastDown(a, a.root, false, kNone, s);
+  if (a.count) broadcastDown(a, a.root, false, sched::kNoStep, s);
   return Status::ok();
 }
 

@@ -52,6 +52,11 @@ struct Schedule {
 };
 
 // Helpers so generators read like prose.
+// "No step" in step-index tables (a dependency not taken, a channel's end).
+inline constexpr uint32_t kNoStep = UINT32_MAX;
+
+inline bool isMessage(StepKind k) { return k == StepKind::Send || k == StepKind::Recv || k == StepKind::RecvReduce; }
+
 inline Span in(size_t off, size_t bytes) { return {Buf::Input, off, bytes}; }
 inline Span out(size_t off, size_t bytes) { return {Buf::Output, off, bytes}; }
 inline Span scratch(size_t off, size_t bytes) { return {Buf::Scratch, off, bytes}; }

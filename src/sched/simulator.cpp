@@ -12,9 +12,7 @@ namespace loom::sched {
 
 namespace {
 
-constexpr uint32_t kNone = UINT32_MAX;
 
-bool isComm(StepKind k) { return k == StepKind::Send || k == StepKind::Recv || k == StepKind::RecvReduce; }
 
 struct Rank {
   std::vector<unsigned char> scratch;
@@ -58,10 +56,10 @@ Status simulate(const std::vector<Schedule>& all, std::vector<RankBuffers>& bufs
     const size_t m = s.steps.size();
     R.scratch.assign(s.scratchBytes, 0xA5);
     R.depsLeft.resize(m);
-    R.chanNext.assign(m, kNone);
+    R.chanNext.assign(m, kNoStep);
     R.prevPosted.assign(m, 1);
     R.posted.assign(m, 0);
-    R.partner.assign(m, kNone);
+    R.partner.assign(m, kNoStep);
     R.partnerRank.assign(m, -1);
     R.depOff.assign(m + 1, 0);
     std::unordered_map<int64_t, uint32_t> lastOnChannel;
@@ -82,7 +80,7 @@ Status simulate(const std::vector<Schedule>& all, std::vector<RankBuffers>& bufs
         if (d >= i) return invalidArgument(fmt::format("simulate: rank {} step {} depends on later step {}", r, i, d));
         R.depOff[d + 1]++;
       }
-      if (!isComm(st.kind)) continue;
+      if (!isMessage(st.kind)) continue;
       if (st.peer < 0 || st.peer >= n || st.peer == r)
         return invalidArgument(fmt::format("simulate: rank {} step {} bad peer {}", r, i, st.peer));
       const bool isSend = st.kind == StepKind::Send;
@@ -169,7 +167,7 @@ Status simulate(const std::vector<Schedule>& all, std::vector<RankBuffers>& bufs
     const uint32_t i = act.step;
     const Step& st = all[r].steps[i];
     rk[r].posted[i] = 1;
-    if (!isComm(st.kind)) {
+    if (!isMessage(st.kind)) {
       if (st.src.bytes && ptr(r, st.src) != ptr(r, st.dst)) {
         if (st.kind == StepKind::Copy) std::memmove(ptr(r, st.dst), ptr(r, st.src), st.src.bytes);
         else reduce(ptr(r, st.dst), ptr(r, st.dst), ptr(r, st.src), st.src.bytes / elemSize);
@@ -179,7 +177,7 @@ Status simulate(const std::vector<Schedule>& all, std::vector<RankBuffers>& bufs
       complete(r, i);
       continue;
     }
-    if (uint32_t nx = rk[r].chanNext[i]; nx != kNone) {
+    if (uint32_t nx = rk[r].chanNext[i]; nx != kNoStep) {
       rk[r].prevPosted[nx] = 1;
       tryReady(r, nx);
     }

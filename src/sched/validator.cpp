@@ -13,7 +13,6 @@ namespace loom::sched {
 
 namespace {
 
-constexpr uint32_t kNone = UINT32_MAX;
 
 const char* kindName(StepKind k) {
   switch (k) {
@@ -27,7 +26,6 @@ const char* kindName(StepKind k) {
 }
 const char* bufName(Buf b) { return b == Buf::Input ? "Input" : b == Buf::Output ? "Output" : "Scratch"; }
 std::string spanText(const Span& s) { return fmt::format("{}[{}, +{})", bufName(s.buf), s.offset, s.bytes); }
-bool isComm(StepKind k) { return k == StepKind::Send || k == StepKind::Recv || k == StepKind::RecvReduce; }
 bool readsSrc(StepKind k) { return k != StepKind::Recv; }
 bool writesDst(StepKind k) { return k != StepKind::Send; }
 
@@ -65,7 +63,7 @@ Status checkSteps(int r, const Schedule& s, const BufferSizes& sz, int n) {
       if (s.deps[st.firstDep + k] >= i)
         return invalidArgument(fmt::format("rank {} step {}: depends on step {}, which is not earlier", r, i,
                                            s.deps[st.firstDep + k]));
-    if (isComm(st.kind) && (st.peer < 0 || st.peer >= n || st.peer == r))
+    if (isMessage(st.kind) && (st.peer < 0 || st.peer >= n || st.peer == r))
       return invalidArgument(fmt::format("rank {} step {} ({}): bad peer {}", r, i, kindName(st.kind), st.peer));
     if (readsSrc(st.kind)) LOOM_TRY(inBounds(i, st.src));
     if (writesDst(st.kind)) LOOM_TRY(inBounds(i, st.dst));
@@ -85,7 +83,7 @@ Status checkSteps(int r, const Schedule& s, const BufferSizes& sz, int n) {
 // partner[r][i]: the matching step (as rank, index) of every message step.
 struct Ref {
   int rank = -1;
-  uint32_t step = kNone;
+  uint32_t step = kNoStep;
 };
 
 Status matchMessages(const std::vector<Schedule>& all, std::vector<std::vector<Ref>>& partner) {
@@ -96,7 +94,7 @@ Status matchMessages(const std::vector<Schedule>& all, std::vector<std::vector<R
     for (uint32_t i = 0; i < all[r].steps.size(); ++i) {
       const Step& st = all[r].steps[i];
       if (st.kind == StepKind::Send) sends[r][st.peer].push_back(i);
-      else if (isComm(st.kind)) recvs[r][st.peer].push_back(i);
+      else if (isMessage(st.kind)) recvs[r][st.peer].push_back(i);
     }
   }
   for (int a = 0; a < n; ++a) {
@@ -142,7 +140,7 @@ Status findDeadlock(const std::vector<Schedule>& all, const std::vector<std::vec
     const size_t m = s.steps.size();
     RankState& rs = st[r];
     rs.depsLeft.resize(m);
-    rs.chanNext.assign(m, kNone);
+    rs.chanNext.assign(m, kNoStep);
     rs.prevPosted.assign(m, 1);
     rs.started.assign(m, 0);
     rs.done.assign(m, 0);
@@ -158,7 +156,7 @@ Status findDeadlock(const std::vector<Schedule>& all, const std::vector<std::vec
     for (uint32_t i = 0; i < m; ++i) {
       const Step& step = s.steps[i];
       for (uint32_t k = 0; k < step.numDeps; ++k) rs.depList[fill[s.deps[step.firstDep + k]]++] = i;
-      if (!isComm(step.kind)) continue;
+      if (!isMessage(step.kind)) continue;
       int64_t key = int64_t(step.peer) * 2 + (step.kind == StepKind::Send ? 1 : 0);
       auto it = lastOnChannel.find(key);
       if (it != lastOnChannel.end()) {
@@ -186,11 +184,11 @@ Status findDeadlock(const std::vector<Schedule>& all, const std::vector<std::vec
     if (st[r].started[i]) continue;
     st[r].started[i] = 1;
     const Step& step = all[r].steps[i];
-    if (!isComm(step.kind)) {
+    if (!isMessage(step.kind)) {
       complete(r, i);
       continue;
     }
-    if (uint32_t nx = st[r].chanNext[i]; nx != kNone) {
+    if (uint32_t nx = st[r].chanNext[i]; nx != kNoStep) {
       st[r].prevPosted[nx] = 1;
       tryReady(r, nx);
     }
