@@ -10,13 +10,10 @@
 namespace loom::algo::detail {
 
 using sched::Buf;
+using sched::kNoStep;
 using sched::Span;
 using sched::Step;
 using sched::StepKind;
-
-namespace {
-constexpr uint32_t kNoStep = UINT32_MAX;
-}  // namespace
 
 Emitter::Emitter(const CollArgs& a, sched::Schedule& s)
     : s_(s), sz_(bufferSizes(a)), es_(a.elemSize), chunkElems_(chunkElemsOf(a)) {}

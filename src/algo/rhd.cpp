@@ -27,15 +27,15 @@ using sched::recvReduce;
 using sched::Schedule;
 using sched::scratch;
 using sched::send;
+using sched::kNoStep;
 using sched::Span;
 
 namespace {
 
-
 std::vector<uint32_t> deps(std::initializer_list<uint32_t> ids) {
   std::vector<uint32_t> v;
   for (uint32_t i : ids)
-    if (i != sched::kNoStep) v.push_back(i);
+    if (i != kNoStep) v.push_back(i);
   return v;
 }
 
@@ -75,13 +75,13 @@ Status rhdAllReduce(const CollArgs& a, Schedule& s) {
     return Span{output ? sched::Buf::Output : sched::Buf::Input, b * es, (e - b) * es};
   };
   bool inOut = false;  // whether this rank's running data lives in Output yet
-  uint32_t last = sched::kNoStep;
+  uint32_t last = kNoStep;
   if (f.proxy()) {
     last = s.add(recvReduce(a.rank - 1, in(0, bytes), out(0, bytes)));
     inOut = true;
   }
   const int v = f.newRank();
-  std::vector<uint32_t> halvSend(f.p, sched::kNoStep);  // by mask
+  std::vector<uint32_t> halvSend(f.p, kNoStep);  // by mask
   int lo = 0;
   for (int m = f.p / 2; m >= 1; m /= 2) {
     const int peer = f.realRank(v ^ m), mid = lo + m;
@@ -93,16 +93,16 @@ Status rhdAllReduce(const CollArgs& a, Schedule& s) {
     inOut = true;
     lo = keep0;
   }
-  uint32_t lastRecv = last, lastSend = sched::kNoStep;
+  uint32_t lastRecv = last, lastSend = kNoStep;
   for (int m = 1; m < f.p; m *= 2) {
     const int pv = v ^ m, peer = f.realRank(pv);
     const int mine0 = v & ~(m - 1), theirs0 = pv & ~(m - 1);
     Span mine = span(true, mine0, mine0 + m), theirs = span(true, theirs0, theirs0 + m);
-    uint32_t sent = mine.bytes ? s.add(send(peer, mine), deps({lastRecv, lastSend})) : sched::kNoStep;
+    uint32_t sent = mine.bytes ? s.add(send(peer, mine), deps({lastRecv, lastSend})) : kNoStep;
     // In place, the halving step with this distance read these bytes from Input.
-    uint32_t got = theirs.bytes ? s.add(recv(peer, theirs), deps({halvSend[m]})) : sched::kNoStep;
-    if (sent != sched::kNoStep) lastSend = sent;
-    if (got != sched::kNoStep) lastRecv = got;
+    uint32_t got = theirs.bytes ? s.add(recv(peer, theirs), deps({halvSend[m]})) : kNoStep;
+    if (sent != kNoStep) lastSend = sent;
+    if (got != kNoStep) lastRecv = got;
   }
   if (f.proxy()) s.add(send(a.rank - 1, out(0, bytes)), deps({lastRecv, lastSend}));
   return Status::ok();
@@ -127,7 +127,7 @@ Status rhdReduceScatter(const CollArgs& a, Schedule& s) {
     return Span{buf, b, e - b};
   };
   sched::Buf loc = sched::Buf::Input;
-  uint32_t last = sched::kNoStep;
+  uint32_t last = kNoStep;
   if (f.proxy()) {
     last = s.add(recvReduce(a.rank - 1, in(0, total), scratch(0, total)));
     loc = sched::Buf::Scratch;
@@ -167,13 +167,13 @@ Status rhdAllGather(const CollArgs& a, Schedule& s) {
     s.add(recv(r + 1, out((r + 1) * blk, (n - r - 1) * blk)));
     return Status::ok();
   }
-  uint32_t folded = f.proxy() ? s.add(recv(r - 1, out((r - 1) * blk, blk))) : sched::kNoStep;
+  uint32_t folded = f.proxy() ? s.add(recv(r - 1, out((r - 1) * blk, blk))) : kNoStep;
   auto span = [&](int g0, int g1) {
     size_t b = f.groupStart(g0) * blk, e = (g1 == f.p ? n : f.groupStart(g1)) * blk;
     return out(b, e - b);
   };
   const int v = f.newRank();
-  uint32_t lastRecv = sched::kNoStep, lastSend = sched::kNoStep;
+  uint32_t lastRecv = kNoStep, lastSend = kNoStep;
   for (int m = 1; m < f.p; m *= 2) {
     const int pv = v ^ m, peer = f.realRank(pv);
     const int mine0 = v & ~(m - 1), theirs0 = pv & ~(m - 1);

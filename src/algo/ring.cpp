@@ -28,12 +28,13 @@ using sched::recvReduce;
 using sched::Schedule;
 using sched::scratch;
 using sched::send;
+using sched::kNoStep;
 using sched::Span;
 
 namespace {
 
 // Dependency list of at most one earlier step.
-std::vector<uint32_t> after(uint32_t i) { return i == sched::kNoStep ? std::vector<uint32_t>{} : std::vector<uint32_t>{i}; }
+std::vector<uint32_t> after(uint32_t i) { return i == kNoStep ? std::vector<uint32_t>{} : std::vector<uint32_t>{i}; }
 }  // namespace
 
 Status ringAllReduce(const CollArgs& a, Schedule& s) {
@@ -48,7 +49,7 @@ Status ringAllReduce(const CollArgs& a, Schedule& s) {
   const size_t ce = chunkElemsOf(a);
   const size_t nc = numChunks(balanced(a.count, n, 0).len, ce);  // block 0 is the largest
   auto chunk = [&](int b, size_t c) { return chunkOf(balanced(a.count, n, b), ce, c); };
-  std::vector<uint32_t> rsSend(n * nc, sched::kNoStep), lastWrite(n * nc, sched::kNoStep);
+  std::vector<uint32_t> rsSend(n * nc, kNoStep), lastWrite(n * nc, kNoStep);
   auto id = [&](int b, size_t c) { return static_cast<size_t>(b) * nc + c; };
 
   for (int st = 0; st < n - 1; ++st) {  // reduce-scatter
@@ -57,7 +58,7 @@ Status ringAllReduce(const CollArgs& a, Schedule& s) {
       Range x = chunk(sb, c);
       if (x.len) {
         Span src = st == 0 ? in(x.begin * es, x.len * es) : out(x.begin * es, x.len * es);
-        rsSend[id(sb, c)] = s.add(send(next, src), after(st == 0 ? sched::kNoStep : lastWrite[id(sb, c)]));
+        rsSend[id(sb, c)] = s.add(send(next, src), after(st == 0 ? kNoStep : lastWrite[id(sb, c)]));
       }
       Range y = chunk(rb, c);
       if (y.len)
@@ -85,7 +86,7 @@ Status ringAllGather(const CollArgs& a, Schedule& s) {
   if (n == 1) return Status::ok();
   const int next = mod(r + 1, n), prev = mod(r - 1, n);
   const size_t ce = chunkElemsOf(a), nc = numChunks(a.count, ce);
-  std::vector<uint32_t> got(n * nc, sched::kNoStep);
+  std::vector<uint32_t> got(n * nc, kNoStep);
   for (int st = 0; st < n - 1; ++st) {
     const int sb = mod(r - st, n), rb = mod(r - st - 1, n);
     for (size_t c = 0; c < nc; ++c) {
@@ -109,7 +110,7 @@ Status ringReduceScatter(const CollArgs& a, Schedule& s) {
   const int next = mod(r + 1, n), prev = mod(r - 1, n);
   const size_t ce = chunkElemsOf(a), nc = numChunks(a.count, ce);
   if (n > 2) s.scratchBytes = 2 * blk;  // partial sums alternate between two slots
-  std::vector<uint32_t> lastRecv(nc, sched::kNoStep), lastSend(nc, sched::kNoStep), prevSend(nc, sched::kNoStep);
+  std::vector<uint32_t> lastRecv(nc, kNoStep), lastSend(nc, kNoStep), prevSend(nc, kNoStep);
   for (int st = 0; st < n - 1; ++st) {
     const int sb = mod(r - 1 - st, n), rb = mod(r - 2 - st, n);
     const bool final = st == n - 2;
@@ -121,7 +122,7 @@ Status ringReduceScatter(const CollArgs& a, Schedule& s) {
       else lastSend[c] = s.add(send(next, scratch(((st - 1) % 2) * blk + off, len)), after(lastRecv[c]));
       Span dst = final ? out(off, len) : scratch((st % 2) * blk + off, len);
       // The slot written now was read by the previous step's send.
-      lastRecv[c] = s.add(recvReduce(prev, in(rb * blk + off, len), dst), after(st >= 2 ? prevSend[c] : sched::kNoStep));
+      lastRecv[c] = s.add(recvReduce(prev, in(rb * blk + off, len), dst), after(st >= 2 ? prevSend[c] : kNoStep));
     }
   }
   return Status::ok();

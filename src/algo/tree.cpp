@@ -26,10 +26,10 @@ using sched::recvReduce;
 using sched::Schedule;
 using sched::scratch;
 using sched::send;
+using sched::kNoStep;
 using sched::Span;
 
 namespace {
-
 
 struct Binomial {
   int n, root, v;
@@ -71,7 +71,7 @@ void broadcastDown(const CollArgs& a, int root, bool rootFromOutput, uint32_t af
   const size_t bytes = a.count * a.elemSize;
   Binomial t(a.nranks, root, a.rank);
   std::vector<uint32_t> ready;
-  if (after != sched::kNoStep) ready.push_back(after);
+  if (after != kNoStep) ready.push_back(after);
   Span src = out(0, bytes);
   if (t.v == 0) {
     if (!rootFromOutput) {
@@ -88,7 +88,7 @@ void broadcastDown(const CollArgs& a, int root, bool rootFromOutput, uint32_t af
 }  // namespace
 
 Status treeBroadcast(const CollArgs& a, Schedule& s) {
-  if (a.count) broadcastDown(a, a.root, false, sched::kNoStep, s);
+  if (a.count) broadcastDown(a, a.root, false, kNoStep, s);
   return Status::ok();
 }
 

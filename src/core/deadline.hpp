@@ -12,8 +12,8 @@ class Deadline {
  public:
   static Deadline never() { return Deadline(Clock::time_point::max()); }
   static Deadline after(std::chrono::milliseconds ms) { return Deadline(Clock::now() + ms); }
-  static Deadline afterSeconds(double s) {
-    return Deadline(Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)));
+  static Deadline afterSeconds(double s, Clock::time_point from = Clock::now()) {
+    return Deadline(from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)));
   }
   explicit Deadline(Clock::time_point at) : at_(at) {}
   bool expired() const { return at_ != Clock::time_point::max() && Clock::now() >= at_; }

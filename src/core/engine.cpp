@@ -151,7 +151,7 @@ Status Engine::runSchedule(Operation& op) {
       idleSince = now;
       if (published == Clock::time_point{}) {
         published = now;
-        if (timeout > 0) deadline = Deadline(now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout)));
+        if (timeout > 0) deadline = Deadline::afterSeconds(timeout, now);
         if (board_ && op.seq) board_->waitingSince(now);
       }
     }

@@ -52,8 +52,10 @@ class ProgressBoard {
     out.finished = finished_.load(std::memory_order_acquire);
     out.issued = std::max(issued_.load(std::memory_order_relaxed), std::max(out.running, out.finished));
     if (out.running) {
-      if (auto ns = sinceNs_.load(std::memory_order_relaxed); ns != 0)
-        out.runningSeconds = std::chrono::duration<double>(Clock::now() - Clock::time_point(Clock::duration(ns))).count();
+      if (auto ns = sinceNs_.load(std::memory_order_relaxed); ns != 0) {
+        const auto since = Clock::time_point(Clock::duration(ns));
+        out.runningSeconds = std::chrono::duration<double>(Clock::now() - since).count();
+      }
       std::lock_guard lock(mu_);
       if (stuckSeq_ == out.running) {
         out.runningWhat = stuckWhat_;
