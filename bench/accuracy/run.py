@@ -35,8 +35,9 @@ def run_sweep(build, transport, n, lo, hi, iters, warmup, colls=None, algo=None)
     return rows
 
 
-ALGOS = {"allreduce": ["ring", "rhd", "tree"], "allgather": ["ring", "rhd"],
-         "reducescatter": ["ring", "rhd"], "broadcast": ["ring", "tree"]}
+# Every single-host candidate of algo::algorithmsFor (hier needs two hosts).
+ALGOS = {"allreduce": ["ring", "rhd", "tree", "direct"], "allgather": ["ring", "rhd"],
+         "reducescatter": ["ring", "rhd"], "broadcast": ["ring", "tree", "direct"]}
 
 
 def selection(args):
