@@ -93,6 +93,27 @@ mem::ReduceKind kindOf(loomRedOp_t op) {
   }
 }
 
+// The generators' view of a call; built only when a schedule must be looked up or made (a call
+// shaped like the last one needs none).
+algo::CollArgs argsOf(const CollCall& c, const Layout& layout, size_t elem, int rank, int n, size_t chunkBytes) {
+  algo::CollArgs args;
+  args.coll = c.coll;
+  args.rank = rank;
+  args.nranks = n;
+  args.count = c.count;
+  args.elemSize = elem;
+  args.root = c.root;
+  args.inPlace = layout.inPlace;
+  args.chunkBytes = chunkBytes;
+  if (c.coll == Coll::AllToAllv) {
+    args.sendCounts.assign(c.sendCounts, c.sendCounts + n);
+    args.sendDispls.assign(c.sendDispls, c.sendDispls + n);
+    args.recvCounts.assign(c.recvCounts, c.recvCounts + n);
+    args.recvDispls.assign(c.recvDispls, c.recvDispls + n);
+  }
+  return args;
+}
+
 // What a blocking call that ran on the calling thread hands back: no allocation per call.
 std::shared_ptr<RequestState> completedRequest() {
   static const auto done = [] {
@@ -140,21 +161,6 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   const size_t elem = mem::typeSize(c.type);
   Layout layout = layoutOf(c, rank_, nranks_, elem);
 
-  algo::CollArgs args;
-  args.coll = c.coll;
-  args.rank = rank_;
-  args.nranks = nranks_;
-  args.count = c.count;
-  args.elemSize = elem;
-  args.root = c.root;
-  args.inPlace = layout.inPlace;
-  if (c.coll == Coll::AllToAllv) {
-    args.sendCounts.assign(c.sendCounts, c.sendCounts + nranks_);
-    args.sendDispls.assign(c.sendDispls, c.sendDispls + nranks_);
-    args.recvCounts.assign(c.recvCounts, c.recvCounts + nranks_);
-    args.recvDispls.assign(c.recvDispls, c.recvDispls + nranks_);
-  }
-
   Operation op;
   op.elemSize = elem;
   op.buffers.input = const_cast<uint8_t*>(static_cast<const uint8_t*>(c.send));
@@ -176,33 +182,25 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   // A loop repeats its call: the same shape as the last call reuses its algorithm and plan.
   const bool memoable = c.coll != Coll::AllToAllv;
   LastCall shape{c.coll, c.count, c.type, c.root, layout.inPlace, algo::Algo::Auto, 0, nullptr};
-  std::shared_ptr<const PreparedSchedule> plan;
-  algo::Algo chosen = algo::Algo::Auto;
   if (memoable) {
     std::lock_guard lock(mu_);
-    if (last_.plan && last_.sameShape(shape)) {
-      plan = last_.plan;
-      chosen = last_.algo;
-      args.chunkBytes = last_.chunkBytes;
-    }
+    if (last_.plan && last_.sameShape(shape)) shape = last_;
   }
   Status err;
-  if (!plan) {
+  if (!shape.plan) {
     const size_t selectBytes = c.coll == Coll::AllToAllv ? layout.inBytes : c.count * elem;
     auto picked = pick(c.coll, c.count, c.type, selectBytes);
     if (!picked.isOk()) return picked.takeStatus();
-    chosen = picked->algo;
-    args.chunkBytes = picked->chunkBytes;
-    plan = cachedPlan(args, chosen, &err);
-    if (!plan) return err;
+    shape.algo = picked->algo;
+    shape.chunkBytes = picked->chunkBytes;
+    shape.plan = cachedPlan(argsOf(c, layout, elem, rank_, nranks_, shape.chunkBytes), shape.algo, &err);
+    if (!shape.plan) return err;
     if (memoable) {
-      shape.algo = chosen;
-      shape.chunkBytes = args.chunkBytes;
-      shape.plan = plan;
       std::lock_guard lock(mu_);
-      last_ = std::move(shape);
+      last_ = shape;
     }
   }
+  std::shared_ptr<const PreparedSchedule> plan = shape.plan;
   if (plan->inputExtent > layout.inBytes || plan->outputExtent > layout.outBytes)
     return internalError(fmt::format("schedule '{}' reaches past the user buffers", plan->schedule.algorithm));
 
@@ -222,8 +220,9 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
     op.before = [scaled, src, n, type, premul] { mem::scale(type, scaled, src, n, premul); };
     op.buffers.input = scaled;
     if (layout.inPlace) {  // the schedule was built in place; rebuild it out of place
-      args.inPlace = false;
-      plan = cachedPlan(args, chosen, &err);
+      Layout outOfPlace = layout;
+      outOfPlace.inPlace = false;
+      plan = cachedPlan(argsOf(c, outOfPlace, elem, rank_, nranks_, shape.chunkBytes), shape.algo, &err);
       if (!plan) return err;
     }
   }
@@ -243,12 +242,16 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
     board_->issued(seq);  // under mu_, so the board's number only grows
   }
   if (checkCalls_) {
-    if (auto check = makeCallCheck(c, collSeq)) engine_->submit(std::move(check), false);
+    if (auto check = makeCallCheck(c, collSeq)) engine_->submit(std::move(check));
   }
   op.label = algo::collName(c.coll);
   op.bytes = layout.inBytes;
   op.plan = std::move(plan);
   op.seq = seq;
+  return issue(std::move(op), blocking);
+}
+
+Result<std::shared_ptr<RequestState>> Communicator::issue(Operation op, bool blocking) {
   if (blocking) {
     Status s;
     if (engine_->runInline(op, &s)) {
@@ -259,7 +262,7 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   auto queued = std::make_unique<Operation>(std::move(op));
   queued->request = std::make_shared<RequestState>();
   auto request = queued->request;
-  engine_->submit(std::move(queued), false);
+  engine_->submit(std::move(queued));
   return request;
 }
 
@@ -275,13 +278,13 @@ Result<std::shared_ptr<RequestState>> Communicator::pointToPoint(const std::vect
     }
     return false;
   };
-  auto op = std::make_unique<Operation>();
+  Operation op;
   std::vector<size_t> stagedAt(calls.size(), SIZE_MAX);  // offset of the send's copy in ownedTemp
   size_t stagedBytes = 0;
   for (size_t i = 0; i < calls.size(); ++i)
     if (calls[i].isSend && overlapsRecv(calls[i])) stagedAt[i] = stagedBytes, stagedBytes += calls[i].bytes;
-  op->ownedTemp.resize(stagedBytes);
-  uint8_t* temp = op->ownedTemp.data();
+  op.ownedTemp.resize(stagedBytes);
+  uint8_t* temp = op.ownedTemp.data();
 
   // Raw pointers travel in span offsets over null bases (the executor's absolute addressing).
   sched::Schedule s;
@@ -301,24 +304,21 @@ Result<std::shared_ptr<RequestState>> Communicator::pointToPoint(const std::vect
     s.add(sched::send(call.peer, sched::in(reinterpret_cast<uintptr_t>(src), call.bytes)));
   }
   if (!copies.empty())
-    op->before = [copies] {
+    op.before = [copies] {
       for (const auto& [dst, src, bytes] : copies) mem::copyBytes(dst, src, bytes);
     };
-  op->plan = std::make_shared<const PreparedSchedule>(PreparedSchedule::prepare(std::move(s), nranks_));
+  op.plan = std::make_shared<const PreparedSchedule>(PreparedSchedule::prepare(std::move(s), nranks_));
   uint64_t seq;
   {
     std::lock_guard lock(mu_);
     seq = ++seq_;
     board_->issued(seq);
   }
-  op->label = "send/recv group";
-  op->isGroup = true;
-  op->bytes = calls.size();
-  op->seq = seq;
-  op->request = std::make_shared<RequestState>();
-  auto request = op->request;
-  engine_->submit(std::move(op), blocking);
-  return request;
+  op.label = "send/recv group";
+  op.isGroup = true;
+  op.bytes = calls.size();
+  op.seq = seq;
+  return issue(std::move(op), blocking);
 }
 
 Result<loomRedOp_t> Communicator::createPreMulSum(const void* scalar, loomDataType_t type,

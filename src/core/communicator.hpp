@@ -104,6 +104,10 @@ class Communicator {
   // Joins the communicator of `members` (parent ranks, in new rank order) whose rendezvous the
   // first member hosts on its control port.
   Result<std::unique_ptr<Communicator>> joinChild(const std::vector<int>& members, uint64_t salt);
+  // Hands `op` to the engine. With `blocking` the caller waits at once, so it runs on the calling
+  // thread when nothing earlier is pending (Engine::runInline), and the request it returns is a
+  // shared, already-completed one; otherwise it is queued with a request of its own.
+  Result<std::shared_ptr<RequestState>> issue(Operation op, bool blocking);
   // The LOOM_CHECK operation that precedes a collective (call_check.cpp).
   std::unique_ptr<Operation> makeCallCheck(const CollCall& call, uint64_t collSeq);
   // Runs an internal blocking collective on this communicator.

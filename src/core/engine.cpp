@@ -26,6 +26,7 @@ Engine::Engine(transport::Fabric& fabric, int rank, double timeoutSeconds, int s
 Engine::~Engine() { drainAndStop(); }
 
 Status Engine::refusal() const {
+  if (aborting_) return abortStatus_;
   if (!sticky_.isOk()) return sticky_;
   if (stopping_) return invalidUsage("communicator is being destroyed");
   return {};
@@ -37,7 +38,6 @@ bool Engine::runInline(Operation& op, Status* result) {
     *result = std::move(no);
     return true;
   }
-  // Nothing earlier is pending, so running it here keeps issue order.
   if (!queue_.empty() || busy_ || !driveMu_.try_lock()) return false;
   lock.unlock();
   *result = execute(op);
@@ -45,12 +45,7 @@ bool Engine::runInline(Operation& op, Status* result) {
   return true;
 }
 
-void Engine::submit(std::unique_ptr<Operation> op, bool blocking) {
-  Status s;
-  if (blocking && runInline(*op, &s)) {
-    op->request->complete(std::move(s));
-    return;
-  }
+void Engine::submit(std::unique_ptr<Operation> op) {
   std::unique_lock lock(mu_);
   if (Status no = refusal(); !no.isOk()) {
     lock.unlock();
@@ -101,11 +96,6 @@ Status Engine::execute(Operation& op) {
 }
 
 Status Engine::executeSchedule(Operation& op) {
-  {
-    std::lock_guard lock(mu_);
-    if (aborting_) return abortStatus_;
-    if (!sticky_.isOk()) return sticky_;
-  }
   size_t need = op.plan->schedule.scratchBytes;
   if (scratch_.size() < need) scratch_.resize(need);
   op.buffers.scratch = scratch_.data();
@@ -208,6 +198,7 @@ std::vector<int> Engine::failedPeers() const {
 void Engine::loop() {
   for (;;) {
     std::unique_ptr<Operation> op;
+    Status refused;
     {
       std::unique_lock lock(mu_);
       // Idle: wake every 100 ms for liveness work, so a dead peer is reported by
@@ -231,9 +222,10 @@ void Engine::loop() {
       op = std::move(queue_.front());
       queue_.pop_front();
       busy_ = true;
+      refused = sticky_;  // queued behind a failure: fail with it (stopping still drains)
     }
-    Status s;
-    {
+    Status s = refused;
+    if (s.isOk()) {
       std::lock_guard drive(driveMu_);
       s = execute(*op);
     }

@@ -58,11 +58,12 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Any thread. Operations run in submission order. With `blocking`, the caller intends to wait
-  // for the request at once, so the operation may run on the calling thread.
-  void submit(std::unique_ptr<Operation> op, bool blocking = false);
-  // A blocking call's fast path: runs `op` on the calling thread when nothing earlier is pending
-  // and sets `result`; false when it must be submitted instead. `op` needs no request.
+  // Any thread. Operations run in submission order, on the engine's thread; `op` completes its
+  // request.
+  void submit(std::unique_ptr<Operation> op);
+  // For a caller that would wait at once: runs `op` on the calling thread when nothing earlier is
+  // pending (which keeps issue order) and sets `result`; false when it must be submitted instead.
+  // `op` needs no request.
   bool runInline(Operation& op, Status* result);
   // Lets queued operations finish (each bounded by its deadline), then stops the thread.
   void drainAndStop();
@@ -78,9 +79,10 @@ class Engine {
 
  private:
   void loop();
-  // Why no operation may start (sticky error, or stopping); ok otherwise. The caller holds mu_.
+  // Why no operation may start (abort, sticky error, or stopping); ok otherwise. The caller holds mu_.
   Status refusal() const;
-  // Runs one operation to completion or failure; the caller holds driveMu_.
+  // Runs one operation to completion or failure; the caller holds driveMu_ and has checked, under
+  // mu_, that no sticky error or abort refuses it (runInline's refusal(), loop()).
   Status execute(Operation& op);
   Status executeSchedule(Operation& op);
   // The schedule loop of executeSchedule; publishes what it waits on while stuck.

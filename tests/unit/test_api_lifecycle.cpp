@@ -104,6 +104,45 @@ TEST(Lifecycle, NonblockingRequestsOverlapAndComplete) {
   for (auto* c : comms) loomCommDestroy(c);
 }
 
+// Consecutive blocking calls that differ only in root, in place, type or collective each get
+// their own schedule (a call shaped like the previous one reuses its plan), and a blocking call
+// issued behind a nonblocking one waits its turn instead of running first on the caller's thread.
+TEST(Lifecycle, NeighbouringCallShapesAndIssueOrder) {
+  constexpr int kRanks = 3;
+  constexpr size_t kCount = 1000;
+  loomComm_t comms[kRanks];
+  ASSERT_EQ(loomCommInitAll(comms, kRanks), loomSuccess);
+  onRanks(kRanks, [&](int r) {
+    loomComm_t c = comms[r];
+    std::vector<float> in(kCount), out(kCount);
+    for (int root : {0, 2, 2, 1}) {  // the same shape twice in a row, then another root
+      for (size_t i = 0; i < kCount; ++i) in[i] = r == root ? static_cast<float>(100 * root + i) : -1.0f;
+      ASSERT_EQ(loomBroadcast(in.data(), out.data(), kCount, loomFloat32, root, c, nullptr), loomSuccess);
+      for (size_t i = 0; i < kCount; i += 97) ASSERT_EQ(out[i], static_cast<float>(100 * root + i)) << "root " << root;
+    }
+    for (int pass = 0; pass < 2; ++pass) {
+      for (size_t i = 0; i < kCount; ++i) in[i] = static_cast<float>(r + i);
+      const float* send = in.data();
+      float* recv = pass == 0 ? out.data() : in.data();  // out of place, then in place
+      ASSERT_EQ(loomAllReduce(send, recv, kCount, loomFloat32, loomSum, c, nullptr), loomSuccess);
+      for (size_t i = 0; i < kCount; i += 97) ASSERT_EQ(recv[i], static_cast<float>(3 + 3 * i)) << "pass " << pass;
+    }
+    std::vector<int32_t> ints(kCount, r + 1), intsOut(kCount);  // same bytes, another type
+    ASSERT_EQ(loomAllReduce(ints.data(), intsOut.data(), kCount, loomInt32, loomMax, c, nullptr), loomSuccess);
+    EXPECT_EQ(intsOut[kCount - 1], kRanks);
+    // A nonblocking allreduce, then a blocking one on the same buffer: the second must see the
+    // first's result (issue order), so it sums 3 x (0+1+2) = 9.
+    std::vector<double> v(kCount, r);
+    loomRequest_t q;
+    ASSERT_EQ(loomAllReduce(v.data(), v.data(), kCount, loomFloat64, loomSum, c, &q), loomSuccess);
+    ASSERT_EQ(loomAllReduce(v.data(), v.data(), kCount, loomFloat64, loomSum, c, nullptr), loomSuccess);
+    EXPECT_EQ(loomWait(q), loomSuccess);
+    EXPECT_EQ(v[0], 9.0);
+    EXPECT_EQ(v[kCount - 1], 9.0);
+  });
+  for (auto* c : comms) loomCommDestroy(c);
+}
+
 // Two communicators over the same ranks, each driven by its own threads at the same time, in
 // opposite orders on different ranks: independent engines mean no cross-communicator deadlock.
 TEST(Lifecycle, SeveralCommunicatorsFromDifferentThreads) {
