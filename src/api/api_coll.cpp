@@ -17,6 +17,7 @@ loomResult_t finish(loomComm_t comm, Result<std::shared_ptr<core::RequestState>>
                     loomRequest_t* request) {
   if (!submitted.isOk()) return fail(comm, submitted.status());
   auto state = std::move(submitted.value());
+  if (!state) return loomSuccess;  // a blocking call that ran to success on this thread
   if (request) {
     *request = new loomRequest{std::move(state), comm};
     return loomSuccess;

@@ -93,6 +93,8 @@ LOOM_API loomResult_t loomGroupEnd(void) {
     Status s;
     if (!submitted[i].isOk()) {
       s = submitted[i].status();
+    } else if (!submitted[i].value()) {
+      // ran on this thread and succeeded
     } else if (!submitted[i].value()->wait(loom::api::operationWaitDeadline())) {
       s = loom::timeoutError("send/recv group did not complete within LOOM_TIMEOUT + 30 s");
     } else {

@@ -1,5 +1,6 @@
 #include "api/handles.hpp"
 
+#include <atomic>
 #include <unordered_set>
 
 #include "core/log.hpp"
@@ -17,6 +18,13 @@ std::unordered_set<loomComm_t>& registry() {
 
 thread_local std::string threadLastError;
 
+// Bumped by every unregister: a thread's memo of the last communicator it found live holds
+// while the generation is unchanged, so a call on the same communicator as the previous one
+// takes no lock (a lock pair costs about a tenth of a small call here).
+std::atomic<uint64_t> registryGeneration{0};
+thread_local loomComm_t liveMemo = nullptr;
+thread_local uint64_t liveMemoGeneration = 0;
+
 }  // namespace
 
 void registerComm(loomComm_t comm) {
@@ -26,12 +34,20 @@ void registerComm(loomComm_t comm) {
 
 bool unregisterComm(loomComm_t comm) {
   std::lock_guard lock(registryMu);
+  registryGeneration.fetch_add(1, std::memory_order_acq_rel);
   return registry().erase(comm) > 0;
 }
 
 bool isLive(loomComm_t comm) {
+  const uint64_t gen = registryGeneration.load(std::memory_order_acquire);
+  if (comm && comm == liveMemo && gen == liveMemoGeneration) return true;
   std::lock_guard lock(registryMu);
-  return registry().count(comm) > 0;
+  const bool live = registry().count(comm) > 0;
+  if (live) {
+    liveMemo = comm;
+    liveMemoGeneration = registryGeneration.load(std::memory_order_relaxed);
+  }
+  return live;
 }
 
 Status checkComm(loomComm_t comm) {

@@ -114,16 +114,6 @@ algo::CollArgs argsOf(const CollCall& c, const Layout& layout, size_t elem, int 
   return args;
 }
 
-// What a blocking call that ran on the calling thread hands back: no allocation per call.
-std::shared_ptr<RequestState> completedRequest() {
-  static const auto done = [] {
-    auto r = std::make_shared<RequestState>();
-    r->complete({});
-    return r;
-  }();
-  return done;
-}
-
 }  // namespace
 
 std::shared_ptr<const PreparedSchedule> Communicator::cachedPlan(const algo::CollArgs& args, algo::Algo algo,
@@ -180,11 +170,22 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   if (isReduction(c.coll)) op.reduce = mem::reduceFn(c.type, kindOf(c.op));
 
   // A loop repeats its call: the same shape as the last call reuses its algorithm and plan.
+  // On a hit the call's sequence numbers are taken under the same lock (one lock per call): the
+  // plan passed the extent check below when it was made, so nothing after can refuse the call
+  // (but a PreMulSum, whose in-place plan may be rebuilt).
   const bool memoable = c.coll != Coll::AllToAllv;
   LastCall shape{c.coll, c.count, c.type, c.root, layout.inPlace, algo::Algo::Auto, 0, nullptr};
+  uint64_t seq = 0, collSeq = 0;
   if (memoable) {
     std::lock_guard lock(mu_);
-    if (last_.plan && last_.sameShape(shape)) shape = last_;
+    if (last_.plan && last_.sameShape(shape)) {
+      shape = last_;
+      if (!hasPremul) {
+        seq = ++seq_;
+        collSeq = ++collSeq_;
+        board_->issued(seq);  // under mu_, so the board's number only grows
+      }
+    }
   }
   Status err;
   if (!shape.plan) {
@@ -200,7 +201,7 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
       last_ = shape;
     }
   }
-  std::shared_ptr<const PreparedSchedule> plan = shape.plan;
+  std::shared_ptr<const PreparedSchedule> plan = std::move(shape.plan);
   if (plan->inputExtent > layout.inBytes || plan->outputExtent > layout.outBytes)
     return internalError(fmt::format("schedule '{}' reaches past the user buffers", plan->schedule.algorithm));
 
@@ -234,12 +235,11 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
     op.after = [type, out, n, ranks] { divideByRanks(type, out, n, ranks); };
   }
 
-  uint64_t seq, collSeq;
-  {
+  if (!seq) {
     std::lock_guard lock(mu_);
     seq = ++seq_;
     collSeq = ++collSeq_;
-    board_->issued(seq);  // under mu_, so the board's number only grows
+    board_->issued(seq);
   }
   if (checkCalls_) {
     if (auto check = makeCallCheck(c, collSeq)) engine_->submit(std::move(check));
@@ -256,7 +256,7 @@ Result<std::shared_ptr<RequestState>> Communicator::issue(Operation op, bool blo
     Status s;
     if (engine_->runInline(op, &s)) {
       if (!s.isOk()) return s;
-      return completedRequest();
+      return std::shared_ptr<RequestState>{};  // done: nothing to wait for
     }
   }
   auto queued = std::make_unique<Operation>(std::move(op));

@@ -60,7 +60,8 @@ class Communicator {
   const transport::Fabric& fabric() const { return *fabric_; }
 
   // With `blocking` the caller waits for the request at once, so the operation may run on the
-  // calling thread (see Engine::submit).
+  // calling thread (see Engine::submit); then the request is null when it has already completed
+  // successfully (no shared completed request to count references on, per call).
   Result<std::shared_ptr<RequestState>> collective(const CollCall& call, bool blocking = false);
   Result<std::shared_ptr<RequestState>> pointToPoint(const std::vector<P2pCall>& calls, bool blocking = false);
 
@@ -105,8 +106,8 @@ class Communicator {
   // first member hosts on its control port.
   Result<std::unique_ptr<Communicator>> joinChild(const std::vector<int>& members, uint64_t salt);
   // Hands `op` to the engine. With `blocking` the caller waits at once, so it runs on the calling
-  // thread when nothing earlier is pending (Engine::runInline), and the request it returns is a
-  // shared, already-completed one; otherwise it is queued with a request of its own.
+  // thread when nothing earlier is pending (Engine::runInline), and the request it returns is
+  // null (done, successfully); otherwise it is queued with a request of its own.
   Result<std::shared_ptr<RequestState>> issue(Operation op, bool blocking);
   // The LOOM_CHECK operation that precedes a collective (call_check.cpp).
   std::unique_ptr<Operation> makeCallCheck(const CollCall& call, uint64_t collSeq);

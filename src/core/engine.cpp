@@ -33,13 +33,18 @@ Status Engine::refusal() const {
 }
 
 bool Engine::runInline(Operation& op, Status* result) {
-  std::unique_lock lock(mu_);
-  if (Status no = refusal(); !no.isOk()) {
-    *result = std::move(no);
-    return true;
+  // quiet_ is set last by whoever emptied the queue, so a caller that issued nonblocking work
+  // before this call sees it cleared until that work is done: issue order holds. Work another
+  // thread submits meanwhile waits on driveMu_ (calls from two threads have no order anyway).
+  if (!quiet_.load(std::memory_order_acquire)) {
+    std::lock_guard lock(mu_);
+    if (Status no = refusal(); !no.isOk()) {
+      *result = std::move(no);
+      return true;
+    }
+    return false;
   }
-  if (!queue_.empty() || busy_ || !driveMu_.try_lock()) return false;
-  lock.unlock();
+  if (!driveMu_.try_lock()) return false;
   *result = execute(op);
   driveMu_.unlock();  // last: an abort waiting for it may free the engine right after
   return true;
@@ -53,6 +58,7 @@ void Engine::submit(std::unique_ptr<Operation> op) {
     return;
   }
   queue_.push_back(std::move(op));
+  quiet_.store(false, std::memory_order_release);
   lock.unlock();
   cv_.notify_one();
   fabric_.wake();
@@ -62,6 +68,7 @@ void Engine::drainAndStop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
+    updateQuiet();
   }
   cv_.notify_one();
   fabric_.wake();
@@ -74,6 +81,7 @@ void Engine::abort(const Status& why) {
     if (!aborting_) abortStatus_ = why;
     aborting_ = true;
     stopping_ = true;
+    updateQuiet();
   }
   fabric_.abort();
   cv_.notify_one();
@@ -118,6 +126,8 @@ Status Engine::runSchedule(Operation& op) {
   // clock read costs as much as a poll of the rings. So the deadline starts at the first wait: a
   // call that never waits (most small ones) reads no clock.
   bool idle = false;
+  bool spinning = false;    // idle, and within spinUs_ of becoming idle at the last clock read
+  unsigned spinRounds = 0;
   Clock::time_point idleSince, published;
   Deadline deadline = Deadline::never();
   while (!run.finished()) {
@@ -131,10 +141,13 @@ Status Engine::runSchedule(Operation& op) {
       return why;
     }
     if (run.advance()) {
-      idle = false;
+      idle = spinning = false;
       continue;
     }
     if (run.finished()) break;
+    // While spinning, read the clock on one idle round in 16 only: a read costs about as much
+    // as a poll of the rings here, and every round spent reading it delays seeing the data.
+    if (spinning && (++spinRounds & 15) != 0) continue;
     const auto now = Clock::now();
     if (!idle) {
       idle = true;
@@ -157,7 +170,8 @@ Status Engine::runSchedule(Operation& op) {
       published = now;
     }
     // Spin briefly (fast peers answer within microseconds), then sleep until the fabric stirs.
-    if (now - idleSince > std::chrono::microseconds(spinUs_)) fabric_.waitForActivity(deadline.remainingMs(10));
+    spinning = spinUs_ > 0 && now - idleSince <= std::chrono::microseconds(spinUs_);
+    if (!spinning) fabric_.waitForActivity(deadline.remainingMs(10));
   }
   return run.status();
 }
@@ -188,6 +202,7 @@ void Engine::recordFailure(const Status& s) {
   std::lock_guard lock(mu_);
   if (sticky_.isOk()) sticky_ = s;
   failedPeers_ = std::move(failed);
+  updateQuiet();
 }
 
 std::vector<int> Engine::failedPeers() const {
@@ -214,6 +229,7 @@ void Engine::loop() {
         std::deque<std::unique_ptr<Operation>> pending;
         pending.swap(queue_);
         if (sticky_.isOk()) sticky_ = abortStatus_;
+        updateQuiet();
         lock.unlock();
         for (auto& p : pending) p->request->complete(abortStatus_);
         return;
@@ -222,6 +238,7 @@ void Engine::loop() {
       op = std::move(queue_.front());
       queue_.pop_front();
       busy_ = true;
+      quiet_.store(false, std::memory_order_release);
       refused = sticky_;  // queued behind a failure: fail with it (stopping still drains)
     }
     Status s = refused;
@@ -229,9 +246,14 @@ void Engine::loop() {
       std::lock_guard drive(driveMu_);
       s = execute(*op);
     }
+    // busy_ clears (and quiet_ may be set) before the request completes: a caller woken by
+    // the completion who then makes a blocking call finds the engine quiet and runs it inline.
+    {
+      std::lock_guard lock(mu_);
+      busy_ = false;
+      updateQuiet();
+    }
     op->request->complete(s);
-    std::lock_guard lock(mu_);
-    busy_ = false;
   }
 }
 

@@ -103,6 +103,10 @@ class Engine {
   HangReport report_;
 
   mutable std::mutex mu_;  // guards the queue, busy_, stopping_, sticky_
+  // Written under mu_ after each change of the fields above: nothing is queued or running and
+  // nothing refuses new work. A blocking call reads it instead of taking mu_ (one lock fewer).
+  std::atomic<bool> quiet_{true};
+  void updateQuiet() { quiet_.store(queue_.empty() && !busy_ && refusal().isOk(), std::memory_order_release); }
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Operation>> queue_;
   bool busy_ = false;      // the engine thread has taken an operation it has not completed

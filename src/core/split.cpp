@@ -38,6 +38,7 @@ Deadline initDeadline() { return Deadline::afterSeconds(params::getDouble("LOOM_
 Status Communicator::runInternal(const CollCall& call) {
   auto request = collective(call, true);
   if (!request.isOk()) return request.status();
+  if (!request.value()) return {};  // ran on this thread and succeeded
   if (!request.value()->wait(initDeadline())) return timeoutError("internal collective did not complete");
   return request.value()->status();
 }

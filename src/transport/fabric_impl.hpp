@@ -87,9 +87,13 @@ struct ShmRing {
   size_t slotStride = 0;
   size_t slotBytes = 0;
   uint32_t nslots = 0;
-  uint64_t mine = 0;    // producer: head; consumer: tail (our own counter, authoritative)
-  uint64_t cached = 0;  // producer: last seen tail; consumer: last seen head
+  uint64_t mine = 0;    // producer: slots published; consumer: slots consumed (authoritative)
+  uint64_t cached = 0;  // producer: last seen tail
   char* slot(uint64_t i) const { return slots + (i % nslots) * slotStride; }
+  // Consumer: the producer has published slot `mine` (its header's seq says so).
+  bool published() const {
+    return reinterpret_cast<const wire::SlotHeader*>(slot(mine))->seq.load(std::memory_order_acquire) == mine + 1;
+  }
 };
 
 enum class PeerKind : uint8_t { None, Self, Shm, Tcp };
@@ -128,6 +132,7 @@ struct Peer {
   // shm
   os::ShmSegment seg;  // the peer's segment (holds our outbound ring and its doorbell)
   wire::Doorbell* bell = nullptr;
+  bool bellDue = false;  // we published or freed a slot of this peer since the last ringDueBells()
   ShmRing out, in;
   pid_t pid = 0;
   bool pidCheckable = false;  // same pid namespace
@@ -194,7 +199,7 @@ class FabricImpl final : public Fabric {
   Status connectShm(int rank, const PeerAddress& a);
   bool progressShm(int rank, Peer& p, Clock::time_point* now);
   bool shmReady() const;  // some pending shm op can move now
-  void ring(wire::Doorbell* bell);
+  void ringDueBells();
   void sleepOnBell(int timeoutMs);
   // tcp (tcp_channel.cpp, tcp_setup.cpp)
   Status createListener();

@@ -2,11 +2,13 @@
 //
 // Each rank owns one segment holding its doorbell and one inbound ring per possible sender.
 // A sender copies a fragment (at most one slot of payload, a multiple of 64 bytes except a
-// message's last) into the next slot of the receiver's ring, publishes it by advancing the
-// ring's head and rings the receiver's doorbell; the receiver copies or reduces straight out of
-// the slot, advances the tail and rings the sender's doorbell (the sender may wait for space).
-// Ringing a doorbell costs a fence and a read while its owner is awake; the bell is bumped and
-// the futex syscall made only when the owner sleeps. Cost:
+// message's last) into the next slot of the receiver's ring, publishes it by storing the slot's
+// sequence number in its header (so the receiver finds the news and the header in one cache
+// line) and rings the receiver's doorbell; the receiver copies or reduces straight out of the
+// slot, advances the tail and rings the sender's doorbell (the sender may wait for space).
+// Ringing costs one fence per progress pass, however many peers it served, and a read per peer
+// while its owner is awake; the bell is bumped and the futex syscall made only when the owner
+// sleeps. Cost:
 // two memcpy passes per byte (in and out of the slot), no syscalls on the fast path.
 #include <sys/mman.h>
 #include <unistd.h>
@@ -108,16 +110,24 @@ Status FabricImpl::connectShm(int rank, const PeerAddress& a) {
   return Status::ok();
 }
 
-// Publisher and sleeper pair up as in Dekker's algorithm: the publisher stores (head or tail),
-// fences, then reads `sleeping`; the sleeper stores `sleeping`, fences, then re-reads the rings.
-// Either the sleeper sees the publish or the publisher sees the sleeper and bumps the bell. The
-// bell is written only for a sleeper: a busy pair keeps its line shared in both caches instead
-// of trading it on every fragment (a locked add on a line the peer owns).
-void FabricImpl::ring(wire::Doorbell* bell) {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (bell->sleeping.load(std::memory_order_relaxed)) {
-    bell->seq.fetch_add(1);
-    os::futexWake(&bell->seq);
+// Publisher and sleeper pair up as in Dekker's algorithm: the publisher stores (a slot's seq or
+// the tail), fences, then reads `sleeping`; the sleeper stores `sleeping`, fences, then re-reads
+// the rings. Either the sleeper sees the publish or the publisher sees the sleeper and bumps the
+// bell. The bell is written only for a sleeper: a busy pair keeps its line shared in both caches
+// instead of trading it on every fragment (a locked add on a line the peer owns). One fence
+// covers every publish of the pass (a one-shot collective sends to all peers at once).
+void FabricImpl::ringDueBells() {
+  bool fenced = false;
+  for (int r : shmPeers_) {
+    Peer& p = peers_[r];
+    if (!p.bellDue) continue;
+    p.bellDue = false;
+    if (!fenced) std::atomic_thread_fence(std::memory_order_seq_cst);
+    fenced = true;
+    if (p.bell->sleeping.load(std::memory_order_relaxed)) {
+      p.bell->seq.fetch_add(1);
+      os::futexWake(&p.bell->seq);
+    }
   }
 }
 
@@ -135,7 +145,7 @@ bool FabricImpl::shmReady() const {
   for (int r : shmPeers_) {
     const Peer& p = peers_[r];
     if (!p.sends.empty() && p.out.mine - p.out.ctl->tail.load(std::memory_order_acquire) < p.out.nslots) return true;
-    if (!p.recvs.empty() && p.in.ctl->head.load(std::memory_order_acquire) != p.in.mine) return true;
+    if (!p.recvs.empty() && p.in.published()) return true;
   }
   return false;
 }
@@ -163,8 +173,8 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
     }
     if (len && takeCorruption()) slot[wire::kSlotHeaderBytes + len / 2] ^= 0x5a;
     s.pos += len;
-    o.ctl->head.store(++o.mine, std::memory_order_release);
-    ring(p.bell);
+    h->seq.store(++o.mine, std::memory_order_release);
+    p.bellDue = true;
     moved = true;
     if (--s.fragsLeft == 0) {
       complete(s.done, Status::ok());
@@ -173,11 +183,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
     }
   }
   ShmRing& in = p.in;
-  while (!p.recvs.empty()) {
-    if (in.mine == in.cached) {
-      in.cached = in.ctl->head.load(std::memory_order_acquire);
-      if (in.mine == in.cached) break;  // ring empty
-    }
+  while (!p.recvs.empty() && in.published()) {
     RecvOp& rv = p.recvs.front();
     const char* slot = in.slot(in.mine);
     const auto* h = reinterpret_cast<const wire::SlotHeader*>(slot);
@@ -204,7 +210,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
     deliver(rv.sink, rv.pos, slot + wire::kSlotHeaderBytes, len);
     rv.pos += len;
     in.ctl->tail.store(++in.mine, std::memory_order_release);
-    ring(p.bell);  // the sender may be waiting for a free slot
+    p.bellDue = true;  // the sender may be waiting for a free slot
     moved = true;
     if (--rv.fragsLeft == 0) {
       complete(rv.done, Status::ok());
@@ -215,7 +221,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
   if (moved || (p.sends.empty() && p.recvs.empty())) return moved;
   // Stuck with work pending. Liveness (process exit, clean close) is checked by checkPeers()
   // every few ms to 100 ms; a peer that closed cleanly will never move its rings again.
-  if (p.closed && p.in.ctl->head.load(std::memory_order_acquire) == p.in.mine) {
+  if (p.closed && !p.in.published()) {
     fail(remoteError(fmt::format("{} closed its communicator while messages to or from it were pending", who(rank)), rank));
     return true;
   }

@@ -11,7 +11,7 @@ namespace loom::transport::wire {
 
 // ---- TCP ----
 constexpr uint32_t kHelloMagic = 0x4c4d4831;  // "LMH1"
-constexpr uint16_t kVersion = 2;  // 2: typed frames with checksum, shm liveness word
+constexpr uint16_t kVersion = 3;  // 2: typed frames with checksum, shm liveness word; 3: shm slots carry seq
 constexpr uint32_t kFrameMagic = 0x4c4d4652;  // "LMFR"
 constexpr size_t kTcpFragBytes = 512 << 10;   // multiple of 64: every element size divides it
 
@@ -72,12 +72,13 @@ struct alignas(kLine) SegHeader {
   uint64_t commId;
 };
 
-// Control words of one single-producer single-consumer ring; counters only grow.
+// Control word of one single-producer single-consumer ring; it only grows. The producer's
+// count of published slots lives in the slots themselves (SlotHeader::seq), so a consumer finds
+// a new fragment and its header in one cache line instead of reading a head counter first.
 struct RingCtl {
-  alignas(kLine) std::atomic<uint64_t> head;  // written by the producer (the sending peer)
   alignas(kLine) std::atomic<uint64_t> tail;  // written by the consumer (the segment owner)
 };
-static_assert(sizeof(RingCtl) == 2 * kLine);
+static_assert(sizeof(RingCtl) == kLine);
 
 // Follows the doorbell in page 0: the owner sets `closed` (release) in its destructor, after
 // its last publish, so peers tell a clean exit from a crash.
@@ -85,8 +86,10 @@ struct alignas(kLine) Liveness {
   std::atomic<uint32_t> closed;
 };
 
-// Heads each slot; the payload follows at +kLine.
+// Heads each slot; the payload follows at +kLine. The producer fills slot i (counted from 0
+// over the ring's life) and then stores seq = i + 1 (release): that store publishes it.
 struct SlotHeader {
+  std::atomic<uint64_t> seq;
   uint64_t msgBytes;
   uint64_t fragBytes;
   uint64_t offset;
@@ -94,6 +97,7 @@ struct SlotHeader {
   uint32_t crc;    // CRC32C of the fragment's payload when flagged
 };
 constexpr size_t kSlotHeaderBytes = kLine;
+static_assert(sizeof(SlotHeader) <= kSlotHeaderBytes);
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
 
