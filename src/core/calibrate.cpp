@@ -195,6 +195,30 @@ std::vector<int> allowedCpus() {
   return cpus;
 }
 
+// Calibration measures the host, not this rank's binding: a rank that loomrun bound to one CPU
+// (--bind-to) would otherwise run both ends of every pair on it. The calling thread may use every
+// CPU its cpuset allows while this lives (threads started meanwhile inherit that), then gets its
+// own mask back.
+class HostWideAffinity {
+ public:
+  HostWideAffinity() {
+    saved_ = sched_getaffinity(0, sizeof old_, &old_) == 0;
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    for (int c = 0; c < CPU_SETSIZE; ++c) CPU_SET(c, &all);  // the kernel keeps what the cpuset allows
+    if (saved_) sched_setaffinity(0, sizeof all, &all);
+  }
+  ~HostWideAffinity() {
+    if (saved_) sched_setaffinity(0, sizeof old_, &old_);
+  }
+  HostWideAffinity(const HostWideAffinity&) = delete;
+  HostWideAffinity& operator=(const HostWideAffinity&) = delete;
+
+ private:
+  cpu_set_t old_;
+  bool saved_ = false;
+};
+
 // Pins the calling (short-lived calibration) thread to one CPU; best effort.
 void pinTo(int cpu) {
   cpu_set_t set;
@@ -299,6 +323,7 @@ double rateGbps(size_t bytes, Fn fn) {
 Result<cost::Tuning> calibrate(double limitSeconds) {
   auto t0 = Clock::now();
   Deadline d = Deadline::afterSeconds(limitSeconds);
+  HostWideAffinity hostWide;
   cost::Tuning t;
   t.fingerprint = cost::hardwareFingerprint();
   t.source = "calibrated";

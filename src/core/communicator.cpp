@@ -41,6 +41,8 @@ transport::Kind transportChoice(Status* err) {
 // microseconds. With more ranks than cores a spinner only delays the peer it waits for, so sleep
 // at once (measured on 2 cores: 4 ranks 8-byte allreduce 321 us with a 50 us spin, 109 us with none).
 int usableCores() {
+  // A rank bound to one CPU (loomrun --bind-to) shares the job's CPUs with its neighbours.
+  if (const int64_t shared = params::getInt("LOOM_HOST_CPUS"); shared > 0) return static_cast<int>(shared);
   cpu_set_t set;
   return sched_getaffinity(0, sizeof set, &set) == 0 ? std::max(CPU_COUNT(&set), 1) : 1;
 }

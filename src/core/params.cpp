@@ -25,6 +25,7 @@ const std::vector<Param>& all() {
       {"LOOM_SHM_SLOTS", Type::Int, "8", "Slots per shared-memory ring (one ring per ordered pair of local ranks)."},
       {"LOOM_SPIN_US", Type::Int, "-1", "Microseconds to spin before sleeping when waiting; -1: 1000 when this host's ranks fit its cores, else 0 (sleep at once and let the peer run)."},
       {"LOOM_YIELD_US", Type::Int, "-1", "Microseconds a shared-memory wait polls with sched_yield (after the spin) before it sleeps; -1: 20000 when this host's ranks outnumber its cores (the peer gets the core at once), else 0."},
+      {"LOOM_HOST_CPUS", Type::Int, "0", "CPUs this host's ranks share, for the spin and yield choices above; 0: this process's CPU affinity (loomrun sets it when it binds each rank to one CPU)."},
       {"LOOM_TUNING_FILE", Type::String, "", "Cost-model constants: loaded from this file, or measured and saved there (default: a per-hardware cache in ~/.cache/loom)."},
       {"LOOM_TOPO_FILE", Type::String, "", "Load the machine description from this JSON file instead of detecting it."},
       {"LOOM_TOPO_DUMP_FILE", Type::String, "", "Rank 0 writes the job's topology (every host, every rank's place) to this JSON file at init."},

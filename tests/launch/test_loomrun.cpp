@@ -1,6 +1,7 @@
 // loomrun end to end, driven as a child process with captured output and a hard time limit.
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -189,6 +190,59 @@ TEST(Loomrun, EnvOption) {
   EXPECT_EQ(lines(p.out()), (std::vector<std::string>{"bar=baz1", "bar=baz1"}));
   Proc bad(loomrun({"-n", "2", "--env", "NOEQUALS", "--", "true"}));
   EXPECT_EQ(bad.finish(20), 125);
+}
+
+// The CPUs loomrun itself may use, from the kernel's own listing of its affinity.
+std::vector<int> ownCpus() {
+  cpu_set_t set;
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}
+
+// Each rank prints "<rank> <LOOM_HOST_CPUS or -> <Cpus_allowed_list>".
+const char* kShowBinding = "echo $LOOM_RANK ${LOOM_HOST_CPUS:--} $(sed -n 's/^Cpus_allowed_list:\\s*//p' /proc/self/status)";
+
+TEST(Loomrun, BindTo) {
+  const std::vector<int> cpus = ownCpus();
+  ASSERT_FALSE(cpus.empty());
+  const int n = static_cast<int>(cpus.size()) + 1;  // more ranks than CPUs: auto binds
+  std::string all;
+  {
+    Proc p(loomrun({"-n", "1", "--bind-to", "none", "--", "sh", "-c", kShowBinding}));
+    ASSERT_EQ(p.finish(20), 0) << p.err();
+    std::istringstream in(p.out());
+    std::string rank, shared;
+    in >> rank >> shared >> all;
+    EXPECT_EQ(shared, "-");
+  }
+  for (const char* mode : {"auto", "core"}) {
+    Proc p(loomrun({"-n", std::to_string(n), "--bind-to", mode, "--", "sh", "-c", kShowBinding}));
+    ASSERT_EQ(p.finish(20), 0) << p.err();
+    auto l = lines(p.out());
+    ASSERT_EQ(l.size(), static_cast<size_t>(n)) << p.out();
+    for (const auto& line : l) {
+      std::istringstream in(line);
+      int rank;
+      std::string shared, allowed;
+      in >> rank >> shared >> allowed;
+      // Round robin over loomrun's CPUs, and the ranks learn how many CPUs they share.
+      EXPECT_EQ(allowed, std::to_string(cpus[static_cast<size_t>(rank) % cpus.size()])) << mode << ": " << line;
+      EXPECT_EQ(shared, std::to_string(cpus.size())) << mode << ": " << line;
+    }
+  }
+  // auto with no more ranks than CPUs, and none, leave the ranks as loomrun is.
+  for (auto args : {std::vector<std::string>{"-n", "1", "--bind-to", "auto"}, {"-n", std::to_string(n), "--bind-to", "none"}}) {
+    args.insert(args.end(), {"--", "sh", "-c", kShowBinding});
+    Proc p(loomrun(args));
+    ASSERT_EQ(p.finish(20), 0) << p.err();
+    for (const auto& line : lines(p.out())) EXPECT_NE(line.find(" - " + all), std::string::npos) << line;
+  }
+  Proc bad(loomrun({"-n", "2", "--bind-to", "socket", "--", "true"}));
+  EXPECT_EQ(bad.finish(20), 125);
+  EXPECT_NE(bad.err().find("--bind-to"), std::string::npos) << bad.err();
 }
 
 TEST(Loomrun, TagOutput) {

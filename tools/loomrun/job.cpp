@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -132,6 +133,10 @@ std::vector<std::string> baseEnv(const JobOptions& opts) {
 }
 
 pid_t spawn(const JobOptions& opts, const std::vector<std::string>& envStrings, Rank& r, bool stdinToRank) {
+  cpu_set_t cpu;
+  CPU_ZERO(&cpu);
+  const bool bind = !opts.cpus.empty();
+  if (bind) CPU_SET(opts.cpus[static_cast<size_t>(r.rank)], &cpu);
   std::vector<char*> argv, envp;
   for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -150,6 +155,7 @@ pid_t spawn(const JobOptions& opts, const std::vector<std::string>& envStrings, 
   pid_t pid = ::fork();
   if (pid == 0) {
     ::setpgid(0, 0);
+    if (bind) ::sched_setaffinity(0, sizeof cpu, &cpu);  // best effort: unbound still runs
     for (int sig : {SIGCHLD, SIGINT, SIGTERM, SIGHUP}) ::signal(sig, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);

@@ -15,6 +15,7 @@ struct JobOptions {
   double killGraceSec = 3;
   std::vector<std::pair<std::string, std::string>> env;  // extra variables for every rank
   std::vector<std::string> argv;                          // program and arguments
+  std::vector<int> cpus;  // CPU each rank is bound to (binding.hpp); empty: none bound
 };
 
 // Runs the job to completion and returns loomrun's exit status: 0 when every rank exits 0;

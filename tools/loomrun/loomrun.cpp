@@ -1,14 +1,17 @@
 // loomrun: start N local ranks of a Loom program.
 //
-//   loomrun -n 4 [-t] [--timeout S] [--kill-grace S] [--env K=V ...] -- prog args...
+//   loomrun -n 4 [-t] [--timeout S] [--kill-grace S] [--bind-to auto|core|none] [--env K=V ...] -- prog args...
 //
 // loomrun hosts the rendezvous root itself (bootstrap::createRoot) and hands every rank
 // LOOM_RANK, LOOM_WORLD_SIZE, LOOM_LOCAL_RANK and LOOM_UNIQUE_ID, so loomCommInitFromEnv
 // simply joins. See docs/launchers.md.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
+#include "binding.hpp"
 #include "bootstrap/bootstrap.hpp"
 #include "job.hpp"
 
@@ -30,6 +33,12 @@ int main(int argc, char** argv) {
   app.add_option("--kill-grace", opts.killGraceSec, "Seconds between SIGTERM and SIGKILL when stopping ranks")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  std::string bindTo = "auto";
+  app.add_option("--bind-to", bindTo,
+                 "Bind each rank to one CPU, round robin over loomrun's CPUs: auto (only when ranks outnumber "
+                 "CPUs), core (always) or none")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "core", "none"}));
   app.add_option("--env", envArgs, "Set K=V in every rank's environment (repeatable)")->allow_extra_args(false);
   // Everything from the first positional on belongs to the program (`--` is optional).
   app.prefix_command();
@@ -54,6 +63,16 @@ int main(int argc, char** argv) {
     }
     opts.env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
   }
+  loom::loomrun::BindMode mode{};
+  loom::loomrun::parseBindMode(bindTo, &mode);
+  const std::vector<int> allowed = loom::loomrun::allowedCpus();
+  opts.cpus = loom::loomrun::cpusForRanks(mode, opts.nranks, allowed);
+  // A bound rank sees one CPU in its own affinity; tell it how many the job's ranks share, so
+  // it can tell whether ranks outnumber CPUs (spin or yield while waiting).
+  const bool userSet = std::getenv("LOOM_HOST_CPUS") ||
+                       std::any_of(opts.env.begin(), opts.env.end(), [](const auto& kv) { return kv.first == "LOOM_HOST_CPUS"; });
+  if (!opts.cpus.empty() && !userSet)
+    opts.env.emplace_back("LOOM_HOST_CPUS", std::to_string(std::min<size_t>(allowed.size(), opts.cpus.size())));
   auto id = loom::bootstrap::createRoot();
   if (!id) {
     std::fprintf(stderr, "loomrun: cannot start the rendezvous: %s\n", id.status().message().c_str());
