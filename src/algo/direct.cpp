@@ -16,7 +16,8 @@
 //   contributions itself, in rank order 0..n-1, so every rank computes the same bits. One round
 //   of independent messages instead of log n dependent ones, which is what a small message pays
 //   for on a host with more ranks than cores (each dependent round waits for the scheduler).
-//   cost: alpha + (n-1) B beta sent and received per rank, (n-1) B gamma; scratch n B.
+//   Contributions are reduced straight out of the transport into the output.
+//   cost: alpha + (n-1) B beta sent and received per rank, (n-1) B gamma; scratch B in place.
 // SendRecv: one Send or Recv step per P2pOp, in the given order, no dependencies among them.
 //   A rank's sends to itself are paired in order with its receives from itself and become
 //   copies, so no schedule ever sends to its own rank.
@@ -44,29 +45,26 @@ Status directAllReduce(const CollArgs& a, Schedule& s) {
   const int n = a.nranks, r = a.rank;
   const size_t b = a.count * a.elemSize;
   if (b == 0) return Status::ok();
-  s.scratchBytes = static_cast<size_t>(n) * b;  // rank p's contribution at p * b
   // In place, Output (= Input) is rewritten below while sends may still read it: send a copy.
   std::vector<uint32_t> mineReady;
   sched::Span mine = in(0, b);
   if (a.inPlace) {
-    mine = scratch(r * b, b);
+    s.scratchBytes = b;
+    mine = scratch(0, b);
     mineReady.push_back(s.add(copy(in(0, b), mine)));
   }
-  std::vector<uint32_t> arrived(n, UINT32_MAX);
-  for (int k = 1; k < n; ++k) {  // staggered: at round k each rank is hit by one sender
-    const int to = (r + k) % n, from = (r - k + n) % n;
-    s.add(send(to, mine), mineReady);
-    arrived[from] = s.add(recv(from, scratch(from * b, b)));
+  for (int k = 1; k < n; ++k) s.add(send((r + k) % n, mine), mineReady);  // staggered: one sender per rank a round
+  // Output accumulates the contributions in rank order, each reduced straight out of the
+  // transport (no staging copy); a message that arrives early waits in its slot.
+  const sched::Span acc = out(0, b);
+  uint32_t last;
+  if (r == 0) {
+    last = a.inPlace ? mineReady.back() : s.add(copy(mine, acc));
+  } else {
+    last = s.add(recv(0, acc), mineReady);  // in place: after Input was copied
   }
-  auto part = [&](int p) { return p == r ? mine : scratch(p * b, b); };
-  auto ready = [&](int p) { return p == r ? mineReady : std::vector<uint32_t>{arrived[p]}; };
-  std::vector<uint32_t> first = ready(0);
-  if (r != 0) first.insert(first.end(), mineReady.begin(), mineReady.end());  // in place, Output is Input: copied first
-  uint32_t last = s.add(copy(part(0), out(0, b)), first);
   for (int p = 1; p < n; ++p) {
-    std::vector<uint32_t> deps = ready(p);
-    deps.push_back(last);
-    last = s.add(sched::reduce(part(p), out(0, b)), deps);
+    last = p == r ? s.add(sched::reduce(mine, acc), {last}) : s.add(sched::recvReduce(p, acc, acc), {last});
   }
   return Status::ok();
 }
