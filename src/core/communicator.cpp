@@ -100,6 +100,7 @@ Status Communicator::setUp(const loomUniqueId& id) {
   cfg.tcpBufferBytes = params::getBytes("LOOM_TCP_BUFFER_BYTES");
   cfg.shmSlotBytes = params::getBytes("LOOM_SHM_SLOT_BYTES");
   cfg.shmSlots = static_cast<int>(params::getInt("LOOM_SHM_SLOTS"));
+  cfg.shmCmaBytes = params::getBytes("LOOM_SHM_CMA_BYTES");
   const int spinSetting = static_cast<int>(params::getInt("LOOM_SPIN_US"));  // -1: choose below
   cfg.spinUs = std::max(spinSetting, 0);
   cfg.failureDetectSeconds = params::getDouble("LOOM_FAILURE_DETECT");

@@ -174,7 +174,7 @@ const char* FabricImpl::transportOf(int peer) const {
   }
 }
 
-void FabricImpl::postSend(int peer, const void* buf, size_t bytes, Completion* done) {
+void FabricImpl::postSend(int peer, const void* buf, size_t bytes, Completion* done, bool atRest) {
   done->done = false;
   if (peer < 0 || peer >= n_ || peers_[peer].kind == PeerKind::None)
     return complete(done, invalidArgument(fmt::format("send to rank {} of a fabric of {} (not connected?)", peer, n_)));
@@ -184,6 +184,7 @@ void FabricImpl::postSend(int peer, const void* buf, size_t bytes, Completion* d
   if (p.kind == PeerKind::Shm) {
     op.frag = shmFragBytes(bytes, p.out.slotBytes);
     op.fragsLeft = fragCount(bytes, op.frag);
+    op.cma = atRest && wantsCma(p, bytes);
   }
   if (p.kind == PeerKind::Tcp) op.fragsLeft = fragCount(bytes, wire::kTcpFragBytes);
   p.sends.push_back(op);
@@ -205,6 +206,7 @@ void FabricImpl::postRecv(int peer, size_t bytes, const RecvSink& sink, Completi
   }
   if (p.kind == PeerKind::Tcp) op.fragsLeft = fragCount(bytes, wire::kTcpFragBytes);
   p.recvs.push_back(op);
+  if (p.kind == PeerKind::Shm) showCopyRecvs(p);
   if (p.kind == PeerKind::Tcp) queueTcpRecv(p, p.recvBase + p.recvs.size() - 1, bytes);
 }
 
@@ -333,6 +335,7 @@ void FabricImpl::abort() {
 }
 
 void FabricImpl::fail(Status st) {
+  revokeCma();  // before the sends complete: their callers may free the buffers at once
   if (status_.isOk()) {
     status_ = std::move(st);
     LOOM_DEBUG("fabric rank {} failed: {}", me_, status_.message());

@@ -40,6 +40,9 @@ struct FabricConfig {
   size_t tcpBufferBytes = 4 << 20;
   size_t shmSlotBytes = 256 << 10;
   int shmSlots = 8;
+  // LOOM_SHM_CMA_BYTES: shm messages of at least this many bytes go in one copy, the receiver
+  // reading the sender's buffer (process_vm_readv), where the peer can; 0: never.
+  size_t shmCmaBytes = 0;
   int spinUs = 50;
   int yieldUs = 0;  // after the spin: poll with sched_yield this long before sleeping (shm waits)
   double failureDetectSeconds = 5;  // LOOM_FAILURE_DETECT: tcp heartbeat timeout (beats every third of it)
@@ -75,7 +78,10 @@ class Fabric {
   // Queue messages. Sizes of matching send and receive must be equal; a mismatch completes
   // the receive with loomRemoteError naming both sizes. Buffers stay owned by the caller and
   // must stay valid until the completion is done.
-  virtual void postSend(int peer, const void* buf, size_t bytes, Completion* done) = 0;
+  // `atRest`: the bytes were not just written by this rank (a user's input), so a shm receiver
+  // may copy them straight from our memory (LOOM_SHM_CMA_BYTES); data a schedule just produced
+  // is hot in our cache and goes through the ring.
+  virtual void postSend(int peer, const void* buf, size_t bytes, Completion* done, bool atRest = true) = 0;
   virtual void postRecv(int peer, size_t bytes, const RecvSink& sink, Completion* done) = 0;
 
   // Moves data without blocking; true if anything moved or completed. A failure (peer gone,
@@ -117,6 +123,8 @@ namespace testhooks {
 // frame or shm slot) gets one payload byte flipped after its checksum was computed, as if
 // corrupted on the way. The sender's buffer is not touched.
 void corruptNextFragment();
+// Single-copy messages this process has published so far (shm_cma.cpp).
+uint64_t singleCopySends();
 }  // namespace testhooks
 
 }  // namespace loom::transport

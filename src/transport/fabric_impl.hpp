@@ -30,6 +30,9 @@ struct SendOp {
   uint64_t fragsLeft = 0;  // fragments not yet handed over
   Completion* done = nullptr;
   size_t frag = 0;         // shm: fragment size (shmFragBytes)
+  bool cma = false;        // shm: goes as a CmaDesc; the receiver copies the bytes itself
+  bool cmaPublished = false;
+  uint64_t cmaSlot = 0;    // ring index of the descriptor; done once the tail passes it
 };
 
 struct RecvOp {
@@ -133,6 +136,7 @@ struct Peer {
   os::ShmSegment seg;  // the peer's segment (holds our outbound ring and its doorbell)
   wire::Doorbell* bell = nullptr;
   bool bellDue = false;  // we published or freed a slot of this peer since the last ringDueBells()
+  uint64_t copyRecvsShown = 0;  // what we last stored in our RingCtl::copyRecvsBelow for this peer
   ShmRing out, in;
   pid_t pid = 0;
   bool pidCheckable = false;  // same pid namespace
@@ -162,7 +166,7 @@ class FabricImpl final : public Fabric {
   Status connect(const std::vector<std::string>& addresses, Deadline deadline) override;
   Status finishSetup() override;
   const char* transportOf(int peer) const override;
-  void postSend(int peer, const void* buf, size_t bytes, Completion* done) override;
+  void postSend(int peer, const void* buf, size_t bytes, Completion* done, bool atRest = true) override;
   void postRecv(int peer, size_t bytes, const RecvSink& sink, Completion* done) override;
   bool progress() override;
   void waitForActivity(int timeoutMs) override;
@@ -194,6 +198,15 @@ class FabricImpl final : public Fabric {
 
   // self (fabric.cpp)
   bool progressSelf(Peer& p);
+  // shm single copy (shm_cma.cpp)
+  void probeCma(int rank, Peer& p);  // at connect: can we read `rank`'s memory? (RingCtl::cmaOk)
+  bool wantsCma(const Peer& p, size_t bytes) const;
+  bool cmaPays() const;  // now: is this rank's core better off not copying (see shm_cma.cpp)?
+  void showCopyRecvs(Peer& p);  // after posting or finishing receives from a shm peer
+  void publishCma(Peer& p, SendOp& s, char* slot);
+  // Copies (or reduces) the next bytes of a kFlagCma message; false when the fabric failed.
+  bool readCma(int rank, Peer& p, RecvOp& rv, const char* slot);
+  void revokeCma();  // in fail(): receivers must not trust buffers we are about to give back
   // shm (shm_channel.cpp)
   Status createSegment();
   Status connectShm(int rank, const PeerAddress& a);
@@ -238,6 +251,7 @@ class FabricImpl final : public Fabric {
   std::atomic<bool> aborted_{false};
   std::atomic<bool> wakePending_{false};
   size_t slotBytes_ = 0;
+  std::vector<char> cmaStage_;  // a reduce receive's single-copy bytes land here first
   wire::Liveness* ownLive_ = nullptr;
   Clock::time_point nextCheck_{};
   static constexpr unsigned kCheckEvery = 32;

@@ -14,6 +14,7 @@ class Queue {
   bool empty() const { return size_ == 0; }
   size_t size() const { return size_; }
   T& front() { return buf_[head_]; }
+  const T& front() const { return buf_[head_]; }
   T& back() { return (*this)[size_ - 1]; }
   T& operator[](size_t i) { return buf_[(head_ + i) & (buf_.size() - 1)]; }
   void push_back(T v) {

@@ -52,6 +52,7 @@ Status FabricImpl::createSegment() {
   h->ringStride = ringStride;
   h->ringsOffset = kPage;
   h->commId = cfg_.commId;
+  h->probeAddr = reinterpret_cast<uint64_t>(h);
   bell_ = new (base + sizeof(wire::SegHeader)) wire::Doorbell{};
   ownLive_ = new (base + sizeof(wire::SegHeader) + sizeof(wire::Doorbell)) wire::Liveness{};
   return Status::ok();
@@ -107,6 +108,7 @@ Status FabricImpl::connectShm(int rank, const PeerAddress& a) {
   p.in = ringAt(static_cast<char*>(ownSeg_.data()), *reinterpret_cast<const wire::SegHeader*>(ownSeg_.data()), rank);
   p.pid = a.pid;
   p.pidCheckable = a.pidns != 0 && a.pidns == pidns_;
+  probeCma(rank, p);
   return Status::ok();
 }
 
@@ -144,7 +146,11 @@ void FabricImpl::sleepOnBell(int timeoutMs) {
 bool FabricImpl::shmReady() const {
   for (int r : shmPeers_) {
     const Peer& p = peers_[r];
-    if (!p.sends.empty() && p.out.mine - p.out.ctl->tail.load(std::memory_order_acquire) < p.out.nslots) return true;
+    if (!p.sends.empty()) {
+      const uint64_t tail = p.out.ctl->tail.load(std::memory_order_acquire);
+      const SendOp& s = p.sends.front();
+      if (s.cmaPublished ? tail > s.cmaSlot : p.out.mine - tail < p.out.nslots) return true;
+    }
     if (!p.recvs.empty() && p.in.published()) return true;
   }
   return false;
@@ -154,12 +160,26 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
   bool moved = false;
   ShmRing& o = p.out;
   while (!p.sends.empty()) {
+    SendOp& s = p.sends.front();
+    if (s.cmaPublished) {  // the receiver copies from our buffer; the tail passing it says done
+      o.cached = o.ctl->tail.load(std::memory_order_acquire);
+      if (o.cached <= s.cmaSlot) break;
+      complete(s.done, Status::ok());
+      p.sends.pop_front();
+      ++p.sendBase;
+      moved = true;
+      continue;
+    }
     if (o.mine - o.cached >= o.nslots) {
       o.cached = o.ctl->tail.load(std::memory_order_acquire);
       if (o.mine - o.cached >= o.nslots) break;  // ring full
     }
-    SendOp& s = p.sends.front();
     char* slot = o.slot(o.mine);
+    if (s.cma && s.pos == 0 && o.ctl->copyRecvsBelow.load(std::memory_order_acquire) > p.sendBase && cmaPays()) {
+      publishCma(p, s, slot);
+      moved = true;
+      continue;
+    }
     size_t len = std::min(s.frag, s.bytes - s.pos);
     auto* h = reinterpret_cast<wire::SlotHeader*>(slot);
     h->msgBytes = s.bytes;
@@ -192,6 +212,18 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
                                    rank, h->msgBytes, rv.bytes), rank));
       return true;
     }
+    if (h->flags & wire::kFlagCma) {
+      if (!readCma(rank, p, rv, slot)) return true;
+      moved = true;
+      if (rv.pos < rv.bytes) break;  // more on the next pass
+      in.ctl->tail.store(++in.mine, std::memory_order_release);  // completes the sender's send
+      p.bellDue = true;
+      complete(rv.done, Status::ok());
+      p.recvs.pop_front();
+      ++p.recvBase;
+      showCopyRecvs(p);
+      continue;
+    }
     size_t len = std::min(rv.frag, rv.bytes - rv.pos);
     if (h->fragBytes != len || h->offset != rv.pos) {
       fail(remoteError(fmt::format("corrupt shared memory fragment from rank {} ({} bytes at {}, expected {} at {})", rank,
@@ -216,6 +248,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
       complete(rv.done, Status::ok());
       p.recvs.pop_front();
       ++p.recvBase;
+      showCopyRecvs(p);
     }
   }
   if (moved || (p.sends.empty() && p.recvs.empty())) return moved;

@@ -11,7 +11,7 @@ namespace loom::transport::wire {
 
 // ---- TCP ----
 constexpr uint32_t kHelloMagic = 0x4c4d4831;  // "LMH1"
-constexpr uint16_t kVersion = 3;  // 2: typed frames with checksum, shm liveness word; 3: shm slots carry seq
+constexpr uint16_t kVersion = 3;  // 2: typed frames with checksum, shm liveness word; 3: shm slots carry seq, single copy
 constexpr uint32_t kFrameMagic = 0x4c4d4652;  // "LMFR"
 constexpr size_t kTcpFragBytes = 512 << 10;   // multiple of 64: every element size divides it
 
@@ -70,6 +70,7 @@ struct alignas(kLine) SegHeader {
   uint64_t ringStride;  // bytes between consecutive rings
   uint64_t ringsOffset;
   uint64_t commId;
+  uint64_t probeAddr;  // where the owner maps this header: a peer reading it there proves it can read the owner
 };
 
 // Control word of one single-producer single-consumer ring; it only grows. The producer's
@@ -77,6 +78,10 @@ struct alignas(kLine) SegHeader {
 // a new fragment and its header in one cache line instead of reading a head counter first.
 struct RingCtl {
   alignas(kLine) std::atomic<uint64_t> tail;  // written by the consumer (the segment owner)
+  std::atomic<uint32_t> cmaOk;  // set at connect by the consumer: it can read the producer's memory
+  // Messages numbered below this have a plain-copy receive posted by the consumer: one of them may
+  // go single copy (a reduce receive would pay a staging copy the ring does not need).
+  std::atomic<uint64_t> copyRecvsBelow;
 };
 static_assert(sizeof(RingCtl) == kLine);
 
@@ -86,6 +91,18 @@ struct alignas(kLine) Liveness {
   std::atomic<uint32_t> closed;
 };
 
+// Slot flags.
+constexpr uint32_t kFlagCma = 2;      // single copy: the payload is a CmaDesc; the receiver reads the bytes
+constexpr uint32_t kFlagRevoked = 4;  // set by a failing sender: its buffer may be gone (atomic access)
+
+// Payload of a kFlagCma slot: the sender's buffer in the sender's address space. The receiver
+// copies it with process_vm_readv and hands the slot back (tail) only once it has every byte,
+// which is when the sender's send completes.
+struct CmaDesc {
+  uint64_t addr;
+  uint64_t bytes;
+};
+
 // Heads each slot; the payload follows at +kLine. The producer fills slot i (counted from 0
 // over the ring's life) and then stores seq = i + 1 (release): that store publishes it.
 struct SlotHeader {
@@ -93,7 +110,7 @@ struct SlotHeader {
   uint64_t msgBytes;
   uint64_t fragBytes;
   uint64_t offset;
-  uint32_t flags;  // kFlagCrc
+  uint32_t flags;  // kFlagCrc, kFlagCma, kFlagRevoked
   uint32_t crc;    // CRC32C of the fragment's payload when flagged
 };
 constexpr size_t kSlotHeaderBytes = kLine;
