@@ -326,11 +326,11 @@ TEST(FabricSingleCopy, FollowsTheReceiversPostedCopyReceive) {
   const size_t count = 300000;  // not a multiple of the staging size
   std::vector<int32_t> a(count), b(count), out(count), operand(count);
   for (size_t i = 0; i < count; ++i) a[i] = static_cast<int32_t>(i * 7), operand[i] = static_cast<int32_t>(i);
-  std::vector<uint8_t> tiny(8);
+  std::vector<uint8_t> tiny(8), tinyIn(8);
   Completion sA, sB, rCopy, rReduce, rTiny, sTiny;
   RecvSink copySink, reduceSink{out.data(), operand.data(), &sumInt32, 4}, tinySink;
   copySink.dst = b.data();
-  tinySink.dst = tiny.data();
+  tinySink.dst = tinyIn.data();
   // Rank 1 posts a copy then a reduce receive; rank 0 waits for a tiny message meanwhile.
   g.f[1]->postRecv(0, count * 4, copySink, &rCopy);
   g.f[1]->postRecv(0, count * 4, reduceSink, &rReduce);
