@@ -19,6 +19,7 @@
 #include "core/log.hpp"
 #include "core/params.hpp"
 #include "mem/reduce.hpp"
+#include "os/process.hpp"
 #include "transport/fabric.hpp"
 
 namespace loom::core {
@@ -183,18 +184,6 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
   return {};
 }
 
-// The CPUs this process may run on (at least one entry).
-std::vector<int> allowedCpus() {
-  std::vector<int> cpus;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0)
-    for (int c = 0; c < CPU_SETSIZE; ++c)
-      if (CPU_ISSET(c, &set)) cpus.push_back(c);
-  if (cpus.empty()) cpus.push_back(0);
-  return cpus;
-}
-
 // Calibration measures the host, not this rank's binding: a rank that loomrun bound to one CPU
 // (--bind-to) would otherwise run both ends of every pair on it. The calling thread may use every
 // CPU its cpuset allows while this lives (threads started meanwhile inherit that), then gets its
@@ -233,7 +222,7 @@ void pinTo(int cpu) {
 class BusyCores {
  public:
   BusyCores() {
-    for (int cpu : allowedCpus())
+    for (int cpu : os::allowedCpus())
       threads_.emplace_back([this, cpu] {
         pinTo(cpu);
         while (!stop_.load(std::memory_order_relaxed)) sched_yield();
@@ -283,7 +272,7 @@ Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d, int 
   Status st[2];
   PairTimes t[2];
   std::atomic<int> connected{0};
-  const std::vector<int> cpus = pinned ? allowedCpus() : std::vector<int>{};
+  const std::vector<int> cpus = pinned ? os::allowedCpus() : std::vector<int>{};
   {
     std::vector<std::thread> th;
     for (int r = 0; r < 2; ++r)

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace loom::os {
 
@@ -15,5 +16,7 @@ bool processAlive(pid_t pid);
 uint64_t pidNamespaceId();
 // gethostname(), for messages and host identity; empty if unknown.
 std::string hostName();
+// The CPUs the calling thread may run on, ascending (at least one entry: {0} if unknown).
+std::vector<int> allowedCpus();
 
 }  // namespace loom::os

@@ -4,22 +4,15 @@
 // (4 ranks on 2 CPUs, 8-byte allreduce: 2.6-2.9 us bound, 2.8-5.3 us unbound).
 #pragma once
 
-#include <string>
 #include <vector>
 
 namespace loom::loomrun {
 
 enum class BindMode { Auto, Core, None };
 
-// "auto", "core" or "none"; false for anything else.
-bool parseBindMode(const std::string& text, BindMode* mode);
-
 // The CPU for each of `nranks` ranks, round robin over `allowed` (the CPUs loomrun may use, in
 // ascending order); empty when ranks are not bound: mode None, or Auto with no more ranks than
 // CPUs.
 std::vector<int> cpusForRanks(BindMode mode, int nranks, const std::vector<int>& allowed);
-
-// The CPUs this process may run on, ascending.
-std::vector<int> allowedCpus();
 
 }  // namespace loom::loomrun

@@ -10,10 +10,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 
 #include "binding.hpp"
 #include "bootstrap/bootstrap.hpp"
 #include "job.hpp"
+#include "os/process.hpp"
 
 int main(int argc, char** argv) {
   loom::loomrun::JobOptions opts;
@@ -33,12 +35,14 @@ int main(int argc, char** argv) {
   app.add_option("--kill-grace", opts.killGraceSec, "Seconds between SIGTERM and SIGKILL when stopping ranks")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  using loom::loomrun::BindMode;
+  const std::map<std::string, BindMode> bindModes{{"auto", BindMode::Auto}, {"core", BindMode::Core}, {"none", BindMode::None}};
   std::string bindTo = "auto";
   app.add_option("--bind-to", bindTo,
                  "Bind each rank to one CPU, round robin over loomrun's CPUs: auto (only when ranks outnumber "
                  "CPUs), core (always) or none")
       ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "core", "none"}));
+      ->check(CLI::IsMember(bindModes));
   app.add_option("--env", envArgs, "Set K=V in every rank's environment (repeatable)")->allow_extra_args(false);
   // Everything from the first positional on belongs to the program (`--` is optional).
   app.prefix_command();
@@ -63,10 +67,8 @@ int main(int argc, char** argv) {
     }
     opts.env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
   }
-  loom::loomrun::BindMode mode{};
-  loom::loomrun::parseBindMode(bindTo, &mode);
-  const std::vector<int> allowed = loom::loomrun::allowedCpus();
-  opts.cpus = loom::loomrun::cpusForRanks(mode, opts.nranks, allowed);
+  const std::vector<int> allowed = loom::os::allowedCpus();
+  opts.cpus = loom::loomrun::cpusForRanks(bindModes.at(bindTo), opts.nranks, allowed);
   // A bound rank sees one CPU in its own affinity; tell it how many the job's ranks share, so
   // it can tell whether ranks outnumber CPUs (spin or yield while waiting).
   const bool userSet = std::getenv("LOOM_HOST_CPUS") ||
