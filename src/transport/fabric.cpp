@@ -73,7 +73,11 @@ FabricImpl::FabricImpl(const FabricConfig& c) : cfg_(c), me_(c.rank), n_(c.nrank
   slotBytes_ = shmSlotBytes(c.shmSlotBytes);
 }
 
-FabricImpl::~FabricImpl() { sayBye(); }
+FabricImpl::~FabricImpl() {
+  if (cfg_.shmCmaBytes && !shmPeers_.empty())
+    LOOM_DEBUG("fabric rank {}: {} single-copy messages sent, {} read", me_, cmaSent_, cmaRead_);
+  sayBye();
+}
 
 Status FabricImpl::init() {
   if (cfg_.force != Kind::Tcp && n_ > 1) LOOM_TRY(createSegment());
@@ -206,7 +210,7 @@ void FabricImpl::postRecv(int peer, size_t bytes, const RecvSink& sink, Completi
   }
   if (p.kind == PeerKind::Tcp) op.fragsLeft = fragCount(bytes, wire::kTcpFragBytes);
   p.recvs.push_back(op);
-  if (p.kind == PeerKind::Shm) showCopyRecvs(p);
+  if (p.kind == PeerKind::Shm && !sink.reduce && cfg_.shmCmaBytes && bytes >= cfg_.shmCmaBytes) showCopyRecvs(p);
   if (p.kind == PeerKind::Tcp) queueTcpRecv(p, p.recvBase + p.recvs.size() - 1, bytes);
 }
 

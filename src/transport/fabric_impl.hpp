@@ -202,7 +202,9 @@ class FabricImpl final : public Fabric {
   void probeCma(int rank, Peer& p);  // at connect: can we read `rank`'s memory? (RingCtl::cmaOk)
   bool wantsCma(const Peer& p, size_t bytes) const;
   bool cmaPays() const;  // now: is this rank's core better off not copying (see shm_cma.cpp)?
-  void showCopyRecvs(Peer& p);  // after posting or finishing receives from a shm peer
+  // Tells `p` which of its next messages have a copy receive posted here (RingCtl::copyRecvsBelow);
+  // only a large copy receive or a finished reduce receive can change what it may use.
+  void showCopyRecvs(Peer& p);
   void publishCma(Peer& p, SendOp& s, char* slot);
   // Copies (or reduces) the next bytes of a kFlagCma message; false when the fabric failed.
   bool readCma(int rank, Peer& p, RecvOp& rv, const char* slot);
@@ -211,6 +213,8 @@ class FabricImpl final : public Fabric {
   Status createSegment();
   Status connectShm(int rank, const PeerAddress& a);
   bool progressShm(int rank, Peer& p, Clock::time_point* now);
+  void finishSend(Peer& p);  // the front send is done
+  void finishRecv(Peer& p);  // the front receive is done
   bool shmReady() const;  // some pending shm op can move now
   void ringDueBells();
   void sleepOnBell(int timeoutMs);
@@ -252,6 +256,7 @@ class FabricImpl final : public Fabric {
   std::atomic<bool> wakePending_{false};
   size_t slotBytes_ = 0;
   std::vector<char> cmaStage_;  // a reduce receive's single-copy bytes land here first
+  uint64_t cmaSent_ = 0, cmaRead_ = 0;  // single-copy messages, logged at teardown (LOOM_DEBUG=DEBUG)
   wire::Liveness* ownLive_ = nullptr;
   Clock::time_point nextCheck_{};
   static constexpr unsigned kCheckEvery = 32;

@@ -156,6 +156,20 @@ bool FabricImpl::shmReady() const {
   return false;
 }
 
+void FabricImpl::finishSend(Peer& p) {
+  complete(p.sends.front().done, Status::ok());
+  p.sends.pop_front();
+  ++p.sendBase;
+}
+
+void FabricImpl::finishRecv(Peer& p) {
+  const bool reduced = p.recvs.front().sink.reduce != nullptr;
+  complete(p.recvs.front().done, Status::ok());
+  p.recvs.pop_front();
+  ++p.recvBase;
+  if (reduced) showCopyRecvs(p);  // copy receives behind it may now lead
+}
+
 bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
   bool moved = false;
   ShmRing& o = p.out;
@@ -164,9 +178,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
     if (s.cmaPublished) {  // the receiver copies from our buffer; the tail passing it says done
       o.cached = o.ctl->tail.load(std::memory_order_acquire);
       if (o.cached <= s.cmaSlot) break;
-      complete(s.done, Status::ok());
-      p.sends.pop_front();
-      ++p.sendBase;
+      finishSend(p);
       moved = true;
       continue;
     }
@@ -196,11 +208,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
     h->seq.store(++o.mine, std::memory_order_release);
     p.bellDue = true;
     moved = true;
-    if (--s.fragsLeft == 0) {
-      complete(s.done, Status::ok());
-      p.sends.pop_front();
-      ++p.sendBase;
-    }
+    if (--s.fragsLeft == 0) finishSend(p);
   }
   ShmRing& in = p.in;
   while (!p.recvs.empty() && in.published()) {
@@ -216,40 +224,32 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
       if (!readCma(rank, p, rv, slot)) return true;
       moved = true;
       if (rv.pos < rv.bytes) break;  // more on the next pass
-      in.ctl->tail.store(++in.mine, std::memory_order_release);  // completes the sender's send
-      p.bellDue = true;
-      complete(rv.done, Status::ok());
-      p.recvs.pop_front();
-      ++p.recvBase;
-      showCopyRecvs(p);
-      continue;
-    }
-    size_t len = std::min(rv.frag, rv.bytes - rv.pos);
-    if (h->fragBytes != len || h->offset != rv.pos) {
-      fail(remoteError(fmt::format("corrupt shared memory fragment from rank {} ({} bytes at {}, expected {} at {})", rank,
-                                   h->fragBytes, h->offset, len, rv.pos), rank));
-      return true;
-    }
-    if (h->flags & wire::kFlagCrc) {
-      uint32_t got = crc32c(slot + wire::kSlotHeaderBytes, len);
-      if (got != h->crc) {
-        fail(remoteError(fmt::format("checksum mismatch from rank {} (shm fragment: {} bytes at offset {} of a {}-byte "
-                                     "message): CRC32C {:08x}, sender said {:08x}",
-                                     rank, len, rv.pos, rv.bytes, got, h->crc), rank));
+      rv.fragsLeft = 1;  // the whole message was this one slot
+      ++cmaRead_;
+    } else {
+      size_t len = std::min(rv.frag, rv.bytes - rv.pos);
+      if (h->fragBytes != len || h->offset != rv.pos) {
+        fail(remoteError(fmt::format("corrupt shared memory fragment from rank {} ({} bytes at {}, expected {} at {})",
+                                     rank, h->fragBytes, h->offset, len, rv.pos), rank));
         return true;
       }
+      if (h->flags & wire::kFlagCrc) {
+        uint32_t got = crc32c(slot + wire::kSlotHeaderBytes, len);
+        if (got != h->crc) {
+          fail(remoteError(fmt::format("checksum mismatch from rank {} (shm fragment: {} bytes at offset {} of a {}-byte "
+                                       "message): CRC32C {:08x}, sender said {:08x}",
+                                       rank, len, rv.pos, rv.bytes, got, h->crc), rank));
+          return true;
+        }
+      }
+      deliver(rv.sink, rv.pos, slot + wire::kSlotHeaderBytes, len);
+      rv.pos += len;
     }
-    deliver(rv.sink, rv.pos, slot + wire::kSlotHeaderBytes, len);
-    rv.pos += len;
+    // Hand the slot back: the sender may wait for space, or (single copy) for its send to end.
     in.ctl->tail.store(++in.mine, std::memory_order_release);
-    p.bellDue = true;  // the sender may be waiting for a free slot
+    p.bellDue = true;
     moved = true;
-    if (--rv.fragsLeft == 0) {
-      complete(rv.done, Status::ok());
-      p.recvs.pop_front();
-      ++p.recvBase;
-      showCopyRecvs(p);
-    }
+    if (--rv.fragsLeft == 0) finishRecv(p);
   }
   if (moved || (p.sends.empty() && p.recvs.empty())) return moved;
   // Stuck with work pending. Liveness (process exit, clean close) is checked by checkPeers()

@@ -61,7 +61,10 @@ bool FabricImpl::cmaPays() const {
 }
 
 void FabricImpl::showCopyRecvs(Peer& p) {
-  if (cfg_.shmCmaBytes == 0) return;
+  // Off the small-message path: postRecv calls this for large copy receives only, a finished
+  // receive only when it was a reduce. A value shown stays true until its messages are consumed,
+  // so one shown late only forgoes single copy.
+  if (cfg_.shmCmaBytes == 0 || p.in.ctl->cmaOk.load(std::memory_order_relaxed) != 1) return;
   uint64_t below = p.recvBase;
   for (size_t i = 0; i < p.recvs.size() && !p.recvs[i].sink.reduce; ++i) ++below;
   if (below == p.copyRecvsShown) return;
@@ -81,6 +84,7 @@ void FabricImpl::publishCma(Peer& p, SendOp& s, char* slot) {
   s.cmaSlot = p.out.mine;
   s.cmaPublished = true;
   published.fetch_add(1, std::memory_order_relaxed);
+  ++cmaSent_;
   h->seq.store(++p.out.mine, std::memory_order_release);
   p.bellDue = true;
 }
@@ -93,6 +97,9 @@ bool FabricImpl::readCma(int rank, Peer& p, RecvOp& rv, const char* slot) {
   auto revoked = [&] {
     return (std::atomic_ref<uint32_t>(const_cast<uint32_t&>(h->flags)).load(std::memory_order_acquire) &
             wire::kFlagRevoked) != 0;
+  };
+  auto withdrawn = [&] {
+    return remoteError(fmt::format("{} withdrew a message while it was being read (it failed)", who(rank)), rank);
   };
   if (d.bytes != rv.bytes || h->fragBytes != 0 || h->offset != 0) {
     fail(remoteError(fmt::format("corrupt single-copy descriptor from rank {} ({} bytes, expected {})", rank, d.bytes,
@@ -114,10 +121,10 @@ bool FabricImpl::readCma(int rank, Peer& p, RecvOp& rv, const char* slot) {
     if (got != static_cast<ssize_t>(len)) {
       // Short or failed: part of the range is gone, which a healthy sender never allows.
       const std::string why = got < 0 ? std::strerror(errno) : fmt::format("only {} bytes", got);
-      fail(remoteError(revoked() ? fmt::format("{} withdrew a message while it was being read (it failed)", who(rank))
-                                 : fmt::format("single-copy read of {} bytes at offset {} from {} failed: {}", len,
+      fail(revoked() ? withdrawn()
+                     : remoteError(fmt::format("single-copy read of {} bytes at offset {} from {} failed: {}", len,
                                                rv.pos, who(rank), why),
-                       rank));
+                                   rank));
       return false;
     }
     if (rv.sink.reduce) deliver(rv.sink, rv.pos, into, len);
@@ -126,7 +133,7 @@ bool FabricImpl::readCma(int rank, Peer& p, RecvOp& rv, const char* slot) {
   // Read, then check: a sender that failed revoked its descriptor before its caller could free
   // or reuse the buffer, so bytes read before this check are what it sent.
   if (revoked()) {
-    fail(remoteError(fmt::format("{} withdrew a message while it was being read (it failed)", who(rank)), rank));
+    fail(withdrawn());
     return false;
   }
   return true;

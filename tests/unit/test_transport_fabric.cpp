@@ -353,6 +353,51 @@ TEST(FabricSingleCopy, FollowsTheReceiversPostedCopyReceive) {
   }
 }
 
+// Each rule that keeps a large message in the ring, alone: bytes the schedule just wrote, a
+// sender with nothing else to wait for, ranks outnumbering cores. The bytes arrive either way.
+TEST(FabricSingleCopy, TakesTheRingWhereItPaysBetter) {
+  if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
+  struct Case {
+    const char* what;
+    bool atRest, senderWaits;
+    int yieldUs;
+    bool single;
+  };
+  for (const Case& k : {Case{"all rules met", true, true, 0, true}, Case{"just written", false, true, 0, false},
+                        Case{"sender idle", true, false, 0, false}, Case{"crowded cores", true, true, 20000, false}}) {
+    SCOPED_TRACE(k.what);
+    Group g = makeGroup(2, Kind::Shm, [&](FabricConfig& c) {
+      c.shmCmaBytes = 4096;
+      c.yieldUs = k.yieldUs;
+    });
+    ASSERT_EQ(g.f.size(), 2u);
+    const size_t bytes = 100000;
+    std::vector<uint8_t> data(bytes), got(bytes, 0), tiny(8, 7), tinyIn(8, 0);
+    for (size_t i = 0; i < bytes; ++i) data[i] = pattern(0, 1, 0, i);
+    Completion send, recv, tinySend, tinyRecv;
+    RecvSink sink, tinySink;
+    sink.dst = got.data();
+    tinySink.dst = tinyIn.data();
+    g.f[1]->postRecv(0, bytes, sink, &recv);
+    g.f[1]->progress();  // rank 0 can see the copy receive
+    if (k.senderWaits) g.f[0]->postRecv(1, 8, tinySink, &tinyRecv);
+    const uint64_t before = testhooks::singleCopySends();
+    g.f[0]->postSend(1, data.data(), bytes, &send, k.atRest);
+    onEachRank(2, [&](int r) {
+      std::vector<Completion*> cs = r == 0 ? std::vector<Completion*>{&send} : std::vector<Completion*>{&recv};
+      if (k.senderWaits) {
+        if (r == 1) g.f[1]->postSend(0, tiny.data(), 8, &tinySend);
+        cs.push_back(r == 0 ? &tinyRecv : &tinySend);
+      }
+      EXPECT_TRUE(drive(*g.f[r], cs, Deadline::after(std::chrono::seconds(20))));
+    });
+    ASSERT_TRUE(send.status.isOk()) << send.status.message();
+    ASSERT_TRUE(recv.status.isOk()) << recv.status.message();
+    EXPECT_EQ(testhooks::singleCopySends() - before, k.single ? 1u : 0u);
+    EXPECT_EQ(got, data);
+  }
+}
+
 TEST(FabricSelf, SingleRankFabricLoopsBack) {
   Group g = makeGroup(1, Kind::Auto);
   ASSERT_EQ(g.f.size(), 1u);
