@@ -1,6 +1,5 @@
 #include "core/communicator.hpp"
 
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include "core/init_card.hpp"
 #include "core/log.hpp"
 #include "core/params.hpp"
+#include "os/process.hpp"
 
 namespace loom::core {
 
@@ -43,8 +43,7 @@ transport::Kind transportChoice(Status* err) {
 int usableCores() {
   // A rank bound to one CPU (loomrun --bind-to) shares the job's CPUs with its neighbours.
   if (const int64_t shared = params::getInt("LOOM_HOST_CPUS"); shared > 0) return static_cast<int>(shared);
-  cpu_set_t set;
-  return sched_getaffinity(0, sizeof set, &set) == 0 ? std::max(CPU_COUNT(&set), 1) : 1;
+  return static_cast<int>(os::allowedCpus().size());
 }
 
 int chooseSpinMicros(int configured, int ranksOnHost) {
