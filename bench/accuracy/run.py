@@ -1,117 +1,95 @@
 #!/usr/bin/env python3
-"""Cost-model accuracy: loom bench --explain over 1 KiB..256 MiB for allreduce, allgather,
-reducescatter and broadcast, on shm and tcp, 2 and 4 ranks; prints |predicted - measured| /
-measured per case and the medians, and writes Markdown and JSON next to this script.
-With --selection it instead times the automatic choice against every forced algorithm
-(interleaved in one run) and reports auto / best-forced per size.
+"""Cost-model accuracy and automatic selection, from one race per transport and rank count.
 
-usage: bench/accuracy/run.py [--build build/release] [--max 256M] [--iters 5] [--out DIR] [--selection]
-                             [--transports shm,tcp] [--ranks 2,4]
+`loom bench --algos auto,ring,rhd,tree,direct` times the automatic choice and every forced
+algorithm in interleaved rounds of one run (so the machine's drift slows them alike) over
+1 KiB..256 MiB for allreduce, allgather, reducescatter and broadcast. From it:
+  accuracy.md/json   |predicted - measured| / measured of the automatic choice (the model's time
+                     per call in a loop, as the bench times loops), per case and the medians;
+  selection.md       auto / best forced algorithm per size;
+  race.json          every row (each algorithm's median time), for refitting the model offline.
+
+usage: bench/accuracy/run.py [--build build/release] [--max 256M] [--iters 3] [--rounds 3]
+                             [--transports shm,tcp] [--ranks 2,4] [--out DIR]
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile
 
 COLLS = ["allreduce", "allgather", "reducescatter", "broadcast"]
+ALGOS = "auto,ring,rhd,tree,direct"  # a contender that does not implement a collective sits it out
 
 
-def run_case(build, transport, n, args, colls=None, algo=None):
-    # Small sizes need many iterations to rise above the noise; large ones a few.
-    return (run_sweep(build, transport, n, "1K", "1M", 50, 5, colls, algo) +
-            run_sweep(build, transport, n, "4M", args.max, args.iters, 1, colls, algo))
-
-
-def run_sweep(build, transport, n, lo, hi, iters, warmup, colls=None, algo=None):
+def race(build, transport, n, lo, hi, iters, warmup, rounds):
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         path = f.name
     os.unlink(path)
-    cmd = [f"{build}/tools/loomrun/loomrun", "-n", str(n), f"{build}/tools/loom/loom", "bench", ",".join(colls or COLLS),
-           "-b", lo, "-e", hi, "-f", "4", "-n", str(iters), "-w", str(warmup), "-c", "0", "-z", "1", "--explain", "-J", path]
-    if algo:
-        cmd += ["--algo", algo]
+    cmd = [f"{build}/tools/loomrun/loomrun", "-n", str(n), f"{build}/tools/loom/loom", "bench", ",".join(COLLS),
+           "-b", lo, "-e", hi, "-f", "4", "-n", str(iters), "-w", str(warmup), "-c", "0", "-z", "1",
+           "--algos", ALGOS, "--rounds", str(rounds), "-J", path]
     env = dict(os.environ, LOOM_TRANSPORT=transport)
+    env.pop("LOOM_ALGO", None)
     print(f"# {transport} {n} ranks: {' '.join(cmd[3:])}", file=sys.stderr, flush=True)
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, timeout=1200)
-    rows = [r for r in map(json.loads, open(path)) if not r.get("summary")]
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, timeout=3600)
+    rows = [r for r in map(json.loads, open(path)) if r.get("race")]
     os.unlink(path)
     return rows
-
-
-# Every single-host candidate of algo::algorithmsFor (hier needs two hosts).
-ALGOS = {"allreduce": ["ring", "rhd", "tree", "direct"], "allgather": ["ring", "rhd"],
-         "reducescatter": ["ring", "rhd"], "broadcast": ["ring", "tree", "direct"]}
-
-
-def selection(args):
-    """auto vs every forced algorithm; medians of `reps` interleaved repetitions."""
-    lines = ["| transport | ranks | collective | size | auto (us) | best forced (us) | best | auto / best |",
-             "|---|---|---|---|---|---|---|---|"]
-    ratios = []
-    for transport, n in [(t, n) for t in args.transports for n in args.ranks]:
-        for coll, algos in ALGOS.items():
-            times = {}
-            for rep in range(args.reps):
-                for algo in [None] + algos:
-                    for r in run_case(args.build, transport, n, args, [coll], algo):
-                        times.setdefault((algo or "auto", r["size"]), []).append(r["oop"]["time_us"])
-            for size in sorted({s for (_, s) in times}):
-                auto = statistics.median(times[("auto", size)])
-                best_algo = min(algos, key=lambda a: statistics.median(times[(a, size)]))
-                best = statistics.median(times[(best_algo, size)])
-                ratios.append(auto / best)
-                lines.append(f"| {transport} | {n} | {coll} | {size} | {auto:.1f} | {best:.1f} | {best_algo} | "
-                             f"{auto / best:.2f} |")
-    within = sum(1 for r in ratios if r <= 1.10)
-    lines.append(f"\nAutomatic choice within 10% of the best forced algorithm in {within} of {len(ratios)} cases; "
-                 f"median auto / best {statistics.median(ratios):.2f}.")
-    text = "\n".join(lines)
-    print(text)
-    with open(os.path.join(args.out, "selection.md"), "w") as f:
-        f.write("# Automatic selection against forced algorithms (bench/accuracy/run.py --selection)\n\n" + text + "\n")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build/release")
     ap.add_argument("--max", default="256M")
-    ap.add_argument("--iters", type=int, default=5)
-    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
-    ap.add_argument("--selection", action="store_true", help="auto against every forced algorithm")
-    ap.add_argument("--reps", type=int, default=3, help="repetitions (the median is the measurement)")
+    ap.add_argument("--iters", type=int, default=3, help="timed calls per round at 4 MiB and above (200 below)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median is the measurement)")
     ap.add_argument("--transports", default="shm,tcp", help="comma-separated: shm, tcp")
-    ap.add_argument("--ranks", default=None, help="comma-separated rank counts (default 2,4; --selection: 4)")
+    ap.add_argument("--ranks", default="2,4", help="comma-separated rank counts")
+    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
     args = ap.parse_args()
-    args.transports = args.transports.split(",")
-    args.ranks = [int(x) for x in (args.ranks or ("4" if args.selection else "2,4")).split(",")]
-    if args.selection:
-        return selection(args)
-    cases, errors = [], []
-    for transport in args.transports:
-        for n in args.ranks:
-            # The machine is shared and noisy: the median of `reps` runs is the measurement.
-            runs = [run_case(args.build, transport, n, args) for _ in range(args.reps)]
-            for i, r in enumerate(runs[0]):
-                meas = statistics.median(run[i]["oop"]["time_us"] for run in runs)
-                pred = r.get("predicted_us", -1)
-                if meas <= 0 or pred < 0:
-                    continue
+
+    rows = []
+    for transport in args.transports.split(","):
+        for n in [int(x) for x in args.ranks.split(",")]:
+            # Small sizes need many calls to rise above the noise; large ones a few.
+            rows += race(args.build, transport, n, "1K", "1M", 200, 20, args.rounds)
+            rows += race(args.build, transport, n, "4M", args.max, args.iters, 1, args.rounds)
+    with open(os.path.join(args.out, "race.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+
+    key = lambda r: (r["transport"], r["nranks"], r["collective"])
+    groups = sorted({key(r) for r in rows}, key=lambda k: (k[0], k[1], COLLS.index(k[2])))
+    cases = []
+    acc = ["| transport | ranks | collective | median abs error | worst | cases |", "|---|---|---|---|---|---|"]
+    sel = ["| transport | ranks | collective | size | auto (us) | auto picks | best forced (us) | best | auto / best |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    ratios = []
+    for g in groups:
+        errs = []
+        for r in (r for r in rows if key(r) == g):
+            meas, pred = r["time_us"]["auto"], r.get("auto_predicted_us", -1)
+            if meas > 0 and pred >= 0:
                 err = (pred - meas) / meas
-                cases.append({"transport": transport, "nranks": n, "collective": r["collective"], "size": r["size"],
-                              "measured_us": meas, "predicted_us": pred, "algo": r.get("predicted_algo"),
-                              "error": err})
-                errors.append(abs(err))
-    lines = ["| transport | ranks | collective | median abs error | worst | cases |", "|---|---|---|---|---|---|"]
-    for transport in args.transports:
-        for n in args.ranks:
-            for c in COLLS:
-                e = [abs(x["error"]) for x in cases if (x["transport"], x["nranks"], x["collective"]) == (transport, n, c)]
-                if e:
-                    lines.append(f"| {transport} | {n} | {c} | {100 * statistics.median(e):.0f}% | "
-                                 f"{100 * max(e):.0f}% | {len(e)} |")
+                errs.append(abs(err))
+                cases.append({"transport": g[0], "nranks": g[1], "collective": g[2], "size": r["size"],
+                              "measured_us": meas, "predicted_us": pred, "algo": r["auto_algo"], "error": err})
+            ratios.append(r["auto_over_best"])
+            sel.append(f"| {g[0]} | {g[1]} | {g[2]} | {r['size']} | {meas:.1f} | {r['auto_algo']} | "
+                       f"{r['time_us'][r['best']]:.1f} | {r['best']} | {r['auto_over_best']:.2f} |")
+        if errs:
+            acc.append(f"| {g[0]} | {g[1]} | {g[2]} | {100 * statistics.median(errs):.0f}% | {100 * max(errs):.0f}% | "
+                       f"{len(errs)} |")
+    errors = [abs(c["error"]) for c in cases]
     overall = statistics.median(errors) if errors else float("nan")
-    lines.append(f"\nOverall median |predicted - measured| / measured: **{100 * overall:.0f}%** over {len(errors)} cases.")
-    text = "\n".join(lines)
-    print(text)
-    with open(os.path.join(args.out, "accuracy.md"), "w") as f:
-        f.write("# Cost-model accuracy (bench/accuracy/run.py)\n\n" + text + "\n")
+    acc.append(f"\nOverall median |predicted - measured| / measured: **{100 * overall:.0f}%** over {len(errors)} cases.")
+    within = sum(1 for x in ratios if x <= 1.10)
+    sel.append(f"\nAutomatic choice within 10% of the best forced algorithm in {within} of {len(ratios)} cases; "
+               f"median auto / best {statistics.median(ratios):.2f}, worst {max(ratios):.2f}.")
+    how = (f"Each time is the median of {args.rounds} interleaved rounds of `loom bench --algos {ALGOS}` "
+           f"(200 calls per round below 4 MiB, {args.iters} above), blocking calls.\n\n")
+    for name, title, lines in [("accuracy.md", "Cost-model accuracy", acc), ("selection.md", "Automatic selection "
+                               "against forced algorithms", sel)]:
+        text = "\n".join(lines)
+        print(text)
+        with open(os.path.join(args.out, name), "w") as f:
+            f.write(f"# {title} (bench/accuracy/run.py)\n\n{how}{text}\n")
     with open(os.path.join(args.out, "accuracy.json"), "w") as f:
         json.dump({"overall_median_abs_error": overall, "cases": cases}, f, indent=1)
 

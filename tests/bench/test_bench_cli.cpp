@@ -255,6 +255,10 @@ TEST(BenchCli, BadFlagsExitTwo) {
       {{"allreduce", "-r", "x"}, "-r/--root: 'x'"},
       {{"allreduce", "--frobnicate"}, "--frobnicate"},
       {{"broadcast", "-g", "2", "-r", "2", "-b", "8", "-e", "8"}, "root 2 is out of range for 2 ranks"},
+      {{"allreduce", "--algos", "auto,zigzag"}, "--algos: unknown algorithm 'zigzag'"},
+      {{"allreduce", "--algos", "ring,tree,ring"}, "--algos: 'ring' is listed twice"},
+      {{"allreduce", "--algos", "ring", "--algo", "tree"}, "give one of them"},
+      {{"allreduce", "--algos", "ring", "--rounds", "0"}, "--rounds"},
   };
   for (const auto& [args, message] : cases) {
     std::vector<std::string> argv{LOOM_TOOL, "bench"};
@@ -270,12 +274,73 @@ TEST(BenchCli, BadFlagsExitTwo) {
   EXPECT_NE(res.output.find("cannot be used under a launcher"), std::string::npos) << res.output;
 }
 
+// --algos: every listed algorithm that implements the collective is timed on its own
+// communicator and checked; auto / best is the auto time over the fastest forced one.
+// With `corrupt` (LOOM_BENCH_CORRUPT) each contender's check finds one wrong element per row.
+void checkRace(int n, bool threads, bool corrupt) {
+  const std::vector<std::string> env = corrupt ? std::vector<std::string>{"LOOM_BENCH_CORRUPT=1"}
+                                               : std::vector<std::string>{};
+  const std::string json = tempPath("race");
+  std::remove(json.c_str());
+  std::vector<std::string> args{"allreduce,allgather", "-b", "64", "-e", "4K", "-f", "8", "-n", "2", "-w", "1",
+                                "--algos", "auto,ring,tree,direct", "--rounds", "2", "-J", json};
+  ProcResult res;
+  if (threads) {
+    std::vector<std::string> argv{LOOM_TOOL, "bench", "-g", std::to_string(n)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    res = runProcess(argv, env, kTimeout);
+  } else {
+    res = runBench(n, args, env);
+  }
+  SCOPED_TRACE(res.output);
+  ASSERT_FALSE(res.timedOut);
+  EXPECT_EQ(res.exitCode, corrupt ? 1 : 0);
+  EXPECT_NE(res.output.find("root      auto      ring      tree    direct  #wrong  auto-algo      best  auto/best"),
+            std::string::npos);
+  EXPECT_NE(res.output.find("median of 2 interleaved rounds"), std::string::npos);
+  EXPECT_NE(res.output.find(" of 6 rows"), std::string::npos);  // 2 collectives x 3 sizes, each with auto
+  std::vector<nlohmann::json> lines = readJsonLines(json);
+  std::remove(json.c_str());
+  ASSERT_EQ(lines.size(), 7u);
+  for (size_t k = 0; k < 6; ++k) {
+    const auto& j = lines[k];
+    SCOPED_TRACE(j.dump());
+    const bool allreduce = k < 3;
+    EXPECT_EQ(j.at("race"), true);
+    EXPECT_EQ(j.at("collective"), allreduce ? "allreduce" : "allgather");
+    EXPECT_EQ(j.at("nranks"), n);
+    EXPECT_EQ(j.at("rounds"), 2);
+    // allgather has neither a tree nor a direct algorithm: those sit it out.
+    const auto& t = j.at("time_us");
+    std::vector<std::string> expected = allreduce ? std::vector<std::string>{"auto", "ring", "tree", "direct"}
+                                                  : std::vector<std::string>{"auto", "ring"};
+    ASSERT_EQ(t.size(), expected.size());
+    EXPECT_EQ(j.at("wrong").get<size_t>(), corrupt ? expected.size() : 0);
+    std::string best;
+    for (const auto& name : expected) {
+      ASSERT_TRUE(t.contains(name)) << name;
+      EXPECT_GT(t.at(name).get<double>(), 0);
+      if (name != "auto" && (best.empty() || t.at(name).get<double>() < t.at(best).get<double>())) best = name;
+    }
+    EXPECT_EQ(j.at("best"), best);
+    EXPECT_NEAR(j.at("auto_over_best").get<double>(), t.at("auto").get<double>() / t.at(best).get<double>(), 1e-9);
+    EXPECT_TRUE(j.at("auto_algo").is_string());
+    EXPECT_GT(j.at("auto_predicted_us").get<double>(), 0);
+  }
+  EXPECT_EQ(lines.back().at("summary"), true);
+  EXPECT_EQ(lines.back().at("wrong").get<size_t>(), corrupt ? 3u * 4 + 3u * 2 : 0u);
+}
+
+TEST(BenchCli, AlgosRaceUnderLauncher) { checkRace(2, false, false); }
+TEST(BenchCli, AlgosRaceAsThreads) { checkRace(3, true, false); }
+TEST(BenchCli, AlgosRaceCatchesWrongResults) { checkRace(2, false, true); }
+
 TEST(BenchCli, Help) {
   ProcResult res = runProcess({LOOM_TOOL, "bench", "--help"}, {}, kTimeout);
   EXPECT_EQ(res.exitCode, 0);
   for (const char* flag : {"--minbytes", "--maxbytes", "--stepfactor", "--stepbytes", "--iters", "--warmup_iters",
                            "--check", "--op", "--datatype", "--root", "--average", "--blocking", "--output_file",
-                           "--algo", "--nranks"})
+                           "--algo", "--algos", "--rounds", "--nranks"})
     EXPECT_NE(res.output.find(flag), std::string::npos) << flag;
 }
 

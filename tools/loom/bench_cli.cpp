@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bench_options.hpp"
+#include "bench_race.hpp"
 #include "bench_run.hpp"
 
 namespace loom::bench {
@@ -44,7 +45,13 @@ int runCli(int argc, char** argv) {
     }
     loomComm_t comm = nullptr;
     if (loomCommInitFromEnv(&comm) != loomSuccess) return initFailed();
-    int code = runRank(comm, o);
+    std::vector<Contender> contenders;
+    if (!o.algos.empty() && !splitContenders(comm, o, &contenders)) {
+      loomCommDestroy(comm);
+      return 3;
+    }
+    int code = runRank(comm, o, contenders);
+    destroyContenders(contenders);
     loomCommDestroy(comm);
     return code;
   }
@@ -52,12 +59,18 @@ int runCli(int argc, char** argv) {
   const int n = o.threads > 0 ? o.threads : 1;
   std::vector<loomComm_t> comms(static_cast<size_t>(n), nullptr);
   if (loomCommInitAll(comms.data(), n) != loomSuccess) return initFailed();
+  std::vector<std::vector<Contender>> contenders(static_cast<size_t>(n));
+  if (!o.algos.empty() && !initContenders(n, o, &contenders)) {
+    for (loomComm_t c : comms) loomCommDestroy(c);
+    return 3;
+  }
   std::vector<int> codes(static_cast<size_t>(n), 0);
   {
     std::vector<std::jthread> ranks;
-    for (int r = 1; r < n; ++r) ranks.emplace_back([&, r] { codes[r] = runRank(comms[r], o); });
-    codes[0] = runRank(comms[0], o);
+    for (int r = 1; r < n; ++r) ranks.emplace_back([&, r] { codes[r] = runRank(comms[r], o, contenders[r]); });
+    codes[0] = runRank(comms[0], o, contenders[0]);
   }
+  for (auto& cs : contenders) destroyContenders(cs);
   for (loomComm_t c : comms) loomCommDestroy(c);
   for (int c : codes)
     if (c != codes[0]) return c > codes[0] ? c : codes[0];

@@ -33,6 +33,20 @@ std::optional<Coll> parseColl(const std::string& s) {
   return std::nullopt;
 }
 
+std::optional<algo::Coll> libraryColl(Coll c) {
+  switch (c) {
+    case Coll::AllReduce: return algo::Coll::AllReduce;
+    case Coll::AllGather: return algo::Coll::AllGather;
+    case Coll::ReduceScatter: return algo::Coll::ReduceScatter;
+    case Coll::Broadcast: return algo::Coll::Broadcast;
+    case Coll::Reduce: return algo::Coll::Reduce;
+    case Coll::AllToAll: return algo::Coll::AllToAll;
+    case Coll::Gather: return algo::Coll::Gather;
+    case Coll::Scatter: return algo::Coll::Scatter;
+    default: return std::nullopt;
+  }
+}
+
 bool hasOp(Coll c) { return c == Coll::AllReduce || c == Coll::ReduceScatter || c == Coll::Reduce; }
 bool hasRoot(Coll c) { return c == Coll::Broadcast || c == Coll::Reduce || c == Coll::Gather || c == Coll::Scatter; }
 

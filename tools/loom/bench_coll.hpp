@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "algo/algorithms.hpp"
+
 namespace loom::bench {
 
 enum class Coll { AllReduce, AllGather, ReduceScatter, Broadcast, Reduce, AllToAll, Gather, Scatter, SendRecv };
@@ -23,6 +25,8 @@ inline constexpr Coll kAllColls[] = {Coll::AllReduce, Coll::AllGather, Coll::Red
 const char* collName(Coll c);
 std::optional<Coll> parseColl(const std::string& s);
 bool hasOp(Coll c);
+// The library's name for a collective; nullopt for sendrecv (a group, not one collective).
+std::optional<algo::Coll> libraryColl(Coll c);
 bool hasRoot(Coll c);
 // nccl-tests' busbw / algbw: allreduce 2(n-1)/n; allgather, reducescatter, alltoall, gather,
 // scatter (n-1)/n; broadcast, reduce, sendrecv 1.
@@ -64,6 +68,8 @@ class CollRun {
           size_t requestedBytes);
 
   const Layout& layout() const { return layout_; }
+  // The communicator later calls run on (--algos races several over the same buffers).
+  void setComm(loomComm_t comm) { comm_ = comm; }
   // Issues one operation; with request == nullptr it blocks. sendrecv always blocks (a group).
   loomResult_t issue(bool inPlace, loomRequest_t* request);
   // Writes the known inputs for the next issue(inPlace).

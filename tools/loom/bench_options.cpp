@@ -6,11 +6,13 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 
+#include "algo/algorithms.hpp"
 #include "mem/reduce.hpp"
 
 namespace loom::bench {
@@ -164,6 +166,21 @@ std::string resolve(Options& o, const std::string& colls, const std::string& min
   return "";
 }
 
+// --algos: "auto" or algorithm names, each once; not with --algo, which forces one for all.
+std::string resolveAlgos(Options& o, const std::string& algos) {
+  if (algos.empty()) return "";
+  if (!o.algo.empty()) return "--algos races algorithms and --algo forces one: give one of them";
+  for (const auto& s : splitList(algos)) {
+    algo::Algo a;
+    if (s != "auto" && (!algo::parseAlgo(s, &a) || a == algo::Algo::Auto))
+      return fmt::format("--algos: unknown algorithm '{}' (auto, ring, rhd, tree, direct, hier)", s);
+    if (std::find(o.algos.begin(), o.algos.end(), s) != o.algos.end())
+      return fmt::format("--algos: '{}' is listed twice", s);
+    o.algos.push_back(s);
+  }
+  return "";
+}
+
 }  // namespace
 
 ParseOutcome parseOptions(int argc, char** argv) {
@@ -204,6 +221,13 @@ ParseOutcome parseOptions(int argc, char** argv) {
   app.add_option("-J,--output_file", o.jsonFile, "append JSON lines (one per row) to this file");
   app.add_flag("--explain", o.explain, "print the cost model's predicted time and algorithm beside each measurement");
   app.add_option("--algo", o.algo, "force algorithms: sets LOOM_ALGO (e.g. ring, tree, 'allreduce:0-64K=tree')");
+  std::string algos;
+  app.add_option("--algos", algos,
+                 "race algorithms in one run, e.g. 'auto,ring,tree,rhd': one communicator each, timed in "
+                 "interleaved rounds; prints each median and auto / best");
+  app.add_option("--rounds", o.rounds, "interleaved rounds per --algos row (the median is printed)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   app.add_option("-g,--nranks", o.threads,
                  "without a launcher: run this many ranks as threads of this process (default 1)")
       ->check(CLI::Range(1, 1024));
@@ -217,6 +241,7 @@ ParseOutcome parseOptions(int argc, char** argv) {
     return {std::nullopt, 2};
   }
   std::string err = resolve(o, colls, minB, maxB, stepB, ops, types, root, agg);
+  if (err.empty()) err = resolveAlgos(o, algos);
   if (!err.empty()) {
     fmt::print(stderr, "loom bench: {}\nRun 'loom bench --help' for the flags.\n", err);
     return {std::nullopt, 2};

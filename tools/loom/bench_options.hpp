@@ -30,6 +30,8 @@ struct Options {
   Agg agg = Agg::Avg;
   std::string jsonFile;
   std::string algo;
+  std::vector<std::string> algos;  // --algos: race these (bare algorithm names or "auto") in one run
+  int rounds = 5;                  // --rounds: interleaved rounds per --algos row (the median is kept)
   bool explain = false;  // print the cost model's prediction beside each measurement
   int threads = 0;  // -g: ranks as threads of this process (0: not asked)
 };

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -130,6 +131,76 @@ void Report::row(const Row& r) {
   std::fflush(json_);
 }
 
+void Report::raceHeader(Coll c) {
+  fmt::print("#\n# Collective: {}  (out of place; each time the median of {} interleaved rounds)\n", collName(c),
+             o_.rounds);
+  std::string names;
+  for (const auto& a : o_.algos) names += fmt::format("  {:>8}", a);
+  const bool hasAuto = std::find(o_.algos.begin(), o_.algos.end(), "auto") != o_.algos.end();
+  fmt::print("# {:>10}  {:>12}  {:>8}  {:>6}  {:>6}{}  {:>6}{}\n", "size", "count", "type", "redop", "root", names,
+             "#wrong", hasAuto ? "  auto-algo      best  auto/best" : "");
+  std::fflush(stdout);
+}
+
+void Report::raceRow(const RaceRow& r) {
+  const char* redop = hasOp(r.coll) ? opName(r.op) : "none";
+  const char* type = mem::typeName(r.type);
+  std::string times;
+  double autoUs = -1, bestUs = -1;
+  std::string best;
+  for (size_t k = 0; k < r.names.size(); ++k) {
+    const double t = r.timesUs[k];
+    times += t < 0 ? fmt::format("  {:>8}", "-") : fmt::format("  {:>8}", timeStr(t));
+    if (t < 0) continue;
+    if (r.names[k] == "auto") {
+      autoUs = t;
+    } else if (bestUs < 0 || t < bestUs) {
+      bestUs = t;
+      best = r.names[k];
+    }
+  }
+  const bool ratio = autoUs > 0 && bestUs > 0;
+  std::string tail;
+  if (ratio) {
+    tail = fmt::format("  {:>9}  {:>8}  {:9.2f}", r.autoAlgo, best, autoUs / bestUs);
+    ++raceRows_;
+    if (autoUs <= 1.10 * bestUs) ++raceAutoWithin10_;
+  }
+  fmt::print("{:12}  {:12}  {:>8}  {:>6}  {:6}{}  {:>6}{}\n", r.layout.bytes, r.layout.paramCount, type, redop,
+             r.root, times, o_.check ? std::to_string(r.wrong) : std::string("N/A"), tail);
+  std::fflush(stdout);
+  wrong_ += r.wrong;
+  if (!json_) return;
+  nlohmann::ordered_json j;
+  j["tool"] = "loom-bench";
+  j["race"] = true;
+  j["collective"] = collName(r.coll);
+  j["nranks"] = nranks_;
+  j["transport"] = transport_;
+  j["size"] = r.layout.bytes;
+  j["count"] = r.layout.paramCount;
+  j["type"] = type;
+  j["redop"] = redop;
+  j["root"] = r.root;
+  nlohmann::ordered_json t = nlohmann::ordered_json::object();
+  for (size_t k = 0; k < r.names.size(); ++k)
+    if (r.timesUs[k] >= 0) t[r.names[k]] = r.timesUs[k];
+  j["time_us"] = t;
+  if (ratio) {
+    j["auto_algo"] = r.autoAlgo;
+    if (r.autoPredictedUs >= 0) j["auto_predicted_us"] = r.autoPredictedUs;
+    j["best"] = best;
+    j["auto_over_best"] = autoUs / bestUs;
+  }
+  j["wrong"] = o_.check ? r.wrong : 0;
+  j["iters"] = o_.iters;
+  j["rounds"] = o_.rounds;
+  j["agg"] = aggName(o_.agg);
+  j["check"] = o_.check ? 1 : 0;
+  fmt::print(json_, "{}\n", j.dump());
+  std::fflush(json_);
+}
+
 uint64_t Report::footer() {
   const double avg = bwCount_ ? bwSum_ / static_cast<double>(bwCount_) : 0;
   fmt::print("# Out of bounds values : {} {}\n", wrong_, wrong_ ? "FAILED" : "OK");
@@ -137,7 +208,13 @@ uint64_t Report::footer() {
     for (const auto& p : perColl_)
       fmt::print("# {:<20} : {:g}\n", fmt::format("busbw {}", collName(p.coll)),
                  p.count ? p.bwSum / static_cast<double>(p.count) : 0.0);
-  fmt::print("# Avg bus bandwidth    : {:g}\n#\n", avg);
+  if (!o_.algos.empty()) {
+    if (raceRows_)
+      fmt::print("# auto within 10% of the best forced algorithm in {} of {} rows\n", raceAutoWithin10_, raceRows_);
+  } else {
+    fmt::print("# Avg bus bandwidth    : {:g}\n", avg);
+  }
+  fmt::print("#\n");
   std::fflush(stdout);
   if (json_) {
     nlohmann::ordered_json j;

@@ -31,6 +31,21 @@ struct Row {
   std::string predictedAlgo;
 };
 
+// One --algos row: the median time of each contender (-1 where its algorithm does not implement
+// the collective), out of place.
+struct RaceRow {
+  Coll coll;
+  Layout layout;
+  loomDataType_t type;
+  loomRedOp_t op;
+  int root;
+  std::vector<std::string> names;
+  std::vector<double> timesUs;
+  uint64_t wrong = 0;
+  std::string autoAlgo;      // what the "auto" contender's cost model picks, if one races
+  double autoPredictedUs = -1;  // and its predicted time per call in a loop
+};
+
 struct RankInfo {
   int pid = 0;
   std::string host;
@@ -48,6 +63,8 @@ class Report {
   void preamble(const std::vector<RankInfo>& ranks);
   void tableHeader(Coll c);
   void row(const Row& r);
+  void raceHeader(Coll c);
+  void raceRow(const RaceRow& r);
   // The nccl-tests footer; returns the total number of wrong elements.
   uint64_t footer();
 
@@ -65,6 +82,7 @@ class Report {
     long count = 0;
   };
   std::vector<PerColl> perColl_;
+  long raceRows_ = 0, raceAutoWithin10_ = 0;  // --algos: rows, and rows where auto is within 10% of the best
 };
 
 }  // namespace loom::bench

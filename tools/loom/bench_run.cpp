@@ -1,5 +1,5 @@
-// One rank's sweep for `loom bench`. Every rank runs the same loops in the same order (the
-// collectives must match up); only rank 0 prints. A failing call is fatal: the other ranks would
+// One rank's sweep for `loom bench` (or its --algos race). Every rank runs the same loops in the
+// same order (the collectives must match up); only rank 0 prints. A failing call is fatal: the other ranks would
 // wait for it until LOOM_TIMEOUT, so the process exits at once (loomrun then stops the others).
 #include "bench_run.hpp"
 
@@ -14,49 +14,14 @@
 
 #include "bench_coll.hpp"
 #include "bench_output.hpp"
+#include "bench_measure.hpp"
+#include "bench_race.hpp"
 #include "bench_timing.hpp"
 #include "mem/reduce.hpp"
 
 namespace loom::bench {
 
 namespace {
-
-// --explain: what the library predicts for this call (sendrecv has no estimate).
-void explain(loomComm_t comm, Row& row) {
-  loomCollective_t which;
-  switch (row.coll) {
-    case Coll::AllReduce: which = loomCollAllReduce; break;
-    case Coll::AllGather: which = loomCollAllGather; break;
-    case Coll::ReduceScatter: which = loomCollReduceScatter; break;
-    case Coll::Broadcast: which = loomCollBroadcast; break;
-    case Coll::Reduce: which = loomCollReduce; break;
-    case Coll::AllToAll: which = loomCollAllToAll; break;
-    case Coll::Gather: which = loomCollGather; break;
-    case Coll::Scatter: which = loomCollScatter; break;
-    default: return;
-  }
-  const char* algo = nullptr;
-  double us = 0;
-  // The bench times a loop of calls: compare with the model's time per call in a loop.
-  if (loomEstimateRepeated(comm, which, row.layout.paramCount, row.type, &algo, &us) != loomSuccess) return;
-  row.predictedUs = us;
-  row.predictedAlgo = algo;
-}
-
-struct Ctx {
-  loomComm_t comm;
-  const Options& o;
-  int rank, nranks;
-  bool corrupt;  // LOOM_BENCH_CORRUPT test hook
-};
-
-[[noreturn]] void fatal(const Ctx& c, const std::string& what, loomResult_t r) {
-  fmt::print(stderr, "loom bench: rank {}: {} failed: {}: {}\n", c.rank, what, loomGetErrorString(r),
-             loomGetLastError(c.comm));
-  std::fflush(stdout);
-  std::fflush(stderr);
-  std::_Exit(3);
-}
 
 std::string hostId() {
   if (const char* id = std::getenv("LOOM_HOST_ID"); id && *id) return id;
@@ -99,28 +64,9 @@ std::string algoName(const Options& o) {
   return env && *env ? env : "auto";
 }
 
-// Times one half (out of place or in place) of a row, then checks it.
-Half measure(const Ctx& c, CollRun& run, bool inPlace, const std::string& what) {
-  Half h;
-  Timing t = timeIterations(run, c.comm, inPlace, c.o.warmup, c.o.iters, c.o.blocking);
-  if (t.result != loomSuccess) fatal(c, what, t.result);
-  double seconds = 0;
-  if (loomResult_t r = aggregateTime(c.comm, c.rank, c.nranks, c.o.agg, t.seconds, &seconds); r != loomSuccess)
-    fatal(c, "aggregating times", r);
-  h.timeUs = seconds * 1e6;
-  if (c.o.check) {
-    run.fillInputs(inPlace);
-    if (loomResult_t r = run.issue(inPlace, nullptr); r != loomSuccess) fatal(c, what + " (check)", r);
-    if (c.corrupt) run.corruptOne(inPlace);
-    if (loomResult_t r = sumOverRanks(c.comm, run.countWrong(inPlace), &h.wrong); r != loomSuccess)
-      fatal(c, "summing wrong counts", r);
-  }
-  return h;
-}
-
 }  // namespace
 
-int runRank(loomComm_t comm, const Options& o) {
+int runRank(loomComm_t comm, const Options& o, const std::vector<Contender>& contenders) {
   Ctx c{comm, o, 0, 1, false};
   loomCommUserRank(comm, &c.rank);
   loomCommCount(comm, &c.nranks);
@@ -148,7 +94,10 @@ int runRank(loomComm_t comm, const Options& o) {
 
   const std::vector<size_t> sizes = sizeSweep(o);
   for (Coll coll : o.colls) {
-    if (report) report->tableHeader(coll);
+    if (report) {
+      if (contenders.empty()) report->tableHeader(coll);
+      else report->raceHeader(coll);
+    }
     std::vector<int> roots{-1};
     if (hasRoot(coll)) {
       roots.clear();
@@ -161,11 +110,17 @@ int runRank(loomComm_t comm, const Options& o) {
         for (int root : roots)
           for (size_t size : sizes) {
             CollRun run(coll, comm, c.rank, c.nranks, type, op, root, size);
-            Row row{coll, run.layout(), type, op, root, {}, {}, -1, {}};
             const std::string what =
                 fmt::format("{} {} {} root {} size {}", collName(coll), mem::typeName(type), opName(op), root, size);
-            row.oop = measure(c, run, false, what + " out of place");
-            row.ip = measure(c, run, true, what + " in place");
+            if (!contenders.empty()) {
+              RaceRow race{coll, run.layout(), type, op, root, {}, {}, 0, {}};
+              raceRow(c, contenders, run, what + " out of place", race);
+              if (report) report->raceRow(race);
+              continue;
+            }
+            Row row{coll, run.layout(), type, op, root, {}, {}, -1, {}};
+            row.oop = measure(c, run, false, o.check, what + " out of place");
+            row.ip = measure(c, run, true, o.check, what + " in place");
             computeBandwidth(coll, row.layout, c.nranks, row.oop);
             computeBandwidth(coll, row.layout, c.nranks, row.ip);
             if (o.explain) explain(comm, row);

@@ -4,11 +4,15 @@
 
 #include <loom/loom.h>
 
+#include <vector>
+
 #include "bench_options.hpp"
+#include "bench_race.hpp"
 
 namespace loom::bench {
 
 // Returns the exit code (the same on every rank when all goes well).
-int runRank(loomComm_t comm, const Options& o);
+// `contenders` (--algos) race each row; empty: the nccl-tests sweep on `comm`.
+int runRank(loomComm_t comm, const Options& o, const std::vector<Contender>& contenders = {});
 
 }  // namespace loom::bench

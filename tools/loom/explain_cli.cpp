@@ -27,20 +27,6 @@ struct Args {
   bool json = false;
 };
 
-std::optional<algo::Coll> libraryColl(bench::Coll c) {
-  switch (c) {
-    case bench::Coll::AllReduce: return algo::Coll::AllReduce;
-    case bench::Coll::AllGather: return algo::Coll::AllGather;
-    case bench::Coll::ReduceScatter: return algo::Coll::ReduceScatter;
-    case bench::Coll::Broadcast: return algo::Coll::Broadcast;
-    case bench::Coll::Reduce: return algo::Coll::Reduce;
-    case bench::Coll::AllToAll: return algo::Coll::AllToAll;
-    case bench::Coll::Gather: return algo::Coll::Gather;
-    case bench::Coll::Scatter: return algo::Coll::Scatter;
-    default: return std::nullopt;
-  }
-}
-
 std::optional<loomDataType_t> parseType(const std::string& name) {
   for (int t = 0; t < loomNumTypes; ++t)
     if (name == mem::typeName(static_cast<loomDataType_t>(t))) return static_cast<loomDataType_t>(t);
@@ -114,7 +100,7 @@ int runCli(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   auto bc = bench::parseColl(a.coll);
-  auto coll = bc ? libraryColl(*bc) : std::nullopt;
+  auto coll = bc ? bench::libraryColl(*bc) : std::nullopt;
   if (!coll) {
     fmt::print(stderr, "loom explain: unknown collective '{}'\n", a.coll);
     return 2;
@@ -166,16 +152,22 @@ int runCli(int argc, char** argv) {
     j["hosts"] = where->numHosts();
     j["tuning"] = tuning->source;
     j["chosen"] = algo::algoName(choice->best.algo);
-    for (const auto& e : choice->candidates)
+    for (const auto& e : choice->candidates) {
+      // What loom bench --explain compares with: the time per call of a loop of them.
+      algo::CollArgs s = shape;
+      if (e.chunkBytes) s.chunkBytes = e.chunkBytes;
+      auto looped = cost::estimate(tuning.value(), where.value(), s, e.algo, mem::isNarrowFloat(*type), true);
       j["candidates"].push_back({{"algo", algo::algoName(e.algo)},
                                  {"chunk_bytes", e.chunkBytes},
                                  {"predicted_us", e.us},
+                                 {"predicted_loop_us", looped.isOk() ? looped->loopUs : -1.0},
                                  {"busbw", e.us > 0 ? layout.bytes / (e.us * 1e3) * busFactor : 0},
                                  {"shm_bytes_per_rank", e.shmBytes},
                                  {"tcp_bytes_per_rank", e.tcpBytes},
                                  {"messages_per_rank", e.messages},
                                  {"bottleneck", e.bottleneck},
                                  {"chosen", isBest(e)}});
+    }
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
