@@ -38,6 +38,7 @@ void Placement::readTransportParams() {
   tcpOnly = params::getString("LOOM_TRANSPORT") == "tcp";
   shmSlotBytes = transport::shmSlotBytes(params::getBytes("LOOM_SHM_SLOT_BYTES"));
   shmSlots = static_cast<int>(std::max<int64_t>(2, params::getInt("LOOM_SHM_SLOTS")));
+  tcpBufferBytes = params::getBytes("LOOM_TCP_BUFFER_BYTES");
 }
 
 std::vector<size_t> chunkCandidates(size_t base) { return {base / 4, base, base * 4}; }
@@ -47,6 +48,9 @@ bool usesChunks(algo::Algo a) { return a == algo::Algo::Ring || algo::algoName(a
 namespace {
 
 using sched::StepKind;
+
+// What one socket write or read moves at a time on loopback (the receiver starts on the first).
+constexpr size_t kTcpFragBytes = 64 << 10;
 
 enum Cat { kLatency, kShm, kTcp, kReduce, kCopy, kNumCats };
 constexpr std::array<const char*, kNumCats> kCatNames = {"latency", "shm", "tcp", "reduce", "copy"};
@@ -80,7 +84,17 @@ class Replay {
       stretch_[r] = std::max(1.0, static_cast<double>(onHost[h]) / std::max(cores, 1));
       sleeps_.push_back(onHost[h] > cores);  // the communicator stops spinning (LOOM_SPIN_US=-1)
       double cache = h < static_cast<int>(w_.cacheBytesOfHost.size()) ? w_.cacheBytesOfHost[h] / onHost[h] : 0;
+      // A measured knee beats the topology's figure (a VM may report its host's whole cache):
+      // each rank has its core's share of it.
+      if (const double knee = cost::cacheKneeBytes(t_); knee > 0)
+        cache = std::min(cache > 0 ? cache : knee, knee * std::min(cores, onHost[h]) / onHost[h]);
       inCache_.push_back(footprint_ && footprint_ <= cache);
+      // Beyond the caches the rank's working set decides how far memory falls below the rates
+      // measured at kMemoryRefBytes.
+      const double ref = cost::curveGbps(t_, kMemoryRefBytes);
+      memScale_.push_back(inCache_.back() || ref <= 0
+                              ? 1.0
+                              : std::min(1.0, cost::curveGbps(t_, static_cast<double>(footprint_)) / ref));
       double nic = h < static_cast<int>(w_.nicGbpsOfHost.size()) ? w_.nicGbpsOfHost[h] : 0;
       nicShare_.push_back(nic > 0 ? nic / onHost[h] : 1e30);
       const auto& sc = s_[r];
@@ -139,28 +153,28 @@ class Replay {
 
   bool isRemote(int a, int b) const { return w_.tcpOnly || w_.hostOf[a] != w_.hostOf[b]; }
 
-  // A shm message starts when its sender can (the receiver joins later); anything else needs
-  // every thread it occupies.
+  // A message starts when its sender can (the receiver joins later); a local step when its rank can.
   double earliest(const Action& ac) const {
     if (ac.recvHalf) return std::max({ac.arrival, ready_[ac.b.rank][ac.b.step], threadFree_[ac.b.rank]});
-    double t = std::max(ready_[ac.a.rank][ac.a.step], threadFree_[ac.a.rank]);
-    if (ac.b.rank >= 0 && isRemote(ac.a.rank, ac.b.rank))
-      t = std::max({t, ready_[ac.b.rank][ac.b.step], threadFree_[ac.b.rank]});
-    return t;
+    return std::max(ready_[ac.a.rank][ac.a.step], threadFree_[ac.a.rank]);
   }
 
-  // The sender copies into the ring while the receiver copies (or reduces) out of it, one
-  // fragment behind; with more fragments than slots the sender waits for the receiver. The
-  // receiving half is queued at the first fragment's arrival, so the receiver's thread is free
-  // until then (both ends of an exchange send first, as the executor does).
-  void commitShmSend(const Action& ac, double start) {
+  // The sender copies into the ring (or the socket) while the receiver copies (or reduces) out
+  // of it, one fragment behind; with more fragments than the ring (socket buffer) holds the
+  // sender waits for the receiver. The receiving half is queued at the first fragment's arrival,
+  // so the receiver's thread is free until then (both ends of an exchange send first, as the
+  // executor does).
+  void commitPipelinedSend(const Action& ac, double start) {
     const int a = ac.a.rank, b = ac.b.rank;
+    const bool tcp = isRemote(a, b);
+    const LinkCost& link = tcp ? t_.tcp : t_.shm;
     const auto& sb = s_[b].steps[ac.b.step];
     const size_t bytes = s_[a].steps[ac.a.step].src.bytes;
     const bool hot = inCache_[a] && inCache_[b];
-    const double gbps = t_.shm.rate(hot);
-    const double outGbps = sb.kind == StepKind::RecvReduce ? std::min(gbps, reduceRate(hot)) : gbps;
-    const size_t frag = std::min(bytes, transport::shmFragBytes(bytes, w_.shmSlotBytes));
+    double gbps = link.rate(hot) * std::min(memScale_[a], memScale_[b]);
+    if (tcp && w_.hostOf[a] != w_.hostOf[b]) gbps = std::min({gbps, nicShare_[a], nicShare_[b]});
+    const double outGbps = sb.kind == StepKind::RecvReduce ? std::min(gbps, reduceRate(hot, b)) : gbps;
+    const size_t frag = std::min(bytes, tcp ? kTcpFragBytes : transport::shmFragBytes(bytes, w_.shmSlotBytes));
     const double sIn = stretch_[a], sOut = stretch_[b];
     const double wake = sleeps_[a] || sleeps_[b] ? t_.wakeUs : 0;
     const double copyIn = perByte(bytes, gbps) * sIn;
@@ -168,30 +182,31 @@ class Replay {
     half.recvHalf = true;
     half.reduces = sb.kind == StepKind::RecvReduce && outGbps < gbps;
     half.work = t_.stepUs + perByte(bytes, outGbps) * sOut;
-    half.arrival = start + t_.stepUs + t_.shm.alphaUs + wake + perByte(frag, gbps) * sIn;
+    half.arrival = start + t_.stepUs + link.alphaUs + wake + perByte(frag, gbps) * sIn;
     double sendEnd = start + t_.stepUs + copyIn;
-    half.notBefore = sendEnd + t_.shm.alphaUs + perByte(frag, outGbps) * sOut;
-    const double ring = static_cast<double>(frag) * std::max(w_.shmSlots, 1);
+    half.notBefore = sendEnd + link.alphaUs + perByte(frag, outGbps) * sOut;
+    const double ring = tcp ? static_cast<double>(w_.tcpBufferBytes)
+                            : static_cast<double>(frag) * std::max(w_.shmSlots, 1);
     if (static_cast<double>(bytes) > ring) {  // runs at most a ring ahead of the receiver
       const double recvEnd = std::max(earliest(half) + half.work, half.notBefore);
       sendEnd = std::max(sendEnd, recvEnd - perByte(size_t(ring), outGbps) * sOut);
     }
     threadFree_[a] = sendEnd;
     busy_[a][kLatency] += t_.stepUs;
-    busy_[a][kShm] += copyIn;
-    sent_[a][0] += bytes;
+    busy_[a][tcp ? kTcp : kShm] += copyIn;
+    sent_[a][tcp ? 1 : 0] += bytes;
     sent_[a][2] += 1;
     complete(ac.a, sendEnd);
     queue_.push({earliest(half), half});
-    finishMessage(ac);  // the pair's next message may start: rings are FIFO
+    finishMessage(ac);  // the pair's next message may start: rings and sockets are FIFO
   }
 
-  void commitShmRecv(const Action& ac, double start) {
+  void commitRecvHalf(const Action& ac, double start) {
     const int b = ac.b.rank;
     const double end = std::max(start + ac.work, ac.notBefore);
     threadFree_[b] = end;
     busy_[b][kLatency] += t_.stepUs;
-    busy_[b][ac.reduces ? kReduce : kShm] += ac.work - t_.stepUs;
+    busy_[b][ac.reduces ? kReduce : isRemote(ac.a.rank, b) ? kTcp : kShm] += ac.work - t_.stepUs;
     complete(ac.b, end);
   }
 
@@ -221,51 +236,32 @@ class Replay {
   }
 
   int commit(const Action& ac, double start) {
-    const auto& sa = s_[ac.a.rank].steps[ac.a.step];
+    if (ac.recvHalf) {
+      commitRecvHalf(ac, start);
+      return 1;
+    }
+    if (ac.b.rank >= 0) {
+      commitPipelinedSend(ac, start);
+      return 1;
+    }
+    const int r = ac.a.rank;
+    const auto& sa = s_[r].steps[ac.a.step];
     std::array<double, kNumCats> cost{};
-    int steps = 1;
-    if (ac.b.rank < 0) {
-      cost[kLatency] = t_.stepUs;
-      bool noop = sa.kind == StepKind::Copy && sa.src.buf == sa.dst.buf && sa.src.offset == sa.dst.offset;
-      const bool hot = inCache_[ac.a.rank];
-      if (!noop)
-        (sa.kind == StepKind::Copy ? cost[kCopy] : cost[kReduce]) +=
-            perByte(sa.dst.bytes, sa.kind == StepKind::Copy ? copyRate(hot) : reduceRate(hot));
-    } else if (ac.recvHalf) {
-      commitShmRecv(ac, start);
-      return 1;
-    } else if (!isRemote(ac.a.rank, ac.b.rank)) {
-      commitShmSend(ac, start);
-      return 1;
-    } else {  // tcp: both threads, for the whole message
-      steps = 2;
-      const auto& sb = s_[ac.b.rank].steps[ac.b.step];
-      const size_t bytes = sa.src.bytes;
-      // A sleeping receiver pays a wake-up (and, stretched below, a wait for a core).
-      cost[kLatency] = t_.stepUs + t_.tcp.alphaUs + (sleeps_[ac.a.rank] || sleeps_[ac.b.rank] ? t_.wakeUs : 0);
-      const bool hot = inCache_[ac.a.rank] && inCache_[ac.b.rank];
-      double gbps = t_.tcp.rate(hot);
-      if (w_.hostOf[ac.a.rank] != w_.hostOf[ac.b.rank]) gbps = std::min({gbps, nicShare_[ac.a.rank], nicShare_[ac.b.rank]});
-      cost[kTcp] = perByte(bytes, gbps);
-      // The receiver reduces after receiving into staging: both add.
-      if (sb.kind == StepKind::RecvReduce) cost[kReduce] = perByte(bytes, reduceRate(hot));
-      sent_[ac.a.rank][1] += bytes;
-      sent_[ac.a.rank][2] += 1;
-    }
-    double stretch = stretch_[ac.a.rank];
-    if (ac.b.rank >= 0) stretch = std::max(stretch, stretch_[ac.b.rank]);
+    cost[kLatency] = t_.stepUs;
+    const bool noop = sa.kind == StepKind::Copy && sa.src.buf == sa.dst.buf && sa.src.offset == sa.dst.offset;
+    const bool hot = inCache_[r];
     // Sharing a core slows the work; the wait for the core is the wake-up already in latency.
-    double dur = 0;
-    for (int c = 0; c < kNumCats; ++c) dur += (cost[c] *= c == kLatency ? 1.0 : stretch);
-    double end = start + dur;
-    for (StepRef ref : {ac.a, ac.b}) {
-      if (ref.rank < 0) continue;
-      threadFree_[ref.rank] = end;
-      for (int c = 0; c < kNumCats; ++c) busy_[ref.rank][c] += cost[c];
-      complete(ref, end);
+    if (!noop)
+      (sa.kind == StepKind::Copy ? cost[kCopy] : cost[kReduce]) +=
+          perByte(sa.dst.bytes, sa.kind == StepKind::Copy ? copyRate(hot, r) : reduceRate(hot, r)) * stretch_[r];
+    double end = start;
+    for (int c = 0; c < kNumCats; ++c) {
+      end += cost[c];
+      busy_[r][c] += cost[c];
     }
-    if (ac.b.rank >= 0) finishMessage(ac);
-    return steps;
+    threadFree_[r] = end;
+    complete(ac.a, end);
+    return 1;
   }
 
   void finishMessage(const Action& ac) {
@@ -284,10 +280,13 @@ class Replay {
   }
 
   static double perByte(size_t bytes, double gbps) { return static_cast<double>(bytes) / (gbps * 1e3); }
-  double copyRate(bool hot) const { return hot && t_.copyCachedGbps > 0 ? t_.copyCachedGbps : t_.copyGbps; }
+  double copyRate(bool hot, int rank) const {
+    return hot && t_.copyCachedGbps > 0 ? t_.copyCachedGbps : t_.copyGbps * memScale_[rank];
+  }
   // Cached reductions speed up as memcpy does; 16-bit types keep their ratio to fp32.
-  double reduceRate(bool hot) const {
-    return hot && t_.reduceCachedGbps > 0 ? t_.reduceCachedGbps * reduceGbps_ / t_.reduceGbps : reduceGbps_;
+  double reduceRate(bool hot, int rank) const {
+    return hot && t_.reduceCachedGbps > 0 ? t_.reduceCachedGbps * reduceGbps_ / t_.reduceGbps
+                                          : reduceGbps_ * memScale_[rank];
   }
 
   Result<Estimate> finish() const {
@@ -310,7 +309,8 @@ class Replay {
   const std::vector<sched::Schedule>& s_;
   double reduceGbps_;
   size_t footprint_;           // bytes of one rank's buffers
-  std::vector<bool> inCache_;  // per rank: its buffers fit its share of the last-level cache
+  std::vector<bool> inCache_;  // per rank: its buffers fit its share of the cache
+  std::vector<double> memScale_;  // per rank: memory rates at its host's working set / at kMemoryRefBytes
   std::vector<double> threadFree_, stretch_;
   std::vector<bool> sleeps_;
   std::vector<double> nicShare_;  // GB/s of its host's NICs per local rank (1e30: unknown)
@@ -399,13 +399,13 @@ Result<Choice> choose(const Tuning& t, const Placement& where, const algo::CollA
     for (size_t chunk : tries) {
       algo::CollArgs s = shape;
       s.chunkBytes = chunk;
-      auto e = estimate(t, where, s, a, lowPrecision);
+      auto e = estimate(t, where, s, a, lowPrecision, true);
       if (!e.isOk()) return e.takeStatus();
       // A chunk larger than the data changes nothing: list such a twin once.
       const auto& last = c.candidates.empty() ? e.value() : c.candidates.back();
       if (!c.candidates.empty() && last.algo == a && last.us == e->us && last.messages == e->messages) continue;
       c.candidates.push_back(e.value());
-      if (!have || e.value().us < c.best.us) c.best = e.value(), have = true;
+      if (!have || e.value().loopUs < c.best.loopUs) c.best = e.value(), have = true;
     }
   }
   if (!have) return invalidArgument(fmt::format("cost model: no algorithm implements {}", algo::collName(shape.coll)));

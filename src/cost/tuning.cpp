@@ -21,7 +21,7 @@ using nlohmann::json;
 
 namespace {
 // Bump when the meaning of a constant or the way it is measured changes: caches measure again.
-constexpr int kModelVersion = 8;  // 8: cores shared by work, not by ranks; op_us 0.3 (the blocking-call fast path)
+constexpr int kModelVersion = 9;  // 9: the copy curve (cache knee, memory tier)
 }  // namespace
 
 std::string hardwareFingerprint() {
@@ -61,7 +61,28 @@ std::string toJson(const Tuning& t) {
             {"op_us", t.opUs},
             {"copy_cached_gbps", t.copyCachedGbps},
             {"reduce_cached_gbps", t.reduceCachedGbps}};
+  if (!t.copyCurve.empty()) j["copy_curve"] = t.copyCurve;
   return j.dump(2) + "\n";
+}
+
+double curveGbps(const Tuning& t, double bytes) {
+  const auto& c = t.copyCurve;
+  if (c.empty()) return 0;
+  if (bytes <= c.front()[0]) return c.front()[1];
+  if (bytes >= c.back()[0]) return c.back()[1];
+  size_t i = 1;
+  while (c[i][0] < bytes) ++i;
+  const double f = std::log(bytes / c[i - 1][0]) / std::log(c[i][0] / c[i - 1][0]);
+  return std::exp(std::log(c[i - 1][1]) + f * (std::log(c[i][1]) - std::log(c[i - 1][1])));
+}
+
+double cacheKneeBytes(const Tuning& t) {
+  double knee = 0;
+  for (const auto& p : t.copyCurve) {
+    if (p[1] < 0.5 * t.copyCurve.front()[1]) break;
+    knee = p[0];
+  }
+  return knee;
 }
 
 namespace {
@@ -86,6 +107,25 @@ Status readLink(const json& links, const char* name, LinkCost* out) {
   LOOM_TRY(readNumber(*it, "alpha_us", path, &out->alphaUs, true));
   LOOM_TRY(readNumber(*it, "cached_gbps", path, &out->cachedGbps, true));
   return readNumber(*it, "gbps", path, &out->gbps);
+}
+
+// "copy_curve": [[bytes, gbps], ...], bytes strictly ascending, every number positive.
+Status readCurve(const json& j, std::vector<std::array<double, 2>>* out) {
+  auto it = j.find("copy_curve");
+  if (it == j.end()) return {};
+  if (!it->is_array()) return invalidArgument("copy_curve: expected an array of [bytes, GB/s] pairs");
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& p = (*it)[i];
+    if (!p.is_array() || p.size() != 2 || !p[0].is_number() || !p[1].is_number())
+      return invalidArgument(fmt::format("copy_curve[{}]: expected [bytes, GB/s], got {}", i, p.dump()));
+    const double bytes = p[0].get<double>(), gbps = p[1].get<double>();
+    if (!(bytes > 0) || !(gbps > 0) || !std::isfinite(bytes) || !std::isfinite(gbps))
+      return invalidArgument(fmt::format("copy_curve[{}]: expected positive numbers, got {}", i, p.dump()));
+    if (!out->empty() && bytes <= out->back()[0])
+      return invalidArgument(fmt::format("copy_curve[{}]: sizes must ascend, got {} after {}", i, bytes, out->back()[0]));
+    out->push_back({bytes, gbps});
+  }
+  return {};
 }
 
 }  // namespace
@@ -114,6 +154,7 @@ Result<Tuning> fromJson(std::string_view text) {
   LOOM_TRY(readNumber(j, "op_us", "", &t.opUs, true));
   LOOM_TRY(readNumber(j, "copy_cached_gbps", "", &t.copyCachedGbps, true));
   LOOM_TRY(readNumber(j, "reduce_cached_gbps", "", &t.reduceCachedGbps, true));
+  LOOM_TRY(readCurve(j, &t.copyCurve));
   return t;
 }
 

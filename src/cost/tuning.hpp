@@ -5,8 +5,10 @@
 // sends and receives in the same step pays for both). Local work is bytes / rate.
 #pragma once
 
+#include <array>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.hpp"
 
@@ -26,18 +28,34 @@ struct Tuning {
   double copyGbps = 10;        // memcpy on one core
   double reduceGbps = 6;       // fp32/int sum on one core (fp64 and integers alike)
   double reduceLowGbps = 4;    // fp16/bf16/fp8: widened to fp32 and rounded back
-  double stepUs = 0.3;         // executor overhead per step (each end of a message pays it)
+  double stepUs = 0.15;        // executor overhead per step (each end of a message pays it)
   // Per operation: submission and completion of a blocking call on the caller's thread (a 1-rank
-  // 8-byte allreduce takes 0.22-0.27 us, a 2-rank one over shm about 0.9 us: this plus one message).
-  double opUs = 0.3;
+  // 8-byte allreduce takes 0.11 us, a 2-rank one over shm about 0.5 us: this plus one message).
+  // op_us and step_us are not measured: 0.2 and 0.15 fit the recorded race of bench/accuracy best
+  // (replay.py: 20% median error, against 23% with the earlier 0.3 and 0.3).
+  double opUs = 0.2;
   double copyCachedGbps = 0;    // the same rates for data in cache (0: as above)
   double reduceCachedGbps = 0;
   double wakeUs = 20;          // extra per message when ranks share cores (more ranks than cores)
+  // memcpy on one core against its working set (source + destination bytes), ascending: where
+  // the caches end, and how far memory falls below the rates above (measured at a working set of
+  // kMemoryRefBytes). Empty: the topology's last-level cache decides, and no memory tier.
+  std::vector<std::array<double, 2>> copyCurve;  // {working-set bytes, GB/s}
   std::string fingerprint;     // hardware the numbers were measured on
   std::string source = "built-in defaults";  // "calibrated", a file path, or the defaults
 
   bool operator==(const Tuning&) const = default;
 };
+
+// The working set at which copyGbps (and the other memory-speed rates) were measured.
+inline constexpr double kMemoryRefBytes = 32.0 * (1 << 20);
+
+// memcpy GB/s at a working set of `bytes`, interpolated on the curve (log-log), held at its ends;
+// 0 without a curve.
+double curveGbps(const Tuning& t, double bytes);
+// The largest working set at which one core still copies at least half as fast as at the curve's
+// smallest: the cache a rank may count on (0 without a curve).
+double cacheKneeBytes(const Tuning& t);
 
 // "cpu model / cores / memory / loom version": a different value means measure again.
 std::string hardwareFingerprint();

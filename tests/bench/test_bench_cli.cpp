@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -334,6 +335,57 @@ void checkRace(int n, bool threads, bool corrupt) {
 TEST(BenchCli, AlgosRaceUnderLauncher) { checkRace(2, false, false); }
 TEST(BenchCli, AlgosRaceAsThreads) { checkRace(3, true, false); }
 TEST(BenchCli, AlgosRaceCatchesWrongResults) { checkRace(2, false, true); }
+
+// loom explain: every candidate with its times, the one with the least time in a loop chosen;
+// bad input exits 2, a malformed tuning file 3 naming the field.
+TEST(ExplainCli, ListsCandidatesAndChoosesTheLeastLoopedTime) {
+  const std::string tuning = tempPath("tuning");
+  {
+    std::ofstream f(tuning);
+    f << R"({"links": {"shm": {"alpha_us": 1, "gbps": 10}}, "copy_gbps": 20, "reduce_gbps": 10,
+            "copy_curve": [[1048576, 40], [134217728, 10]]})";
+  }
+  ProcResult res = runProcess({LOOM_TOOL, "explain", "allreduce", "64K", "-n", "4", "--tuning", tuning, "--json"}, {},
+                              kTimeout);
+  SCOPED_TRACE(res.output);
+  ASSERT_EQ(res.exitCode, 0);
+  auto j = nlohmann::json::parse(res.output);
+  EXPECT_EQ(j.at("collective"), "allreduce");
+  EXPECT_EQ(j.at("nranks"), 4);
+  std::set<std::string> algos;
+  int chosen = 0;
+  double least = 1e300;
+  for (const auto& c : j.at("candidates")) {
+    algos.insert(c.at("algo").get<std::string>());
+    EXPECT_GT(c.at("predicted_us").get<double>(), 0);
+    EXPECT_GT(c.at("predicted_loop_us").get<double>(), 0);
+    least = std::min(least, c.at("predicted_loop_us").get<double>());
+  }
+  for (const auto& c : j.at("candidates"))
+    if (c.at("chosen").get<bool>()) {
+      ++chosen;
+      EXPECT_EQ(c.at("predicted_loop_us").get<double>(), least);
+      EXPECT_EQ(c.at("algo"), j.at("chosen"));
+    }
+  EXPECT_EQ(chosen, 1);
+  EXPECT_EQ(algos, (std::set<std::string>{"ring", "rhd", "tree", "direct"}));
+
+  ProcResult table = runProcess({LOOM_TOOL, "explain", "broadcast", "1M", "-n", "2", "--tuning", tuning}, {}, kTimeout);
+  EXPECT_EQ(table.exitCode, 0) << table.output;
+  EXPECT_NE(table.output.find("predicted(us)  looped(us)"), std::string::npos) << table.output;
+
+  ProcResult bad = runProcess({LOOM_TOOL, "explain", "allshuffle", "1M"}, {}, kTimeout);
+  EXPECT_EQ(bad.exitCode, 2) << bad.output;
+  EXPECT_NE(bad.output.find("unknown collective 'allshuffle'"), std::string::npos) << bad.output;
+  {
+    std::ofstream f(tuning);
+    f << R"({"copy_curve": [[2, 1], [1, 1]]})";
+  }
+  ProcResult broken = runProcess({LOOM_TOOL, "explain", "allreduce", "1M", "--tuning", tuning}, {}, kTimeout);
+  EXPECT_EQ(broken.exitCode, 3) << broken.output;
+  EXPECT_NE(broken.output.find("copy_curve[1]: sizes must ascend"), std::string::npos) << broken.output;
+  std::remove(tuning.c_str());
+}
 
 TEST(BenchCli, Help) {
   ProcResult res = runProcess({LOOM_TOOL, "bench", "--help"}, {}, kTimeout);

@@ -153,14 +153,10 @@ int runCli(int argc, char** argv) {
     j["tuning"] = tuning->source;
     j["chosen"] = algo::algoName(choice->best.algo);
     for (const auto& e : choice->candidates) {
-      // What loom bench --explain compares with: the time per call of a loop of them.
-      algo::CollArgs s = shape;
-      if (e.chunkBytes) s.chunkBytes = e.chunkBytes;
-      auto looped = cost::estimate(tuning.value(), where.value(), s, e.algo, mem::isNarrowFloat(*type), true);
       j["candidates"].push_back({{"algo", algo::algoName(e.algo)},
                                  {"chunk_bytes", e.chunkBytes},
                                  {"predicted_us", e.us},
-                                 {"predicted_loop_us", looped.isOk() ? looped->loopUs : -1.0},
+                                 {"predicted_loop_us", e.loopUs},
                                  {"busbw", e.us > 0 ? layout.bytes / (e.us * 1e3) * busFactor : 0},
                                  {"shm_bytes_per_rank", e.shmBytes},
                                  {"tcp_bytes_per_rank", e.tcpBytes},
@@ -173,15 +169,16 @@ int runCli(int argc, char** argv) {
   }
   fmt::print("# {} of {} bytes ({} x {}) on {}\n# tuning: {}\n", algo::collName(*coll), layout.bytes, layout.paramCount,
              mem::typeName(*type), described, tuning->source);
-  fmt::print("#   {:<6} {:>6} {:>14} {:>11} {:>14} {:>14} {:>10}  {}\n", "algo", "chunk", "predicted(us)", "busbw(GB/s)",
-             "shm B/rank", "tcp B/rank", "msgs/rank", "bottleneck");
+  fmt::print("#   {:<6} {:>6} {:>14} {:>11} {:>11} {:>14} {:>14} {:>10}  {}\n", "algo", "chunk", "predicted(us)",
+             "looped(us)", "busbw(GB/s)", "shm B/rank", "tcp B/rank", "msgs/rank", "bottleneck");
   for (const auto& e : choice->candidates) {
-    fmt::print("{} {:<6} {:>6} {:>14.2f} {:>11.2f} {:>14} {:>14} {:>10}  {}\n", isBest(e) ? "  *" : "   ",
-               algo::algoName(e.algo), e.chunkBytes ? bytesStr(e.chunkBytes) : "-", e.us,
+    fmt::print("{} {:<6} {:>6} {:>14.2f} {:>11.2f} {:>11.2f} {:>14} {:>14} {:>10}  {}\n", isBest(e) ? "  *" : "   ",
+               algo::algoName(e.algo), e.chunkBytes ? bytesStr(e.chunkBytes) : "-", e.us, e.loopUs,
                e.us > 0 ? layout.bytes / (e.us * 1e3) * busFactor : 0.0, e.shmBytes, e.tcpBytes, e.messages,
                e.bottleneck);
   }
-  fmt::print("# * chosen (LOOM_ALGO, when set, overrides it in a job)\n");
+  fmt::print("# predicted: one call alone; looped: per call when calls come back to back\n"
+             "# * chosen: the least looped time (LOOM_ALGO, when set, overrides it in a job)\n");
   return 0;
 }
 
