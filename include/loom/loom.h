@@ -187,7 +187,7 @@ LOOM_API loomResult_t loomEstimate(loomComm_t comm, loomCollective_t collective,
 /* As loomEstimate, but the time per call when the same call repeats back to back (a loop's
  * steady state, what a benchmark loop measures). Consecutive calls overlap where a rank may start
  * the next before the others finish (a broadcast's root runs ahead), so this can be less than
- * loomEstimate's single call; algorithm selection minimises the single call. */
+ * loomEstimate's single call; algorithm selection minimises this figure. */
 LOOM_API loomResult_t loomEstimateRepeated(loomComm_t comm, loomCollective_t collective, size_t count,
                                            loomDataType_t datatype, const char** algorithm,
                                            double* microsecondsPerCall);
