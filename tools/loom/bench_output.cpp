@@ -88,6 +88,22 @@ nlohmann::ordered_json halfJson(const Half& h, bool checked) {
 
 }  // namespace
 
+nlohmann::ordered_json Report::jsonHead(Coll c, const Layout& l, const char* type, const char* redop, int root,
+                                        const char* algo) const {
+  nlohmann::ordered_json j;
+  j["tool"] = "loom-bench";
+  j["collective"] = collName(c);
+  j["nranks"] = nranks_;
+  j["transport"] = transport_;
+  if (algo) j["algo"] = algo;
+  j["size"] = l.bytes;
+  j["count"] = l.paramCount;
+  j["type"] = type;
+  j["redop"] = redop;
+  j["root"] = root;
+  return j;
+}
+
 void Report::row(const Row& r) {
   const char* redop = hasOp(r.coll) ? opName(r.op) : "none";
   const char* type = mem::typeName(r.type);
@@ -106,17 +122,7 @@ void Report::row(const Row& r) {
   perColl_.back().bwSum += r.oop.busbw + r.ip.busbw;
   perColl_.back().count += 2;
   if (!json_) return;
-  nlohmann::ordered_json j;
-  j["tool"] = "loom-bench";
-  j["collective"] = collName(r.coll);
-  j["nranks"] = nranks_;
-  j["transport"] = transport_;
-  j["algo"] = algo_;
-  j["size"] = r.layout.bytes;
-  j["count"] = r.layout.paramCount;
-  j["type"] = type;
-  j["redop"] = redop;
-  j["root"] = r.root;
+  nlohmann::ordered_json j = jsonHead(r.coll, r.layout, type, redop, r.root, algo_.c_str());
   j["oop"] = halfJson(r.oop, o_.check);
   j["ip"] = halfJson(r.ip, o_.check);
   if (r.predictedUs >= 0) {
@@ -171,17 +177,8 @@ void Report::raceRow(const RaceRow& r) {
   std::fflush(stdout);
   wrong_ += r.wrong;
   if (!json_) return;
-  nlohmann::ordered_json j;
-  j["tool"] = "loom-bench";
+  nlohmann::ordered_json j = jsonHead(r.coll, r.layout, type, redop, r.root, nullptr);
   j["race"] = true;
-  j["collective"] = collName(r.coll);
-  j["nranks"] = nranks_;
-  j["transport"] = transport_;
-  j["size"] = r.layout.bytes;
-  j["count"] = r.layout.paramCount;
-  j["type"] = type;
-  j["redop"] = redop;
-  j["root"] = r.root;
   nlohmann::ordered_json t = nlohmann::ordered_json::object();
   for (size_t k = 0; k < r.names.size(); ++k)
     if (r.timesUs[k] >= 0) t[r.names[k]] = r.timesUs[k];

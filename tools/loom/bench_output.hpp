@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,10 @@ class Report {
   uint64_t footer();
 
  private:
+  // The fields every JSON line of a row starts with (`algo` null: none).
+  nlohmann::ordered_json jsonHead(Coll c, const Layout& l, const char* type, const char* redop, int root,
+                                  const char* algo) const;
+
   const Options& o_;
   int nranks_;
   std::string transport_, algo_;
