@@ -104,6 +104,14 @@ nlohmann::ordered_json Report::jsonHead(Coll c, const Layout& l, const char* typ
   return j;
 }
 
+void Report::writeJson(nlohmann::ordered_json& j) {
+  j["iters"] = o_.iters;
+  j["agg"] = aggName(o_.agg);
+  j["check"] = o_.check ? 1 : 0;
+  fmt::print(json_, "{}\n", j.dump());
+  std::fflush(json_);
+}
+
 void Report::row(const Row& r) {
   const char* redop = hasOp(r.coll) ? opName(r.op) : "none";
   const char* type = mem::typeName(r.type);
@@ -129,12 +137,8 @@ void Report::row(const Row& r) {
     j["predicted_us"] = r.predictedUs;
     j["predicted_algo"] = r.predictedAlgo;
   }
-  j["iters"] = o_.iters;
   j["warmup"] = o_.warmup;
-  j["agg"] = aggName(o_.agg);
-  j["check"] = o_.check ? 1 : 0;
-  fmt::print(json_, "{}\n", j.dump());
-  std::fflush(json_);
+  writeJson(j);
 }
 
 void Report::raceHeader(Coll c) {
@@ -190,12 +194,8 @@ void Report::raceRow(const RaceRow& r) {
     j["auto_over_best"] = autoUs / bestUs;
   }
   j["wrong"] = o_.check ? r.wrong : 0;
-  j["iters"] = o_.iters;
   j["rounds"] = o_.rounds;
-  j["agg"] = aggName(o_.agg);
-  j["check"] = o_.check ? 1 : 0;
-  fmt::print(json_, "{}\n", j.dump());
-  std::fflush(json_);
+  writeJson(j);
 }
 
 uint64_t Report::footer() {

@@ -73,6 +73,8 @@ class Report {
   // The fields every JSON line of a row starts with (`algo` null: none).
   nlohmann::ordered_json jsonHead(Coll c, const Layout& l, const char* type, const char* redop, int root,
                                   const char* algo) const;
+  // Adds the fields every row ends with and writes the line.
+  void writeJson(nlohmann::ordered_json& j);
 
   const Options& o_;
   int nranks_;
