@@ -28,8 +28,6 @@ def main():
     ap.add_argument("--tuning", default="", help="tuning file (default: this host's cached calibration)")
     ap.add_argument("--race", default=os.path.join(here, "race.json"))
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per row")
-    ap.add_argument("--by-loop", action="store_true",
-                    help="score choosing the least time per call in a loop instead of the model's choice")
     args = ap.parse_args()
     rows = json.load(open(args.race))
     with ThreadPoolExecutor(4) as pool:
@@ -38,11 +36,7 @@ def main():
     errors, ratios = {}, []
     for r, m in zip(rows, models):
         times = {k: v for k, v in r["time_us"].items() if k != "auto"}
-        cands = [c for c in m["candidates"] if c["algo"] in times]
-        if not cands:
-            continue
-        cand = (min(cands, key=lambda c: c["predicted_loop_us"]) if args.by_loop
-                else next(c for c in m["candidates"] if c["chosen"]))
+        cand = next(c for c in m["candidates"] if c["chosen"])
         chosen = cand["algo"]
         # A forced ring runs the default chunk; the chosen one may differ, but only its algorithm was raced.
         meas = times.get(chosen)

@@ -77,6 +77,12 @@ class Replay {
     stretch_.resize(n);
     std::vector<int> onHost(w_.numHosts(), 0);
     for (int h : w_.hostOf) ++onHost[h];
+    const double knee = cost::cacheKneeBytes(t_);
+    // Beyond the caches a rank's working set decides how far memory falls below the rates
+    // measured at kMemoryRefBytes (every rank's footprint is the same figure).
+    const double ref = cost::curveGbps(t_, kMemoryRefBytes);
+    const double beyondCache =
+        ref > 0 ? std::min(1.0, cost::curveGbps(t_, static_cast<double>(footprint_)) / ref) : 1.0;
     size_t total = 0;
     for (int r = 0; r < n; ++r) {
       int h = w_.hostOf[r];
@@ -86,15 +92,9 @@ class Replay {
       double cache = h < static_cast<int>(w_.cacheBytesOfHost.size()) ? w_.cacheBytesOfHost[h] / onHost[h] : 0;
       // A measured knee beats the topology's figure (a VM may report its host's whole cache):
       // each rank has its core's share of it.
-      if (const double knee = cost::cacheKneeBytes(t_); knee > 0)
-        cache = std::min(cache > 0 ? cache : knee, knee * std::min(cores, onHost[h]) / onHost[h]);
+      if (knee > 0) cache = std::min(cache > 0 ? cache : knee, knee * std::min(cores, onHost[h]) / onHost[h]);
       inCache_.push_back(footprint_ && footprint_ <= cache);
-      // Beyond the caches the rank's working set decides how far memory falls below the rates
-      // measured at kMemoryRefBytes.
-      const double ref = cost::curveGbps(t_, kMemoryRefBytes);
-      memScale_.push_back(inCache_.back() || ref <= 0
-                              ? 1.0
-                              : std::min(1.0, cost::curveGbps(t_, static_cast<double>(footprint_)) / ref));
+      memScale_.push_back(inCache_.back() ? 1.0 : beyondCache);
       double nic = h < static_cast<int>(w_.nicGbpsOfHost.size()) ? w_.nicGbpsOfHost[h] : 0;
       nicShare_.push_back(nic > 0 ? nic / onHost[h] : 1e30);
       const auto& sc = s_[r];
@@ -310,7 +310,7 @@ class Replay {
   double reduceGbps_;
   size_t footprint_;           // bytes of one rank's buffers
   std::vector<bool> inCache_;  // per rank: its buffers fit its share of the cache
-  std::vector<double> memScale_;  // per rank: memory rates at its host's working set / at kMemoryRefBytes
+  std::vector<double> memScale_;  // per rank: memory rates at its working set / at kMemoryRefBytes (1 in cache)
   std::vector<double> threadFree_, stretch_;
   std::vector<bool> sleeps_;
   std::vector<double> nicShare_;  // GB/s of its host's NICs per local rank (1e30: unknown)

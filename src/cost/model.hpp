@@ -10,7 +10,7 @@
 // copying and reducing by ranks / cores, and its messages pay a wake-up (its ranks sleep rather
 // than spin). When a rank's buffers fit in its share of the cache (the tuning's measured knee, or
 // the last-level cache), copies, reductions and transfers use the cache-speed rates of the tuning;
-// beyond kMemoryRefBytes of working set on the host, the memory rates fall as the copy curve does.
+// beyond kMemoryRefBytes of working set per rank, the memory rates fall as the copy curve does.
 // The result is the time the last rank finishes.
 #pragma once
 

@@ -326,6 +326,9 @@ void checkRace(int n, bool threads, bool corrupt) {
     EXPECT_EQ(j.at("best"), best);
     EXPECT_NEAR(j.at("auto_over_best").get<double>(), t.at("auto").get<double>() / t.at(best).get<double>(), 1e-9);
     EXPECT_TRUE(j.at("auto_algo").is_string());
+    // Each forced contender ran its own algorithm; auto ran what the model picked.
+    for (const auto& name : expected)
+      EXPECT_EQ(j.at("ran").at(name), name == "auto" ? j.at("auto_algo") : nlohmann::json(name)) << name;
     EXPECT_GT(j.at("auto_predicted_us").get<double>(), 0);
   }
   EXPECT_EQ(lines.back().at("summary"), true);

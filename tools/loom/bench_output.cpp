@@ -187,6 +187,10 @@ void Report::raceRow(const RaceRow& r) {
   for (size_t k = 0; k < r.names.size(); ++k)
     if (r.timesUs[k] >= 0) t[r.names[k]] = r.timesUs[k];
   j["time_us"] = t;
+  nlohmann::ordered_json ran = nlohmann::ordered_json::object();
+  for (size_t k = 0; k < r.names.size(); ++k)
+    if (r.timesUs[k] >= 0) ran[r.names[k]] = r.ranAlgos[k];
+  j["ran"] = ran;
   if (ratio) {
     j["auto_algo"] = r.autoAlgo;
     if (r.autoPredictedUs >= 0) j["auto_predicted_us"] = r.autoPredictedUs;

@@ -42,6 +42,7 @@ struct RaceRow {
   int root;
   std::vector<std::string> names;
   std::vector<double> timesUs;
+  std::vector<std::string> ranAlgos;  // the algorithm each contender's communicator ran ("" if none)
   uint64_t wrong = 0;
   std::string autoAlgo;      // what the "auto" contender's cost model picks, if one races
   double autoPredictedUs = -1;  // and its predicted time per call in a loop

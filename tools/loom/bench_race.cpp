@@ -30,13 +30,11 @@ class AlgoEnv {
   std::optional<std::string> saved_;
 };
 
-bool implements(const std::string& name, Coll coll) {
-  if (name == "auto") return true;
-  auto lc = libraryColl(coll);
-  algo::Algo a;
-  if (!lc || !algo::parseAlgo(name, &a)) return false;
-  auto all = algo::algorithmsFor(*lc);
-  return std::find(all.begin(), all.end(), a) != all.end();
+// Options validated every name (resolveAlgos).
+algo::Algo parsed(const std::string& name) {
+  algo::Algo a = algo::Algo::Auto;
+  if (name != "auto") algo::parseAlgo(name, &a);
+  return a;
 }
 
 double median(std::vector<double> v) {
@@ -47,11 +45,19 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
+bool Contender::runs(Coll coll) const {
+  if (algo == algo::Algo::Auto) return true;
+  auto lc = libraryColl(coll);
+  if (!lc) return false;
+  auto all = algo::algorithmsFor(*lc);
+  return std::find(all.begin(), all.end(), algo) != all.end();
+}
+
 bool splitContenders(loomComm_t world, const Options& o, std::vector<Contender>* out) {
   int rank = 0;
   loomCommUserRank(world, &rank);
   for (const auto& name : o.algos) {
-    Contender k{name, nullptr};
+    Contender k{name, parsed(name), nullptr};
     loomResult_t r;
     {
       AlgoEnv env(name);
@@ -81,7 +87,7 @@ bool initContenders(int nranks, const Options& o, std::vector<std::vector<Conten
       for (auto& cs : *out) destroyContenders(cs);
       return false;
     }
-    for (int rk = 0; rk < nranks; ++rk) (*out)[rk].push_back({name, comms[rk]});
+    for (int rk = 0; rk < nranks; ++rk) (*out)[rk].push_back({name, parsed(name), comms[rk]});
   }
   return true;
 }
@@ -97,7 +103,7 @@ void raceRow(const Ctx& c, const std::vector<Contender>& cs, CollRun& run, const
     // Rotate the order each round: whoever runs first after a size change pays for cold caches.
     for (size_t i = 0; i < cs.size(); ++i) {
       const size_t k = (i + static_cast<size_t>(round)) % cs.size();
-      if (!implements(cs[k].name, row.coll)) continue;
+      if (!cs[k].runs(row.coll)) continue;
       Ctx kc{cs[k].comm, c.o, c.rank, c.nranks, c.corrupt};
       run.setComm(cs[k].comm);
       Half h = measure(kc, run, false, c.o.check && round == 0, fmt::format("{} ({})", what, cs[k].name));
@@ -107,12 +113,16 @@ void raceRow(const Ctx& c, const std::vector<Contender>& cs, CollRun& run, const
   }
   row.names.clear();
   row.timesUs.clear();
+  row.ranAlgos.clear();
   for (size_t k = 0; k < cs.size(); ++k) {
     row.names.push_back(cs[k].name);
     row.timesUs.push_back(times[k].empty() ? -1 : median(times[k]));
-    if (cs[k].name == "auto") {
-      Row probe{row.coll, row.layout, row.type, row.op, row.root, {}, {}, -1, {}};
-      explain(cs[k].comm, probe);
+    // What this contender's communicator runs (LOOM_ALGO honoured), so a reader can see that
+    // each contender raced its own algorithm.
+    Row probe{row.coll, row.layout, row.type, row.op, row.root, {}, {}, -1, {}};
+    if (!times[k].empty()) explain(cs[k].comm, probe);
+    row.ranAlgos.push_back(probe.predictedAlgo);
+    if (cs[k].algo == algo::Algo::Auto) {
       row.autoAlgo = probe.predictedAlgo;
       row.autoPredictedUs = probe.predictedUs;
     }

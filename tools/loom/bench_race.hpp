@@ -17,8 +17,11 @@
 namespace loom::bench {
 
 struct Contender {
-  std::string name;  // "auto" or an algorithm
+  std::string name;                // "auto" or an algorithm
+  algo::Algo algo = algo::Algo::Auto;  // parsed from name
   loomComm_t comm = nullptr;
+  // Whether it runs `coll` (a forced algorithm that does not implement it sits the row out).
+  bool runs(Coll coll) const;
 };
 
 // Contenders for o.algos, split from `world` (every rank calls this, as loomCommSplit). LOOM_ALGO

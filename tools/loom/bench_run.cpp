@@ -113,7 +113,7 @@ int runRank(loomComm_t comm, const Options& o, const std::vector<Contender>& con
             const std::string what =
                 fmt::format("{} {} {} root {} size {}", collName(coll), mem::typeName(type), opName(op), root, size);
             if (!contenders.empty()) {
-              RaceRow race{coll, run.layout(), type, op, root, {}, {}, 0, {}};
+              RaceRow race{coll, run.layout(), type, op, root, {}, {}, {}, 0, {}};
               raceRow(c, contenders, run, what + " out of place", race);
               if (report) report->raceRow(race);
               continue;
