@@ -40,12 +40,31 @@ std::string_view algoName(Algo a) {
     case Algo::Direct: return "direct";
     case Algo::Dissemination: return "dissemination";
     case Algo::Hier: return "hier";
+    case Algo::Board: return "board";
   }
   return "unknown";
 }
 
+bool boardImplements(Coll coll) {
+  switch (coll) {
+    case Coll::AllReduce:
+    case Coll::Reduce:
+    case Coll::Broadcast:
+    case Coll::AllGather:
+    case Coll::ReduceScatter:
+    case Coll::AllToAll: return true;
+    default: return false;
+  }
+}
+
+size_t boardPostBytes(Coll coll, size_t count, size_t elemSize, int nranks) {
+  const size_t b = count * elemSize;
+  return coll == Coll::ReduceScatter || coll == Coll::AllToAll ? b * static_cast<size_t>(nranks) : b;
+}
+
 bool parseAlgo(std::string_view name, Algo* out) {
-  for (Algo a : {Algo::Auto, Algo::Ring, Algo::Rhd, Algo::Tree, Algo::Direct, Algo::Dissemination, Algo::Hier}) {
+  for (Algo a : {Algo::Auto, Algo::Ring, Algo::Rhd, Algo::Tree, Algo::Direct, Algo::Dissemination, Algo::Hier,
+                 Algo::Board}) {
     if (name == algoName(a)) {
       *out = a;
       return true;

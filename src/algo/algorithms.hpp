@@ -19,6 +19,7 @@ enum class Algo : uint8_t {
   Direct,   // everyone talks to everyone / to the root (alltoall pairwise, gather, scatter, broadcast, sendrecv)
   Dissemination,  // barrier
   Hier,     // hierarchical over CollArgs::hostOf (allreduce, allgather, reducescatter, broadcast)
+  Board,    // one-shot on the shared-memory board, without a schedule (see boardImplements)
 };
 
 std::string_view algoName(Algo a);            // "ring", "rhd", "tree", "direct", ...
@@ -26,6 +27,13 @@ bool parseAlgo(std::string_view name, Algo* out);
 
 // The algorithms that implement `coll` (the first is the default for large sizes).
 std::span<const Algo> algorithmsFor(Coll coll);  // static storage: no allocation per call
+
+// The board (src/core/board_run.cpp): every rank posts its input once on its shared-memory board and
+// reads what it needs of the others'. It runs without a schedule, so it is not in algorithmsFor();
+// the cost model weighs it where every rank is on one host and boardPostBytes fits an entry.
+bool boardImplements(Coll coll);  // allreduce, reduce, broadcast, allgather, reducescatter, alltoall
+// Bytes a rank posts for `count` elements (per block) of `elemSize` bytes.
+size_t boardPostBytes(Coll coll, size_t count, size_t elemSize, int nranks);
 
 // Builds the schedule of args.rank. `algo` must not be Auto and must be in algorithmsFor().
 Result<sched::Schedule> makeSchedule(Algo algo, const CollArgs& args);

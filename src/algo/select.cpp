@@ -16,6 +16,7 @@ constexpr size_t kSmall = 64 * 1024;
 constexpr size_t kMid = 1024 * 1024;
 
 bool implements(Algo a, Coll c) {
+  if (a == Algo::Board) return boardImplements(c);
   auto v = algorithmsFor(c);
   return std::find(v.begin(), v.end(), a) != v.end();
 }
@@ -46,7 +47,7 @@ Result<Algo> algoFor(std::string_view entry, std::string_view name, bool haveCol
   Algo a = Algo::Auto;
   if (!parseAlgo(name, &a))
     return badEntry(entry,
-                    fmt::format("unknown algorithm '{}' (ring, rhd, tree, direct, dissemination, hier, auto)", name));
+                    fmt::format("unknown algorithm '{}' (ring, rhd, tree, direct, dissemination, hier, board, auto)", name));
   if (haveColl && a != Algo::Auto && !implements(a, coll))
     return badEntry(entry, fmt::format("algorithm {} does not implement {}", name, collName(coll)));
   return a;

@@ -46,7 +46,8 @@ Result<AlgoOverride> parseAlgoOverride(std::string_view text);
 // What LOOM_ALGO forces for one call: Auto when it leaves the choice open (to the cost model).
 Algo forcedAlgo(const AlgoOverride& ov, Coll coll, size_t bytesPerRank);
 
-// forcedAlgo, else the built-in size rule (for callers without a cost model); never Auto, always one of algorithmsFor(coll).
+// forcedAlgo, else the built-in size rule (for callers without a cost model); never Auto, one of
+// algorithmsFor(coll) unless the override forces the board.
 Algo resolveAlgo(const AlgoOverride& ov, Coll coll, size_t bytesPerRank, int nranks);
 
 bool parseColl(std::string_view name, Coll* out);

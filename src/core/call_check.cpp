@@ -5,17 +5,20 @@
 
 #include <cstring>
 
+#include "core/call_descriptor.hpp"
 #include "core/communicator.hpp"
 
 namespace loom::core {
 
-namespace {
+using Descriptor = CallDescriptor;
 
-struct Descriptor {
-  int32_t coll, type, op, root;
-  uint64_t count;
-};
-static_assert(sizeof(Descriptor) == 24);
+CallDescriptor descriptorOf(const CollCall& c) {
+  using algo::Coll;
+  const bool hasOp = c.coll == Coll::AllReduce || c.coll == Coll::Reduce || c.coll == Coll::ReduceScatter;
+  const bool hasRoot = c.coll == Coll::Broadcast || c.coll == Coll::Reduce || c.coll == Coll::Gather || c.coll == Coll::Scatter;
+  return {static_cast<int32_t>(c.coll), static_cast<int32_t>(c.type), hasOp ? static_cast<int32_t>(c.op) : 0,
+          hasRoot ? c.root : 0, c.coll == Coll::AllToAllv ? 0 : c.count};
+}
 
 std::string describe(const Descriptor& d) {
   auto coll = static_cast<algo::Coll>(d.coll);
@@ -29,7 +32,6 @@ std::string describe(const Descriptor& d) {
   return s + ")";
 }
 
-// The first field in which b differs from a, or nullptr.
 const char* differingField(const Descriptor& a, const Descriptor& b) {
   if (a.coll != b.coll) return "collective";
   if (a.count != b.count) return "count";
@@ -39,15 +41,8 @@ const char* differingField(const Descriptor& a, const Descriptor& b) {
   return nullptr;
 }
 
-}  // namespace
-
 std::unique_ptr<Operation> Communicator::makeCallCheck(const CollCall& c, uint64_t seq) {
-  const bool hasOp = c.coll == algo::Coll::AllReduce || c.coll == algo::Coll::Reduce ||
-                     c.coll == algo::Coll::ReduceScatter;
-  const bool hasRoot = c.coll == algo::Coll::Broadcast || c.coll == algo::Coll::Reduce ||
-                       c.coll == algo::Coll::Gather || c.coll == algo::Coll::Scatter;
-  Descriptor mine{static_cast<int32_t>(c.coll), static_cast<int32_t>(c.type), hasOp ? static_cast<int32_t>(c.op) : 0,
-                  hasRoot ? c.root : 0, c.coll == algo::Coll::AllToAllv ? 0 : c.count};
+  const Descriptor mine = descriptorOf(c);
 
   algo::CollArgs args;
   args.coll = algo::Coll::AllGather;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <tuple>
 
+#include "core/call_descriptor.hpp"
 #include "core/communicator.hpp"
 #include "core/params.hpp"
 #include "mem/copy.hpp"
@@ -176,10 +177,12 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   const bool memoable = c.coll != Coll::AllToAllv;
   LastCall shape{c.coll, c.count, c.type, c.root, layout.inPlace, algo::Algo::Auto, 0, nullptr};
   uint64_t seq = 0, collSeq = 0;
+  bool hit = false;
   if (memoable) {
     std::lock_guard lock(mu_);
-    if (last_.plan && last_.sameShape(shape)) {
+    if (last_.algo != algo::Algo::Auto && last_.sameShape(shape)) {
       shape = last_;
+      hit = true;
       if (!hasPremul) {
         seq = ++seq_;
         collSeq = ++collSeq_;
@@ -188,26 +191,30 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
     }
   }
   Status err;
-  if (!shape.plan) {
+  if (!hit) {
     const size_t selectBytes = c.coll == Coll::AllToAllv ? layout.inBytes : c.count * elem;
     auto picked = pick(c.coll, c.count, c.type, selectBytes);
     if (!picked.isOk()) return picked.takeStatus();
     shape.algo = picked->algo;
     shape.chunkBytes = picked->chunkBytes;
-    shape.plan = cachedPlan(argsOf(c, layout, elem, rank_, nranks_, shape.chunkBytes), shape.algo, &err);
-    if (!shape.plan) return err;
+    if (shape.algo != algo::Algo::Board) {
+      shape.plan = cachedPlan(argsOf(c, layout, elem, rank_, nranks_, shape.chunkBytes), shape.algo, &err);
+      if (!shape.plan) return err;
+    }
     if (memoable) {
       std::lock_guard lock(mu_);
       last_ = shape;
     }
   }
+  // The board needs no schedule and no temporary buffers: a rank reads only what it owns.
+  const bool onBoard = shape.algo == algo::Algo::Board;
   std::shared_ptr<const PreparedSchedule> plan = std::move(shape.plan);
-  if (plan->inputExtent > layout.inBytes || plan->outputExtent > layout.outBytes)
+  if (plan && (plan->inputExtent > layout.inBytes || plan->outputExtent > layout.outBytes))
     return internalError(fmt::format("schedule '{}' reaches past the user buffers", plan->schedule.algorithm));
 
   // Buffers this rank does not own in the public call (non-root) but the schedule touches.
-  size_t tempIn = !op.buffers.input && plan->inputExtent ? plan->inputExtent : 0;
-  size_t tempOut = !op.buffers.output && plan->outputExtent ? plan->outputExtent : 0;
+  size_t tempIn = plan && !op.buffers.input && plan->inputExtent ? plan->inputExtent : 0;
+  size_t tempOut = plan && !op.buffers.output && plan->outputExtent ? plan->outputExtent : 0;
   size_t premulBytes = hasPremul ? layout.inBytes : 0;
   op.ownedTemp.resize(tempIn + tempOut + premulBytes);
   uint8_t* temp = op.ownedTemp.data();
@@ -220,7 +227,7 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
     const loomDataType_t type = c.type;
     op.before = [scaled, src, n, type, premul] { mem::scale(type, scaled, src, n, premul); };
     op.buffers.input = scaled;
-    if (layout.inPlace) {  // the schedule was built in place; rebuild it out of place
+    if (layout.inPlace && plan) {  // the schedule was built in place; rebuild it out of place
       Layout outOfPlace = layout;
       outOfPlace.inPlace = false;
       plan = cachedPlan(argsOf(c, outOfPlace, elem, rank_, nranks_, shape.chunkBytes), shape.algo, &err);
@@ -247,6 +254,7 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   op.label = algo::collName(c.coll);
   op.bytes = layout.inBytes;
   op.plan = std::move(plan);
+  if (onBoard) op.boardCall = BoardCall{descriptorOf(c), elem, nranks_};
   op.seq = seq;
   return issue(std::move(op), blocking);
 }

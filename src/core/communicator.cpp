@@ -99,6 +99,8 @@ Status Communicator::setUp(const loomUniqueId& id) {
   cfg.tcpBufferBytes = params::getBytes("LOOM_TCP_BUFFER_BYTES");
   cfg.shmSlotBytes = params::getBytes("LOOM_SHM_SLOT_BYTES");
   cfg.shmSlots = static_cast<int>(params::getInt("LOOM_SHM_SLOTS"));
+  cfg.boardBytes = params::getBytes("LOOM_SHM_BOARD_BYTES");
+  cfg.boardDepth = static_cast<int>(params::getInt("LOOM_SHM_BOARD_DEPTH"));
   cfg.shmCmaBytes = params::getBytes("LOOM_SHM_CMA_BYTES");
   const int spinSetting = static_cast<int>(params::getInt("LOOM_SPIN_US"));  // -1: choose below
   cfg.spinUs = std::max(spinSetting, 0);
@@ -155,6 +157,7 @@ Status Communicator::setUp(const loomUniqueId& id) {
   fabric_->setSpinMicros(cfg.spinUs);
   fabric_->setYieldMicros(chooseYieldMicros(static_cast<int>(params::getInt("LOOM_YIELD_US")), ranksOnHost));
   LOOM_TRY(fabric_->connect(addresses, deadline));
+  placement_.boardBytes = fabric_->boardBytes();  // what the fabric has, the same on every rank
   LOOM_TRY((*boot)->barrier(deadline));
   LOOM_TRY(fabric_->finishSetup());
   HangReport report;

@@ -9,7 +9,8 @@ namespace loom::core {
 std::string Operation::what() const {
   if (!fixedWhat.empty()) return fixedWhat;
   if (isGroup) return fmt::format("{} #{} ({} operations)", label, seq, bytes);
-  return fmt::format("{} #{} ({} bytes, {})", label, seq, bytes, plan ? plan->schedule.algorithm : "?");
+  return fmt::format("{} #{} ({} bytes, {})", label, seq, bytes,
+                     plan ? plan->schedule.algorithm : boardCall ? "board" : "?");
 }
 
 Engine::Engine(transport::Fabric& fabric, int rank, double timeoutSeconds, int spinUs, ProgressBoard* board,
@@ -104,13 +105,22 @@ Status Engine::execute(Operation& op) {
 }
 
 Status Engine::executeSchedule(Operation& op) {
-  size_t need = op.plan->schedule.scratchBytes;
-  if (scratch_.size() < need) scratch_.resize(need);
-  op.buffers.scratch = scratch_.data();
+  if (op.plan) {
+    size_t need = op.plan->schedule.scratchBytes;
+    if (scratch_.size() < need) scratch_.resize(need);
+    op.buffers.scratch = scratch_.data();
+  }
   if (op.before) op.before();
   const bool onBoard = board_ && op.seq;
   if (onBoard) board_->started(op.seq);
-  Status s = runSchedule(op);
+  Status s;
+  if (op.boardCall) {
+    BoardRun run(*op.boardCall, boardCalls_++, op.buffers, fabric_, op.reduce, rank_);
+    s = drive(op, run);
+  } else {
+    ScheduleRun run(*op.plan, op.buffers, fabric_, op.reduce, op.elemSize, runMemory_);
+    s = drive(op, run);
+  }
   if (!s.isOk()) s = withHangReport(op, std::move(s));
   if (onBoard) board_->finished(op.seq);
   if (!s.isOk()) return s;
@@ -119,9 +129,9 @@ Status Engine::executeSchedule(Operation& op) {
   return {};
 }
 
-Status Engine::runSchedule(Operation& op) {
+template <class Run>
+Status Engine::drive(Operation& op, Run& run) {
   const double timeout = timeoutSeconds_.load(std::memory_order_relaxed);
-  ScheduleRun run(*op.plan, op.buffers, fabric_, op.reduce, op.elemSize, runMemory_);
   // The clock is read once per idle round and not at all while messages move: on this VM a
   // clock read costs as much as a poll of the rings. So the deadline starts at the first wait: a
   // call that never waits (most small ones) reads no clock.

@@ -13,11 +13,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "core/board_run.hpp"
 #include "core/executor.hpp"
 #include "core/progress_board.hpp"
 #include "core/request.hpp"
@@ -25,7 +27,8 @@
 namespace loom::core {
 
 struct Operation {
-  std::shared_ptr<const PreparedSchedule> plan;
+  std::shared_ptr<const PreparedSchedule> plan;  // or, for a call on the board, boardCall
+  std::optional<BoardCall> boardCall;
   RunBuffers buffers;              // scratch is filled in by the engine
   mem::ReduceFn reduce = nullptr;
   size_t elemSize = 1;
@@ -85,8 +88,10 @@ class Engine {
   // mu_, that no sticky error or abort refuses it (runInline's refusal(), loop()).
   Status execute(Operation& op);
   Status executeSchedule(Operation& op);
-  // The schedule loop of executeSchedule; publishes what it waits on while stuck.
-  Status runSchedule(Operation& op);
+  // Runs a ScheduleRun or a BoardRun to the end, the deadline, or an abort; publishes what it
+  // waits on while stuck.
+  template <class Run>
+  Status drive(Operation& op, Run& run);
   // Appends the gathered report to a timeout, or to an error from a peer that is not dead.
   Status withHangReport(const Operation& op, Status s);
   // Idle-time liveness work (heartbeats, peer checks); records a failure as the sticky error.
@@ -119,6 +124,7 @@ class Engine {
   std::mutex driveMu_;     // held by the thread running an operation
   std::vector<uint8_t> scratch_;  // under driveMu_
   RunMemory runMemory_;           // under driveMu_
+  uint64_t boardCalls_ = 0;       // under driveMu_: board calls run so far (their numbering)
   std::thread thread_;
 };
 

@@ -37,9 +37,13 @@ Result<cost::Estimate> Communicator::estimateCall(algo::Coll coll, size_t count,
 
 Result<Communicator::Pick> Communicator::pick(algo::Coll coll, size_t count, loomDataType_t type, size_t selectBytes) {
   algo::Algo forced = algo::forcedAlgo(algoOverride_, coll, selectBytes);
+  // The board where it cannot run (another host, too large): as if nothing were forced.
+  const bool boardFits = placement_.boardFits(coll, count, mem::typeSize(type));
+  if (forced == algo::Algo::Board && !boardFits) forced = algo::Algo::Auto;
   if (forced != algo::Algo::Auto) return Pick{forced, chunkBytes_};
   auto candidates = algo::algorithmsFor(coll);
-  if (candidates.size() == 1 || coll == algo::Coll::AllToAllv) return Pick{candidates.front(), chunkBytes_};
+  if ((candidates.size() == 1 && !boardFits) || coll == algo::Coll::AllToAllv)
+    return Pick{candidates.front(), chunkBytes_};
   std::tuple<int, size_t, int> key{static_cast<int>(coll), count, static_cast<int>(type)};
   {
     std::lock_guard lock(mu_);

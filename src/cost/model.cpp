@@ -34,8 +34,14 @@ Placement Placement::blocks(int nranks, int hosts, int cores) {
   return p;
 }
 
+bool Placement::boardFits(algo::Coll coll, size_t count, size_t elemSize) const {
+  return boardBytes && !tcpOnly && numHosts() == 1 && nranks() > 1 && algo::boardImplements(coll) &&
+         algo::boardPostBytes(coll, count, elemSize, nranks()) <= boardBytes;
+}
+
 void Placement::readTransportParams() {
   tcpOnly = params::getString("LOOM_TRANSPORT") == "tcp";
+  boardBytes = params::getInt("LOOM_SHM_BOARD_DEPTH") > 0 ? params::getBytes("LOOM_SHM_BOARD_BYTES") : 0;
   shmSlotBytes = transport::shmSlotBytes(params::getBytes("LOOM_SHM_SLOT_BYTES"));
   shmSlots = static_cast<int>(std::max<int64_t>(2, params::getInt("LOOM_SHM_SLOTS")));
   tcpBufferBytes = params::getBytes("LOOM_TCP_BUFFER_BYTES");
@@ -352,6 +358,7 @@ Result<Estimate> estimate(const Tuning& t, const Placement& where, algo::CollArg
                           bool lowPrecision, bool loop) {
   const int n = where.nranks();
   if (n < 1) return invalidArgument("cost model: no ranks");
+  if (a == algo::Algo::Board) return estimateBoard(t, where, shape, lowPrecision, loop);
   shape.nranks = n;
   shape.hostOf = where.hostOf;
   std::vector<sched::Schedule> perRank;
@@ -407,6 +414,12 @@ Result<Choice> choose(const Tuning& t, const Placement& where, const algo::CollA
       c.candidates.push_back(e.value());
       if (!have || e.value().loopUs < c.best.loopUs) c.best = e.value(), have = true;
     }
+  }
+  if (where.boardFits(shape.coll, shape.count, shape.elemSize)) {
+    auto e = estimateBoard(t, where, shape, lowPrecision, true);
+    if (!e.isOk()) return e.takeStatus();
+    c.candidates.push_back(e.value());
+    if (!have || e.value().loopUs < c.best.loopUs) c.best = e.value(), have = true;
   }
   if (!have) return invalidArgument(fmt::format("cost model: no algorithm implements {}", algo::collName(shape.coll)));
   return c;

@@ -40,12 +40,17 @@ struct Placement {
   int shmSlots = 8;
   // How far a tcp sender may run ahead of its receiver (LOOM_TCP_BUFFER_BYTES).
   size_t tcpBufferBytes = 4 << 20;
+  // Payload bytes of a board entry (LOOM_SHM_BOARD_BYTES; a communicator sets what its fabric
+  // has); 0: no board.
+  size_t boardBytes = 16 << 10;
   // tcpOnly from LOOM_TRANSPORT, the rings from LOOM_SHM_SLOT_BYTES and LOOM_SHM_SLOTS (rounded as
   // the transport does).
   void readTransportParams();
 
   int nranks() const { return static_cast<int>(hostOf.size()); }
   int numHosts() const;
+  // The board can run this call: one host, shm, a board whose entries hold what a rank posts.
+  bool boardFits(algo::Coll coll, size_t count, size_t elemSize) const;
   // Every rank on one host (a single host with `cores` cores).
   static Placement singleHost(int nranks, int cores);
   // nranks spread in blocks over `hosts` hosts of `cores` cores each.
@@ -71,13 +76,21 @@ struct Estimate {
 Result<Estimate> estimate(const Tuning& t, const Placement& where, algo::CollArgs shape, algo::Algo a,
                           bool lowPrecision = false, bool loop = false);
 
+// The board's closed form (model_board.cpp): it has no schedule to replay. One call: the call
+// overhead, the copy of the posted input, one cache-line handoff (shm alpha), then the entries read
+// (copied, or reduced, at the cached shm and reduce rates), the work stretched by ranks per core on
+// a crowded host, which also pays one wake-up. In a loop a broadcast or reduce overlaps calls (the
+// posting side runs up to the board's depth ahead): per call, the busiest core's work.
+Result<Estimate> estimateBoard(const Tuning& t, const Placement& where, const algo::CollArgs& shape,
+                               bool lowPrecision, bool loop);
+
 struct Choice {
   Estimate best;
   std::vector<Estimate> candidates;  // every algorithm (and chunk size tried), in catalogue order
 };
 
 // Every algorithm implementing the collective, with each of `chunks` for those that pipeline
-// (empty: shape.chunkBytes only), each estimated with `loop`. The least time per call in a loop
+// (empty: shape.chunkBytes only), and the board where it fits, each estimated with `loop`. The least time per call in a loop
 // wins (collectives mostly come back to back: gradient buckets, layer after layer; choosing by one
 // call alone put 129 of 160 measured cases within 10% of the best, by the loop 135); ties go to the
 // earlier in the catalogue.

@@ -61,6 +61,10 @@ Result<std::unique_ptr<Fabric>> Fabric::create(const FabricConfig& config) {
     return invalidArgument(fmt::format("fabric rank {} of {} out of range", config.rank, config.nranks));
   if (config.nsocks < 1 || config.nsocks > 64) return invalidArgument(fmt::format("LOOM_NSOCKS={} (1..64)", config.nsocks));
   if (config.shmSlots < 2) return invalidArgument(fmt::format("LOOM_SHM_SLOTS={} (at least 2)", config.shmSlots));
+  if (config.boardDepth < 0 || config.boardDepth > 4096)
+    return invalidArgument(fmt::format("LOOM_SHM_BOARD_DEPTH={} (0..4096)", config.boardDepth));
+  if (config.boardBytes > (1u << 20))
+    return invalidArgument(fmt::format("LOOM_SHM_BOARD_BYTES={} (at most 1M)", config.boardBytes));
   auto f = std::make_unique<FabricImpl>(config);
   LOOM_TRY(f->init());
   return std::unique_ptr<Fabric>(std::move(f));
@@ -71,11 +75,14 @@ FabricImpl::FabricImpl(const FabricConfig& c) : cfg_(c), me_(c.rank), n_(c.nrank
   pidns_ = os::pidNamespaceId();
   // Whole cache lines per slot, so every fragment but a message's last is a multiple of 64.
   slotBytes_ = shmSlotBytes(c.shmSlotBytes);
+  boardBytes_ = (c.boardBytes + wire::kLine - 1) / wire::kLine * wire::kLine;
+  boardDepth_ = boardBytes_ ? static_cast<uint32_t>(c.boardDepth) : 0;
 }
 
 FabricImpl::~FabricImpl() {
   if (cfg_.shmCmaBytes && !shmPeers_.empty())
     LOOM_DEBUG("fabric rank {}: {} single-copy messages sent, {} read", me_, cmaSent_, cmaRead_);
+  if (boardReady_) LOOM_DEBUG("fabric rank {}: {} board calls", me_, boardCalls_);
   sayBye();
 }
 
@@ -152,6 +159,7 @@ Status FabricImpl::connect(const std::vector<std::string>& addresses, Deadline d
   }
   for (int r : shmPeers_) LOOM_TRY(connectShm(r, addrs[r]));
   if (!tcpPeers_.empty()) LOOM_TRY(connectTcp(addrs, deadline));
+  boardReady_ = boardDepth_ && !shmPeers_.empty() && tcpPeers_.empty();
   listener_.reset();  // every data connection exists now
   auto now = Clock::now();
   for (int r : tcpPeers_) {
@@ -290,7 +298,9 @@ void FabricImpl::waitForActivity(int timeoutMs) {
   checkSkips_ = kCheckEvery;  // the caller's next progress() reads the clock for liveness
   if (wakePending_.exchange(false) || aborted_.load() || !status_.isOk()) return;
   timeoutMs = std::min(timeoutMs, checkIntervalMs());  // the caller's next progress() checks peers
-  bool shmPend = false, tcpPend = false;
+  if (boardWatch_ && !boardWatchRung_) timeoutMs = std::min(timeoutMs, 1);  // nobody rings for it
+  bool tcpPend = false;
+  bool shmPend = boardWatch_ != nullptr;  // a board call waits on a peer
   for (int r : shmPeers_) shmPend |= !peers_[r].sends.empty() || !peers_[r].recvs.empty();
   for (int r : tcpPeers_) tcpPend |= !peers_[r].sends.empty() || !peers_[r].recvs.empty();
   if (shmPend) {

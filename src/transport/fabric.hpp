@@ -22,6 +22,7 @@
 #include "core/deadline.hpp"
 #include "core/status.hpp"
 #include "mem/reduce.hpp"
+#include "transport/wire.hpp"
 
 namespace loom::transport {
 
@@ -43,6 +44,9 @@ struct FabricConfig {
   // LOOM_SHM_CMA_BYTES: shm messages of at least this many bytes go in one copy, the receiver
   // reading the sender's buffer (process_vm_readv), where the peer can; 0: never.
   size_t shmCmaBytes = 0;
+  // LOOM_SHM_BOARD_BYTES / LOOM_SHM_BOARD_DEPTH: the board's entries (payload bytes, how many).
+  size_t boardBytes = 16 << 10;
+  int boardDepth = 16;
   int spinUs = 50;
   int yieldUs = 0;  // after the spin: poll with sched_yield this long before sleeping (shm waits)
   double failureDetectSeconds = 5;  // LOOM_FAILURE_DETECT: tcp heartbeat timeout (beats every third of it)
@@ -116,6 +120,27 @@ class Fabric {
   // How long a shm wait then polls with sched_yield before it sleeps: with more ranks than cores
   // the peer we wait for gets our core at once, instead of after a futex sleep and wake.
   virtual void setYieldMicros(int us) = 0;
+
+  // ---- The board (shm_board.cpp) ----
+  // Where the ranks of a one-host communicator post small inputs for one-shot collectives: each
+  // rank owns a ring of entries in its segment that every peer reads, so a rank writes its input
+  // once and a small collective costs one cache-line handoff per peer, with no per-message
+  // queueing. Board calls are numbered from 0 in issue order, equal on all ranks. Same thread
+  // rules as progress(); every wait goes through waitForActivity, which wakes on board news.
+  // Payload bytes per entry; 0 when there is no board (a peer not on shm, or a single rank).
+  virtual size_t boardBytes() const { return 0; }
+  // This rank's entry for `call` is free: every rank finished call - depth. Else false, and
+  // waitForActivity wakes when that may change.
+  virtual bool boardFree(uint64_t /*call*/) { return false; }
+  // Where this rank writes the payload of `call` (once boardFree(call)).
+  virtual char* boardPayload(uint64_t /*call*/) { return nullptr; }
+  // Publishes this rank's entry for `call`: payload written, `bytes` of it, described by `tag`.
+  virtual void boardPublish(uint64_t /*call*/, const wire::BoardTag& /*tag*/, size_t /*bytes*/) {}
+  // `peer`'s entry for `call` once published (this rank's own too), else null (and
+  // waitForActivity wakes when it may be). The payload follows at +kBoardHeaderBytes.
+  virtual const wire::BoardHeader* boardEntry(int /*peer*/, uint64_t /*call*/) { return nullptr; }
+  // This rank has read all it needs of `call`; its peers may reuse those entries.
+  virtual void boardFinish(uint64_t /*call*/) {}
 };
 
 namespace testhooks {

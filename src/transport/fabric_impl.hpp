@@ -101,6 +101,10 @@ struct ShmRing {
 
 enum class PeerKind : uint8_t { None, Self, Shm, Tcp };
 
+// Segment geometry (shm_channel.cpp, shm_board.cpp).
+constexpr size_t kPage = 4096;
+inline size_t roundUp(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
 // What a peer's address blob ("loomfab1 <hex host id> <pid> <pid ns> <shm name|-> <tcp host|-> <port>")
 // says. The decoders below are pure (bytes in, verdict out) so fuzz/fuzz_transport_wire.cpp can
 // drive them directly.
@@ -142,6 +146,8 @@ struct Peer {
   bool pidCheckable = false;  // same pid namespace
   Clock::time_point lastCheck{};
   const wire::Liveness* live = nullptr;  // in the peer's segment
+  const wire::BoardCtl* boardCtl = nullptr;  // the peer's board, in its segment
+  const char* boardEntries = nullptr;
   // liveness (all kinds)
   std::string host;  // host part of the peer's host id, for messages
   bool closed = false;  // destroyed its fabric cleanly (bye / closed flag)
@@ -173,6 +179,12 @@ class FabricImpl final : public Fabric {
   void wake() override;
   void setSpinMicros(int us) override { cfg_.spinUs = us; }
   void setYieldMicros(int us) override { cfg_.yieldUs = us; }
+  size_t boardBytes() const override { return boardReady_ ? boardBytes_ : 0; }
+  bool boardFree(uint64_t call) override;
+  char* boardPayload(uint64_t call) override { return boardSlot(boardEntries_, call) + wire::kBoardHeaderBytes; }
+  void boardPublish(uint64_t call, const wire::BoardTag& tag, size_t bytes) override;
+  const wire::BoardHeader* boardEntry(int peer, uint64_t call) override;
+  void boardFinish(uint64_t call) override;
   void abort() override;
   void cancelPending(const Status& why) override { fail(why); }
   Status status() const override { return status_; }
@@ -218,6 +230,20 @@ class FabricImpl final : public Fabric {
   bool shmReady() const;  // some pending shm op can move now
   void ringDueBells();
   void sleepOnBell(int timeoutMs);
+  // board (shm_board.cpp)
+  size_t boardRegionBytes() const;  // the board's share of the segment, whole pages
+  void placeBoard(char* base, wire::SegHeader* h);  // in our new segment
+  Status connectBoard(int rank, Peer& p, const wire::SegHeader& h);
+  char* boardSlot(const char* entries, uint64_t call) const {
+    return const_cast<char*>(entries) + (call % boardDepth_) * (wire::kLine + boardBytes_);
+  }
+  // `rung`: whoever changes the word rings our doorbell (else waits poll it).
+  void watchBoard(const std::atomic<uint64_t>* word, uint64_t atLeast, bool rung) {
+    boardWatch_ = word;
+    boardWatchAt_ = atLeast;
+    boardWatchRung_ = rung;
+  }
+  void ringBoardPeers();  // after a publish: wake peers asleep on the board
   // tcp (tcp_channel.cpp, tcp_setup.cpp)
   Status createListener();
   Status connectTcp(const std::vector<PeerAddress>& addrs, Deadline deadline);
@@ -258,6 +284,18 @@ class FabricImpl final : public Fabric {
   std::vector<char> cmaStage_;  // a reduce receive's single-copy bytes land here first
   uint64_t cmaSent_ = 0, cmaRead_ = 0;  // single-copy messages, logged at teardown (LOOM_DEBUG=DEBUG)
   wire::Liveness* ownLive_ = nullptr;
+  // the board
+  size_t boardBytes_ = 0;       // payload bytes per entry
+  uint32_t boardDepth_ = 0;     // entries per rank; 0: no board
+  bool boardReady_ = false;     // every peer is on shm
+  wire::BoardCtl* boardCtl_ = nullptr;
+  char* boardEntries_ = nullptr;
+  uint64_t boardFreeBelow_ = 0;  // calls below this may use our entry (known from peers' progress)
+  // What a stalled board call waits for (shmReady): *boardWatch_ >= boardWatchAt_.
+  const std::atomic<uint64_t>* boardWatch_ = nullptr;
+  uint64_t boardWatchAt_ = 0;
+  bool boardWatchRung_ = true;
+  uint64_t boardCalls_ = 0;  // finished here, logged at teardown (LOOM_DEBUG=DEBUG)
   Clock::time_point nextCheck_{};
   static constexpr unsigned kCheckEvery = 32;
   unsigned checkSkips_ = kCheckEvery;  // calls of maybeCheckPeers since it last read the clock

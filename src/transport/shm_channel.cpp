@@ -23,16 +23,12 @@
 
 namespace loom::transport {
 
-namespace {
-constexpr size_t kPage = 4096;
-size_t roundUp(size_t v, size_t a) { return (v + a - 1) / a * a; }
-}  // namespace
-
 Status FabricImpl::createSegment() {
   std::string name = fmt::format("/loom-{:016x}-{}-{}", cfg_.commId, me_, getpid());
   size_t slotStride = wire::kSlotHeaderBytes + slotBytes_;
   size_t ringStride = roundUp(sizeof(wire::RingCtl) + static_cast<size_t>(cfg_.shmSlots) * slotStride, kPage);
-  size_t total = kPage + static_cast<size_t>(n_) * ringStride;  // sparse: untouched rings cost nothing
+  const size_t ringsOffset = kPage + boardRegionBytes();
+  size_t total = ringsOffset + static_cast<size_t>(n_) * ringStride;  // sparse: untouched rings cost nothing
   auto seg = os::ShmSegment::create(name, total);
   if (!seg && seg.status().sysErrno() == EEXIST) {
     // A stale name from a dead process that had our pid: take it over.
@@ -50,9 +46,10 @@ Status FabricImpl::createSegment() {
   h->slots = static_cast<uint32_t>(cfg_.shmSlots);
   h->slotBytes = slotBytes_;
   h->ringStride = ringStride;
-  h->ringsOffset = kPage;
+  h->ringsOffset = ringsOffset;
   h->commId = cfg_.commId;
   h->probeAddr = reinterpret_cast<uint64_t>(h);
+  placeBoard(base, h);
   bell_ = new (base + sizeof(wire::SegHeader)) wire::Doorbell{};
   ownLive_ = new (base + sizeof(wire::SegHeader) + sizeof(wire::Doorbell)) wire::Liveness{};
   return Status::ok();
@@ -75,6 +72,15 @@ Status checkSegHeader(const wire::SegHeader& h, size_t segBytes, int rank, int n
       h.ringsOffset + static_cast<unsigned __int128>(nranks) * h.ringStride > segBytes)
     return invalidArgument(fmt::format("rings ({} at {} every {}) do not fit in {} bytes", nranks, h.ringsOffset,
                                        h.ringStride, segBytes));
+  if (h.boardDepth) {  // the board lies between the header page's contents and the rings
+    const unsigned __int128 boardEnd = static_cast<unsigned __int128>(h.boardOffset) + sizeof(wire::BoardCtl) +
+                                       static_cast<unsigned __int128>(h.boardDepth) * (wire::kLine + h.boardBytes);
+    if (h.boardBytes % wire::kLine || h.boardOffset % wire::kLine ||
+        h.boardOffset < sizeof(wire::SegHeader) + sizeof(wire::Doorbell) + sizeof(wire::Liveness) ||
+        boardEnd > h.ringsOffset)
+      return invalidArgument(fmt::format("board ({} entries of {} bytes at {}) overlaps the header or the rings",
+                                         h.boardDepth, h.boardBytes, h.boardOffset));
+  }
   return Status::ok();
 }
 
@@ -108,6 +114,7 @@ Status FabricImpl::connectShm(int rank, const PeerAddress& a) {
   p.in = ringAt(static_cast<char*>(ownSeg_.data()), *reinterpret_cast<const wire::SegHeader*>(ownSeg_.data()), rank);
   p.pid = a.pid;
   p.pidCheckable = a.pidns != 0 && a.pidns == pidns_;
+  LOOM_TRY(connectBoard(rank, p, *h));
   probeCma(rank, p);
   return Status::ok();
 }
@@ -153,7 +160,7 @@ bool FabricImpl::shmReady() const {
     }
     if (!p.recvs.empty() && p.in.published()) return true;
   }
-  return false;
+  return boardWatch_ && boardWatch_->load(std::memory_order_acquire) >= boardWatchAt_;
 }
 
 void FabricImpl::finishSend(Peer& p) {

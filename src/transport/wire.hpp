@@ -11,7 +11,7 @@ namespace loom::transport::wire {
 
 // ---- TCP ----
 constexpr uint32_t kHelloMagic = 0x4c4d4831;  // "LMH1"
-constexpr uint16_t kVersion = 3;  // 2: typed frames with checksum, shm liveness word; 3: shm slots carry seq, single copy
+constexpr uint16_t kVersion = 4;  // 2: typed frames with checksum, shm liveness word; 3: shm slots carry seq, single copy; 4: shm board
 constexpr uint32_t kFrameMagic = 0x4c4d4652;  // "LMFR"
 constexpr size_t kTcpFragBytes = 512 << 10;   // multiple of 64: every element size divides it
 
@@ -71,6 +71,12 @@ struct alignas(kLine) SegHeader {
   uint64_t ringsOffset;
   uint64_t commId;
   uint64_t probeAddr;  // where the owner maps this header: a peer reading it there proves it can read the owner
+  // The board (one-shot small collectives, shm_board.cpp): a BoardCtl line, then boardDepth
+  // entries of kLine + boardBytes each; boardDepth 0: none.
+  uint64_t boardOffset;
+  uint64_t boardBytes;   // payload bytes per entry, multiple of 64
+  uint32_t boardDepth;
+  uint32_t reserved;
 };
 
 // Control word of one single-producer single-consumer ring; it only grows. The producer's
@@ -115,6 +121,35 @@ struct SlotHeader {
 };
 constexpr size_t kSlotHeaderBytes = kLine;
 static_assert(sizeof(SlotHeader) <= kSlotHeaderBytes);
+
+// ---- The board ----
+// The owner's progress through board calls: `finished` = calls whose peer entries it has read
+// (all of them before call `finished`). A peer reuses its entry of call c for call c + depth only
+// once every rank finished call c.
+struct alignas(kLine) BoardCtl {
+  std::atomic<uint64_t> finished;
+};
+
+// What a board entry holds, for the readers to check against their own call (a mismatched
+// collective is an error, not a wrong result). Opaque to the transport.
+struct BoardTag {
+  uint64_t count;
+  int32_t root;
+  uint8_t coll, type, op, reserved;
+  bool operator==(const BoardTag&) const = default;
+};
+
+// Heads each board entry (kLine + boardBytes apart); the payload follows at +kBoardHeaderBytes,
+// so up to 32 bytes share the header's cache line: a reader of a small entry misses once. The
+// owner writes the payload, tag and bytes of call c, then stores seq = c + 1 (release): that
+// store publishes it.
+struct BoardHeader {
+  std::atomic<uint64_t> seq;
+  uint64_t bytes;
+  BoardTag tag;
+};
+constexpr size_t kBoardHeaderBytes = 32;
+static_assert(sizeof(BoardHeader) == kBoardHeaderBytes);
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
 

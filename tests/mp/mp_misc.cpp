@@ -6,6 +6,8 @@
 //                          the others report the error and detection time, shrink around the
 //                          failed ranks and check 10 more all-reduces (exit 0), or exit 5 when no
 //                          rank is known to have failed (a timeout)
+//   mp_misc mismatch       rank 0 all-reduces 4 floats, the others 5: prints the error (exit 8),
+//                          or exits 1 if the call succeeded
 #include <loom/loom.h>
 #include <signal.h>
 #include <unistd.h>
@@ -76,6 +78,13 @@ int main(int argc, char** argv) {
   loomCommUserRank(comm, &rank);
   loomCommCount(comm, &n);
   if (!std::strcmp(mode, "survive")) return survive(comm, rank, n, std::atoi(argv[2]), argv[3]);
+  if (!std::strcmp(mode, "mismatch")) {
+    std::vector<float> w(rank ? 5 : 4, 1.0f);
+    loomResult_t r = loomAllReduce(w.data(), w.data(), w.size(), loomFloat32, loomSum, comm, nullptr);
+    std::printf("rank %d: %s: %s\n", rank, loomGetErrorString(r), r ? loomGetLastError(comm) : "not detected");
+    loomCommAbort(comm);
+    return r ? 8 : 1;
+  }
   std::vector<int> v(1000, rank + 1);
   if (!std::strcmp(mode, "crash") && argc > 2 && rank == std::atoi(argv[2])) kill(getpid(), SIGKILL);
   if (loomAllReduce(v.data(), v.data(), v.size(), loomInt32, loomSum, comm, nullptr) != loomSuccess) {

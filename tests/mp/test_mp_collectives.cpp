@@ -14,12 +14,25 @@ namespace {
 // log how many they sent and read at teardown (LOOM_DEBUG=DEBUG).
 bool checkingSingleCopy() { return std::getenv("LOOM_SHM_CMA_BYTES") != nullptr; }
 
-loomtest::ProcResult runRanks(int n, const std::string& transport, std::vector<std::string> args, double timeout) {
+loomtest::ProcResult runRanks(int n, const std::string& transport, std::vector<std::string> args, double timeout,
+                              std::vector<std::string> env = {}) {
   std::vector<std::string> argv = {LOOMRUN, "-n", std::to_string(n), "--tag-output", "--", MP_COLLECTIVES};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<std::string> env = {"LOOM_TRANSPORT=" + transport, "LOOM_TIMEOUT=60"};
+  env.push_back("LOOM_TRANSPORT=" + transport);
+  env.push_back("LOOM_TIMEOUT=60");
   if (checkingSingleCopy()) env.push_back("LOOM_DEBUG=DEBUG");
   return loomtest::runProcess(argv, env, timeout);
+}
+
+// Sums the "N board calls" teardown lines of every fabric in `out` (LOOM_DEBUG=DEBUG).
+long boardCalls(const std::string& out) {
+  long calls = 0;
+  const std::string key = " board calls";
+  for (size_t at = out.find(key); at != std::string::npos; at = out.find(key, at + 1)) {
+    size_t start = out.rfind(' ', at - 1) + 1;
+    calls += std::stol(out.substr(start, at - start));
+  }
+  return calls;
 }
 
 // Sums the "N single-copy messages sent, M read" teardown lines of every fabric in `out`.
@@ -60,6 +73,36 @@ INSTANTIATE_TEST_SUITE_P(Ranks, Collectives,
                          [](const auto& info) {
                            return std::get<1>(info.param) + "_" + std::to_string(std::get<0>(info.param));
                          });
+
+class Board : public ::testing::TestWithParam<int> {};
+
+// LOOM_ALGO=board: every collective the board implements runs there wherever its input fits an
+// entry (4 KiB here, so 1023 floats do not for alltoall on 2+ ranks and fall back to the model's
+// pick), every type and op, in and out of place, checked element-wise.
+TEST_P(Board, EveryTypeOpAndCollectiveMatchesReference) {
+  const int n = GetParam();
+  std::vector<std::string> args = {"--counts", "0,1,7,100,1023", "--colls",
+                                   "allreduce,reduce,broadcast,allgather,reducescatter,alltoall"};
+  if (std::getenv("MP_QUICK")) args.insert(args.end(), {"--types", "int8,half,bfloat16,float,f8e4m3,int64"});
+  auto r = runRanks(n, "shm", args, 600,
+                    {"LOOM_ALGO=board", "LOOM_SHM_BOARD_BYTES=4K", "LOOM_SHM_BOARD_DEPTH=4", "LOOM_DEBUG=DEBUG"});
+  EXPECT_FALSE(r.timedOut);
+  EXPECT_EQ(r.exitCode, 0) << r.output;
+  EXPECT_NE(r.output.find("0 wrong"), std::string::npos) << r.output;
+  EXPECT_GT(boardCalls(r.output), 0) << "nothing ran on the board:\n" << r.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, Board, ::testing::Values(2, 3, 5));
+
+// Over tcp there is no board: forcing it runs what the model picks instead.
+TEST(BoardForced, OverTcpFallsBack) {
+  auto r = runRanks(3, "tcp", {"--counts", "1,100", "--types", "float,int32", "--colls", "allreduce,broadcast"}, 120,
+                    {"LOOM_ALGO=board", "LOOM_DEBUG=DEBUG"});
+  EXPECT_FALSE(r.timedOut);
+  EXPECT_EQ(r.exitCode, 0) << r.output;
+  EXPECT_NE(r.output.find("0 wrong"), std::string::npos) << r.output;
+  EXPECT_EQ(boardCalls(r.output), 0) << r.output;
+}
 
 class Large : public ::testing::TestWithParam<std::tuple<int, std::string>> {};
 

@@ -12,6 +12,7 @@ namespace {
 
 struct Case {
   std::string transport, how;
+  std::string algo = "";  // LOOM_ALGO
 };
 
 class Survive : public ::testing::TestWithParam<Case> {};
@@ -28,7 +29,7 @@ TEST_P(Survive, SurvivorsDetectShrinkAndContinue) {
           {MP_MISC, "survive", std::to_string(victim), c.how},
           {"RANK=" + std::to_string(r), "WORLD_SIZE=4", "LOCAL_RANK=" + std::to_string(r),
            "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + port, "LOOM_TRANSPORT=" + c.transport, "LOOM_FAILURE_DETECT=2",
-           "LOOM_TIMEOUT=4"},
+           "LOOM_TIMEOUT=4", "LOOM_ALGO=" + c.algo},
           r == victim ? 12 : 30);
     });
   for (auto& t : threads) t.join();
@@ -62,7 +63,25 @@ TEST_P(Survive, SurvivorsDetectShrinkAndContinue) {
 
 INSTANTIATE_TEST_SUITE_P(Faults, Survive,
                          ::testing::Values(Case{"tcp", "kill"}, Case{"shm", "kill"}, Case{"tcp", "stop"},
-                                           Case{"shm", "stop"}),
-                         [](const auto& info) { return info.param.transport + "_" + info.param.how; });
+                                           Case{"shm", "stop"}, Case{"shm", "kill", "board"},
+                                           Case{"shm", "stop", "board"}),
+                         [](const auto& info) {
+                           return info.param.transport + "_" + info.param.how +
+                                  (info.param.algo.empty() ? "" : "_" + info.param.algo);
+                         });
+
+// Ranks that disagree on a call on the board get an error naming the field, never a wrong result
+// or a hang.
+TEST(Board, MismatchedCallsFailNamingTheField) {
+  auto r = loomtest::runProcess({LOOMRUN, "-n", "3", "--tag-output", "--", MP_MISC, "mismatch"},
+                                {"LOOM_TRANSPORT=shm", "LOOM_ALGO=board", "LOOM_TIMEOUT=20"}, 60);
+  EXPECT_FALSE(r.timedOut) << r.output;
+  for (int rank = 0; rank < 3; ++rank) {
+    const std::string line = "rank " + std::to_string(rank) + ": invalid usage: collective mismatch on the board";
+    EXPECT_NE(r.output.find(line), std::string::npos) << r.output;
+  }
+  EXPECT_NE(r.output.find("first differing field: count"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("not detected"), std::string::npos) << r.output;
+}
 
 }  // namespace

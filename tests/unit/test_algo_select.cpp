@@ -80,6 +80,19 @@ void expectError(std::string_view text, const std::string& fragment) {
   EXPECT_NE(ov.status().message().find(fragment), std::string::npos) << ov.status().message();
 }
 
+TEST(Select, BoardWhereItHasAPath) {
+  auto ov = parseAlgoOverride("board");
+  ASSERT_TRUE(ov.isOk());
+  EXPECT_EQ(forcedAlgo(*ov, Coll::AllReduce, 8), Algo::Board);
+  EXPECT_EQ(forcedAlgo(*ov, Coll::AllToAll, 8), Algo::Board);
+  EXPECT_EQ(forcedAlgo(*ov, Coll::Gather, 8), Algo::Auto) << "no board path: left to the model";
+  auto ranged = parseAlgoOverride("broadcast:0-4K=board,4K-=ring");
+  ASSERT_TRUE(ranged.isOk());
+  EXPECT_EQ(forcedAlgo(*ranged, Coll::Broadcast, 100), Algo::Board);
+  EXPECT_EQ(forcedAlgo(*ranged, Coll::Broadcast, 8 * K), Algo::Ring);
+  expectError("gather=board", "algorithm board does not implement gather");
+}
+
 TEST(Select, Errors) {
   expectError("rign", "LOOM_ALGO entry 'rign': unknown algorithm 'rign'");
   expectError("allreduc=ring", "unknown collective 'allreduc'");

@@ -225,6 +225,64 @@ TEST(CostModel, CopyCurveDecidesCacheAndMemoryTiers) {
   EXPECT_NEAR(huge->us, (128 << 20) / 10e3, 1e-6) << "four times kMemoryRefBytes: half the memory rate";
 }
 
+TEST(CostModel, BoardFitsOneHostOverSharedMemoryAndItsEntries) {
+  Placement p = Placement::singleHost(4, 4);
+  p.boardBytes = 4096;
+  EXPECT_TRUE(p.boardFits(Coll::AllReduce, 1024, 4));
+  EXPECT_FALSE(p.boardFits(Coll::AllReduce, 1025, 4));
+  EXPECT_TRUE(p.boardFits(Coll::AllToAll, 256, 4)) << "a rank posts all 4 blocks";
+  EXPECT_FALSE(p.boardFits(Coll::AllToAll, 257, 4));
+  EXPECT_FALSE(p.boardFits(Coll::Gather, 1, 4)) << "no board path";
+  Placement tcp = p;
+  tcp.tcpOnly = true;
+  EXPECT_FALSE(tcp.boardFits(Coll::AllReduce, 1, 4));
+  Placement two = Placement::blocks(4, 2, 2);
+  EXPECT_FALSE(two.boardFits(Coll::AllReduce, 1, 4));
+  Placement none = p;
+  none.boardBytes = 0;
+  EXPECT_FALSE(none.boardFits(Coll::AllReduce, 1, 4));
+}
+
+TEST(CostModel, BoardClosedForm) {
+  // 2 ranks on 2 cores, allreduce of 1000 floats: each rank copies its 4000 bytes in (copy rate),
+  // waits one alpha, reads the peer's entry (shm rate) and reduces once (reduce rate).
+  Tuning t = simple();
+  t.opUs = 0.5;
+  auto e = estimate(t, Placement::singleHost(2, 2), shape(Coll::AllReduce, 1000), Algo::Board, false, true);
+  ASSERT_TRUE(e.isOk()) << e.status().message();
+  const double expect = 0.5 + 4000 / 2e4 + 4000 / 1e4 + 4000 / 1e4 + 2.0;
+  EXPECT_NEAR(e->us, expect, 1e-9);
+  EXPECT_NEAR(e->loopUs, expect, 1e-9) << "every rank waits for every rank: no overlap";
+  EXPECT_EQ(e->messages, 1u);
+  EXPECT_EQ(e->shmBytes, 4000u);
+
+  // 4 ranks on 2 cores, broadcast: the root only posts; readers pay alpha and a wake-up, their
+  // work stretched twice. In a loop the root runs ahead: the busiest core's work per call.
+  auto b = estimate(t, Placement::singleHost(4, 2), shape(Coll::Broadcast, 1000), Algo::Board, false, true);
+  ASSERT_TRUE(b.isOk());
+  const double reader = 0.5 + 4000 / 1e4, root = 0.5 + 4000 / 2e4;
+  EXPECT_NEAR(b->us, 2 * reader + 2.0 + 30.0, 1e-9);
+  EXPECT_NEAR(b->loopUs, (root + 3 * reader) / 2, 1e-9);
+
+  // Where it cannot run, it is an error, not a guess.
+  EXPECT_FALSE(estimate(t, Placement::blocks(4, 2, 2), shape(Coll::AllReduce, 1), Algo::Board).isOk());
+}
+
+TEST(CostModel, BoardIsACandidateOnlyWhereItFits) {
+  Placement p = Placement::singleHost(4, 4);
+  p.boardBytes = 4096;
+  auto small = choose(simple(), p, shape(Coll::AllReduce, 2));
+  ASSERT_TRUE(small.isOk());
+  EXPECT_EQ(small->best.algo, Algo::Board) << "8 bytes: one handoff beats any schedule of messages";
+  auto big = choose(simple(), p, shape(Coll::AllReduce, 1 << 20));
+  ASSERT_TRUE(big.isOk());
+  for (const auto& c : big->candidates) EXPECT_NE(c.algo, Algo::Board);
+  p.tcpOnly = true;
+  auto tcp = choose(simple(), p, shape(Coll::AllReduce, 2));
+  ASSERT_TRUE(tcp.isOk());
+  for (const auto& c : tcp->candidates) EXPECT_NE(c.algo, Algo::Board);
+}
+
 TEST(CostModel, RejectsEmptyPlacement) {
   auto e = estimate(simple(), Placement{}, shape(Coll::AllReduce, 4), Algo::Ring);
   ASSERT_FALSE(e.isOk());

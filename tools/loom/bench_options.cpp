@@ -173,7 +173,7 @@ std::string resolveAlgos(Options& o, const std::string& algos) {
   for (const auto& s : splitList(algos)) {
     algo::Algo a;
     if (s != "auto" && (!algo::parseAlgo(s, &a) || a == algo::Algo::Auto))
-      return fmt::format("--algos: unknown algorithm '{}' (auto, ring, rhd, tree, direct, hier)", s);
+      return fmt::format("--algos: unknown algorithm '{}' (auto, ring, rhd, tree, direct, hier, board)", s);
     if (std::find(o.algos.begin(), o.algos.end(), s) != o.algos.end())
       return fmt::format("--algos: '{}' is listed twice", s);
     o.algos.push_back(s);

@@ -49,6 +49,7 @@ bool Contender::runs(Coll coll) const {
   if (algo == algo::Algo::Auto) return true;
   auto lc = libraryColl(coll);
   if (!lc) return false;
+  if (algo == algo::Algo::Board) return algo::boardImplements(*lc);
   auto all = algo::algorithmsFor(*lc);
   return std::find(all.begin(), all.end(), algo) != all.end();
 }

@@ -1,0 +1,67 @@
+// The board's closed form (model.hpp, estimateBoard): what BoardRun does, per rank.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "cost/model.hpp"
+
+namespace loom::cost {
+
+namespace {
+
+double usFor(double bytes, double gbps) { return bytes / (std::max(gbps, 1e-9) * 1e3); }
+
+}  // namespace
+
+Result<Estimate> estimateBoard(const Tuning& t, const Placement& where, const algo::CollArgs& shape,
+                               bool lowPrecision, bool loop) {
+  using algo::Coll;
+  const int n = where.nranks();
+  if (!where.boardFits(shape.coll, shape.count, shape.elemSize))
+    return invalidArgument(fmt::format("cost model: the board cannot run {} of {} elements here",
+                                       algo::collName(shape.coll), shape.count));
+  const double block = static_cast<double>(shape.count * shape.elemSize);
+  const double posted = static_cast<double>(algo::boardPostBytes(shape.coll, shape.count, shape.elemSize, n));
+  const bool reduces = shape.coll == Coll::AllReduce || shape.coll == Coll::Reduce || shape.coll == Coll::ReduceScatter;
+  const double copyRate = t.copyCachedGbps > 0 ? t.copyCachedGbps : t.copyGbps;
+  const double reduceRate = lowPrecision ? t.reduceLowGbps : t.reduceCachedGbps > 0 ? t.reduceCachedGbps : t.reduceGbps;
+  const double shmRate = t.shm.rate(true);
+  const int cores = where.coresOfHost.empty() ? 1 : std::max(where.coresOfHost[0], 1);
+  const double stretch = std::max(1.0, static_cast<double>(n) / cores);
+  const bool crowded = n > cores;
+
+  double worst = 0, sumWork = 0, maxWork = 0, worstCopy = 0, worstReduce = 0;
+  for (int r = 0; r < n; ++r) {
+    const bool posts = shape.coll != Coll::Broadcast || r == shape.root;
+    int reads = 0;  // entries read, own included
+    if (shape.coll == Coll::Broadcast) reads = r == shape.root ? 0 : 1;
+    else if (shape.coll != Coll::Reduce || r == shape.root) reads = n;
+    const int remote = reads == n ? n - 1 : reads;
+    const double copy = (posts ? usFor(posted, copyRate) : 0) + usFor(remote * block, shmRate) +
+                        (reads == n && !reduces ? usFor(block, copyRate) : 0);
+    const double reduce = reduces && reads > 1 ? usFor((reads - 1) * block, reduceRate) : 0;
+    const double work = t.opUs + copy + reduce;
+    const double wait = remote ? t.shm.alphaUs + (crowded ? t.wakeUs : 0) : 0;
+    const double total = stretch * work + wait;
+    if (total > worst) worst = total, worstCopy = copy, worstReduce = reduce;
+    sumWork += work;
+    maxWork = std::max(maxWork, work);
+  }
+  Estimate e;
+  e.algo = algo::Algo::Board;
+  e.us = worst;
+  e.shmBytes = static_cast<uint64_t>(posted);
+  e.messages = 1;
+  e.bottleneck = worstReduce > worstCopy && worstReduce > t.shm.alphaUs ? "reduce"
+                 : worstCopy > t.shm.alphaUs                            ? "shm"
+                                                                        : "latency";
+  if (loop) {
+    // One-to-many and many-to-one calls overlap: the posting side runs ahead, so a loop costs the
+    // busiest core's work per call. Where every rank reads every rank, each call waits for all.
+    const bool overlaps = shape.coll == Coll::Broadcast || shape.coll == Coll::Reduce;
+    e.loopUs = overlaps ? std::max(maxWork, sumWork / cores) : worst;
+  }
+  return e;
+}
+
+}  // namespace loom::cost

@@ -1,0 +1,155 @@
+// The board (shm_board.cpp): who has one, posting and reading entries, reuse only after every
+// rank finished, agreement on its geometry, and the segment header checks that guard it.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "test_transport_util.hpp"
+#include "transport/fabric_impl.hpp"
+
+using namespace loom;
+using namespace loom::transport;
+using namespace loom::transport::testing;
+
+namespace {
+
+Group boardGroup(int n, Kind force = Kind::Shm, int depth = 2) {
+  return makeGroup(n, force, [&](FabricConfig& c) {
+    c.boardBytes = 1000;  // rounded up to 1024
+    c.boardDepth = depth;
+  });
+}
+
+const wire::BoardHeader* waitEntry(Fabric& f, int peer, uint64_t call) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < end) {
+    if (auto* h = f.boardEntry(peer, call)) return h;
+    f.waitForActivity(20);
+  }
+  return nullptr;
+}
+
+wire::BoardTag tag(uint64_t count) { return {count, 0, 0, 9, 0, 0}; }
+
+TEST(Board, OnlyWhereEveryPeerIsOnSharedMemory) {
+  EXPECT_EQ(boardGroup(3).f[0]->boardBytes(), 1024u);
+  EXPECT_EQ(boardGroup(2, Kind::Tcp).f[1]->boardBytes(), 0u);
+  Group mixed = makeGroup(4, Kind::Auto, [](FabricConfig& c) { c.hostId = c.rank < 2 ? "host-a" : "host-b"; });
+  EXPECT_EQ(mixed.f[0]->boardBytes(), 0u);
+  EXPECT_EQ(boardGroup(1).f[0]->boardBytes(), 0u);
+  EXPECT_EQ(boardGroup(2, Kind::Shm, 0).f[0]->boardBytes(), 0u);
+}
+
+// Each rank posts its rank in every word of its entry for calls 0..39 and reads every entry
+// (its own too): what it reads is what the owner posted for that call, with its tag and size.
+TEST(Board, EveryRankReadsEveryEntryOfEveryCall) {
+  const int n = 3;
+  Group g = boardGroup(n);
+  std::vector<std::string> errors(n);
+  onEachRank(n, [&](int r) {
+    Fabric& f = *g.f[r];
+    for (uint64_t call = 0; call < 40; ++call) {
+      const size_t words = 1 + call % 256;
+      auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (!f.boardFree(call) && std::chrono::steady_clock::now() < end) f.waitForActivity(20);
+      auto* p = reinterpret_cast<uint32_t*>(f.boardPayload(call));
+      for (size_t i = 0; i < words; ++i) p[i] = static_cast<uint32_t>(r * 1000 + call);
+      f.boardPublish(call, tag(words), words * 4);
+      for (int q = 0; q < n; ++q) {
+        const wire::BoardHeader* h = waitEntry(f, q, call);
+        if (!h) {
+          errors[r] = "no entry from rank " + std::to_string(q);
+          return;
+        }
+        auto* v = reinterpret_cast<const uint32_t*>(reinterpret_cast<const char*>(h) + wire::kBoardHeaderBytes);
+        if (!(h->tag == tag(words)) || h->bytes != words * 4 || v[0] != q * 1000 + call || v[words - 1] != v[0])
+          errors[r] = "rank " + std::to_string(q) + " call " + std::to_string(call) + ": wrong entry";
+      }
+      f.boardFinish(call);
+    }
+  });
+  for (int r = 0; r < n; ++r) EXPECT_EQ(errors[r], "") << "rank " << r;
+}
+
+// With 2 entries a rank may post calls 0 and 1 at once, but call 2 reuses call 0's entry: only
+// once every rank has finished call 0.
+TEST(Board, AnEntryIsReusedOnlyOnceEveryRankFinishedIt) {
+  Group g = boardGroup(3);
+  Fabric& a = *g.f[0];
+  for (uint64_t call : {0, 1}) {
+    ASSERT_TRUE(a.boardFree(call));
+    a.boardPublish(call, tag(1), 4);
+  }
+  EXPECT_FALSE(a.boardFree(2));
+  a.boardFinish(0);
+  g.f[1]->boardFinish(0);
+  EXPECT_FALSE(a.boardFree(2));
+  g.f[2]->boardFinish(0);
+  EXPECT_TRUE(a.boardFree(2));
+  EXPECT_FALSE(a.boardFree(3));  // call 1 is not finished anywhere
+}
+
+// An entry not yet posted reads as absent, and a rank asleep waiting for it wakes when it comes.
+TEST(Board, AWaiterWakesWhenTheEntryIsPosted) {
+  Group g = boardGroup(2);
+  EXPECT_EQ(g.f[1]->boardEntry(0, 0), nullptr);
+  std::thread poster([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    g.f[0]->boardPublish(0, tag(1), 4);
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  const wire::BoardHeader* h = waitEntry(*g.f[1], 0, 0);
+  poster.join();
+  ASSERT_NE(h, nullptr);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
+TEST(Board, RanksMustAgreeOnItsGeometry) {
+  uint64_t id = freshCommId();
+  auto c0 = baseConfig(0, 2, Kind::Shm, id), c1 = baseConfig(1, 2, Kind::Shm, id);
+  c1.boardBytes = c0.boardBytes * 2;
+  auto f0 = Fabric::create(c0), f1 = Fabric::create(c1);
+  ASSERT_TRUE(f0.isOk() && f1.isOk());
+  Status st = (*f0)->connect({(*f0)->address(), (*f1)->address()}, Deadline::after(std::chrono::seconds(2)));
+  EXPECT_EQ(st.code(), loomInvalidUsage);
+  EXPECT_NE(st.message().find("LOOM_SHM_BOARD_BYTES"), std::string::npos) << st.message();
+}
+
+TEST(Board, BadSettingsAreRefused) {
+  auto c = baseConfig(0, 2, Kind::Shm, freshCommId());
+  c.boardDepth = -1;
+  EXPECT_EQ(Fabric::create(c).status().code(), loomInvalidArgument);
+  c.boardDepth = 4;
+  c.boardBytes = 2 << 20;
+  EXPECT_EQ(Fabric::create(c).status().code(), loomInvalidArgument);
+}
+
+// A header whose board overlaps the rings, or is misaligned, is refused at connect.
+TEST(Board, SegmentHeaderChecksTheBoard) {
+  wire::SegHeader h{};
+  h.magic = wire::kSegMagic;
+  h.version = wire::kVersion;
+  h.rank = 0;
+  h.nranks = 2;
+  h.slots = 2;
+  h.slotBytes = 4096;
+  h.ringStride = 16384;
+  h.commId = 7;
+  h.boardOffset = 4096;
+  h.boardBytes = 1024;
+  h.boardDepth = 2;
+  h.ringsOffset = 8192;
+  const size_t seg = 8192 + 2 * 16384;
+  EXPECT_TRUE(checkSegHeader(h, seg, 0, 2, 7).isOk());
+  auto bad = h;
+  bad.boardDepth = 4;  // 64 + 4 * 1088 bytes from 4096 reach past 8192
+  EXPECT_FALSE(checkSegHeader(bad, seg, 0, 2, 7).isOk());
+  bad = h;
+  bad.boardBytes = 1000;
+  EXPECT_FALSE(checkSegHeader(bad, seg, 0, 2, 7).isOk());
+  bad = h;
+  bad.boardOffset = 64;  // inside the header
+  EXPECT_FALSE(checkSegHeader(bad, seg, 0, 2, 7).isOk());
+}
+
+}  // namespace
