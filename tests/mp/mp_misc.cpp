@@ -37,7 +37,12 @@ int survive(loomComm_t comm, int rank, int n, int victim, const char* how) {
                 loomGetLastError(comm));
     int failed[64], count = 0;
     loomCommGetFailedRanks(comm, failed, 64, &count);
-    if (count == 0) return 5;
+    if (count == 0) {
+      // Close cleanly: a survivor still asking loomCommGetFailedRanks must not count this
+      // rank's exit as a failure and go on to shrink around it (waiting for the stopped rank).
+      loomCommAbort(comm);
+      return 5;
+    }
     double t0 = now();
     loomComm_t small = nullptr;
     if (loomCommShrink(comm, failed, count, &small) != loomSuccess) {
