@@ -27,7 +27,7 @@ CallDescriptor fromTag(const wire::BoardTag& t) {
 
 BoardRun::BoardRun(const BoardCall& call, uint64_t number, RunBuffers buffers, transport::Fabric& fabric,
                    mem::ReduceFn reduce, int rank)
-    : c_(call),
+    : count_(call.call.count),
       coll_(static_cast<Coll>(call.call.coll)),
       number_(number),
       buf_(buffers),
@@ -37,7 +37,8 @@ BoardRun::BoardRun(const BoardCall& call, uint64_t number, RunBuffers buffers, t
       n_(call.nranks),
       block_(call.call.count * call.elemSize),
       postBytes_(algo::boardPostBytes(coll_, call.call.count, call.elemSize, call.nranks)),
-      posts_(coll_ != Coll::Broadcast || rank == call.call.root) {
+      posts_(coll_ != Coll::Broadcast || rank == call.call.root),
+      tag_(tagOf(call.call)) {
   const int root = call.call.root;
   if (coll_ == Coll::Broadcast) {
     if (rank != root) readFrom_.push_back(root);
@@ -55,15 +56,14 @@ void BoardRun::fail(Status s) {
 void BoardRun::post() {
   char* entry = fabric_.boardPayload(number_);
   mem::copyBytes(entry, buf_.input, postBytes_);
-  fabric_.boardPublish(number_, tagOf(c_.call), postBytes_);
+  fabric_.boardPublish(number_, tag_, postBytes_);
   // A broadcast root's own output is a local copy (its input is what it posted).
   if (coll_ == Coll::Broadcast && buf_.output != buf_.input) mem::copyBytes(buf_.output, buf_.input, block_);
 }
 
 bool BoardRun::take(int peer, const wire::BoardHeader& h) {
-  const auto tag = tagOf(c_.call);
-  if (!(h.tag == tag) || h.bytes != postBytes_) {
-    const CallDescriptor theirs = fromTag(h.tag), mine = fromTag(tag);
+  if (!(h.tag == tag_) || h.bytes != postBytes_) {
+    const CallDescriptor theirs = fromTag(h.tag), mine = fromTag(tag_);
     const char* field = differingField(mine, theirs);
     fail(invalidUsage(fmt::format("collective mismatch on the board at board call #{}: rank {} called {}, rank {} "
                                   "called {} (first differing field: {})",
@@ -71,7 +71,6 @@ bool BoardRun::take(int peer, const wire::BoardHeader& h) {
     return false;
   }
   const char* data = reinterpret_cast<const char*>(&h) + wire::kBoardHeaderBytes;
-  const size_t count = c_.call.count;
   switch (coll_) {
     case Coll::AllReduce:
     case Coll::Reduce:
@@ -79,11 +78,10 @@ bool BoardRun::take(int peer, const wire::BoardHeader& h) {
       // Rank order, the first two in one pass: every rank adds the same numbers in the same order.
       const char* mineOf = coll_ == Coll::ReduceScatter ? data + rank_ * block_ : data;
       if (nextRead_ == 0) {
-        if (n_ == 1) mem::copyBytes(buf_.output, mineOf, block_);
-        first_ = mineOf;
+        first_ = mineOf;  // the board runs on 2 or more ranks: a second entry follows
       } else {
         const void* acc = nextRead_ == 1 ? static_cast<const void*>(first_) : buf_.output;
-        reduce_(buf_.output, acc, mineOf, count);
+        reduce_(buf_.output, acc, mineOf, count_);
       }
       break;
     }
@@ -133,15 +131,6 @@ std::string BoardRun::pendingSummary() const {
   if (nextRead_ < readFrom_.size())
     return fmt::format("board call #{}: rank {}'s entry ({} bytes)", number_, readFrom_[nextRead_], postBytes_);
   return "nothing";
-}
-
-std::vector<int> BoardRun::pendingPeers() const {
-  if (phase_ == Phase::Read && nextRead_ < readFrom_.size()) return {readFrom_[nextRead_]};
-  std::vector<int> all;
-  if (phase_ == Phase::Post)
-    for (int q = 0; q < n_; ++q)
-      if (q != rank_) all.push_back(q);
-  return all;
 }
 
 }  // namespace loom::core

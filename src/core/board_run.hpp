@@ -40,7 +40,6 @@ class BoardRun {
   void abandon(const Status& why) { fail(why); }
   // What it still waits for, for timeout diagnostics.
   std::string pendingSummary() const;
-  std::vector<int> pendingPeers() const;
 
  private:
   enum class Phase { Post, Read, Done };
@@ -48,7 +47,7 @@ class BoardRun {
   bool take(int peer, const transport::wire::BoardHeader& entry);  // false: failed
   void fail(Status s);
 
-  BoardCall c_;
+  size_t count_;  // elements per block
   algo::Coll coll_;
   uint64_t number_;
   RunBuffers buf_;
@@ -58,6 +57,7 @@ class BoardRun {
   size_t block_;      // count * elemSize
   size_t postBytes_;  // what a rank posts
   bool posts_;        // this rank posts (a broadcast's non-roots do not)
+  transport::wire::BoardTag tag_;  // the call as posted, and as every entry read must say
   std::vector<int> readFrom_;  // in this order (rank order: the reduction's order)
   size_t nextRead_ = 0;
   const char* first_ = nullptr;  // the first entry of a reduction, reduced with the second

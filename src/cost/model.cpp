@@ -69,7 +69,7 @@ struct StepRef {
 class Replay {
  public:
   Replay(const Tuning& t, const Placement& w, const std::vector<sched::Schedule>& s, bool low, size_t footprint)
-      : t_(t), w_(w), s_(s), reduceGbps_(low ? t.reduceLowGbps : t.reduceGbps), footprint_(footprint) {}
+      : t_(t), w_(w), s_(s), low_(low), footprint_(footprint) {}
 
   Result<Estimate> run() {
     const int n = w_.nranks();
@@ -285,15 +285,10 @@ class Replay {
     }
   }
 
-  static double perByte(size_t bytes, double gbps) { return static_cast<double>(bytes) / (gbps * 1e3); }
-  double copyRate(bool hot, int rank) const {
-    return hot && t_.copyCachedGbps > 0 ? t_.copyCachedGbps : t_.copyGbps * memScale_[rank];
-  }
-  // Cached reductions speed up as memcpy does; 16-bit types keep their ratio to fp32.
-  double reduceRate(bool hot, int rank) const {
-    return hot && t_.reduceCachedGbps > 0 ? t_.reduceCachedGbps * reduceGbps_ / t_.reduceGbps
-                                          : reduceGbps_ * memScale_[rank];
-  }
+  static double perByte(size_t bytes, double gbps) { return usFor(static_cast<double>(bytes), gbps); }
+  // A rank in cache has memScale 1; beyond, its working set scales the memory rates.
+  double copyRate(bool hot, int rank) const { return t_.copyRate(hot) * memScale_[rank]; }
+  double reduceRate(bool hot, int rank) const { return t_.reduceRate(hot, low_) * memScale_[rank]; }
 
   Result<Estimate> finish() const {
     Estimate e;
@@ -313,7 +308,7 @@ class Replay {
   const Tuning& t_;
   const Placement& w_;
   const std::vector<sched::Schedule>& s_;
-  double reduceGbps_;
+  bool low_;  // 16- and 8-bit float reductions
   size_t footprint_;           // bytes of one rank's buffers
   std::vector<bool> inCache_;  // per rank: its buffers fit its share of the cache
   std::vector<double> memScale_;  // per rank: memory rates at its working set / at kMemoryRefBytes (1 in cache)

@@ -7,12 +7,6 @@
 
 namespace loom::cost {
 
-namespace {
-
-double usFor(double bytes, double gbps) { return bytes / (std::max(gbps, 1e-9) * 1e3); }
-
-}  // namespace
-
 Result<Estimate> estimateBoard(const Tuning& t, const Placement& where, const algo::CollArgs& shape,
                                bool lowPrecision, bool loop) {
   using algo::Coll;
@@ -23,8 +17,8 @@ Result<Estimate> estimateBoard(const Tuning& t, const Placement& where, const al
   const double block = static_cast<double>(shape.count * shape.elemSize);
   const double posted = static_cast<double>(algo::boardPostBytes(shape.coll, shape.count, shape.elemSize, n));
   const bool reduces = shape.coll == Coll::AllReduce || shape.coll == Coll::Reduce || shape.coll == Coll::ReduceScatter;
-  const double copyRate = t.copyCachedGbps > 0 ? t.copyCachedGbps : t.copyGbps;
-  const double reduceRate = lowPrecision ? t.reduceLowGbps : t.reduceCachedGbps > 0 ? t.reduceCachedGbps : t.reduceGbps;
+  const double copyRate = t.copyRate(true);
+  const double reduceRate = t.reduceRate(true, lowPrecision);
   const double shmRate = t.shm.rate(true);
   const int cores = where.coresOfHost.empty() ? 1 : std::max(where.coresOfHost[0], 1);
   const double stretch = std::max(1.0, static_cast<double>(n) / cores);

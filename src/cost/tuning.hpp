@@ -45,7 +45,19 @@ struct Tuning {
   std::string source = "built-in defaults";  // "calibrated", a file path, or the defaults
 
   bool operator==(const Tuning&) const = default;
+
+  // One core's memcpy and reduction rates for data in cache (`inCache`, where measured) or at the
+  // memory reference working set; lowPrecision: 16- and 8-bit floats (their cache rate scaled
+  // from fp32's by the memory rates' ratio).
+  double copyRate(bool inCache) const { return inCache && copyCachedGbps > 0 ? copyCachedGbps : copyGbps; }
+  double reduceRate(bool inCache, bool lowPrecision) const {
+    const double mem = lowPrecision ? reduceLowGbps : reduceGbps;
+    return inCache && reduceCachedGbps > 0 ? reduceCachedGbps * mem / reduceGbps : mem;
+  }
 };
+
+// Microseconds to move `bytes` at `gbps` (GB/s, 1e9 bytes).
+inline double usFor(double bytes, double gbps) { return bytes / (gbps * 1e3); }
 
 // The working set at which copyGbps (and the other memory-speed rates) were measured.
 inline constexpr double kMemoryRefBytes = 32.0 * (1 << 20);

@@ -75,7 +75,7 @@ FabricImpl::FabricImpl(const FabricConfig& c) : cfg_(c), me_(c.rank), n_(c.nrank
   pidns_ = os::pidNamespaceId();
   // Whole cache lines per slot, so every fragment but a message's last is a multiple of 64.
   slotBytes_ = shmSlotBytes(c.shmSlotBytes);
-  boardBytes_ = (c.boardBytes + wire::kLine - 1) / wire::kLine * wire::kLine;
+  boardBytes_ = roundUp(c.boardBytes, wire::kLine);
   boardDepth_ = boardBytes_ ? static_cast<uint32_t>(c.boardDepth) : 0;
 }
 

@@ -234,8 +234,9 @@ class FabricImpl final : public Fabric {
   size_t boardRegionBytes() const;  // the board's share of the segment, whole pages
   void placeBoard(char* base, wire::SegHeader* h);  // in our new segment
   Status connectBoard(int rank, Peer& p, const wire::SegHeader& h);
+  size_t boardStride() const { return wire::kLine + boardBytes_; }  // entry to entry
   char* boardSlot(const char* entries, uint64_t call) const {
-    return const_cast<char*>(entries) + (call % boardDepth_) * (wire::kLine + boardBytes_);
+    return const_cast<char*>(entries) + (call % boardDepth_) * boardStride();
   }
   // `rung`: whoever changes the word rings our doorbell (else waits poll it).
   void watchBoard(const std::atomic<uint64_t>* word, uint64_t atLeast, bool rung) {

@@ -13,7 +13,7 @@ namespace loom::transport {
 
 size_t FabricImpl::boardRegionBytes() const {
   if (!boardDepth_) return 0;
-  return roundUp(sizeof(wire::BoardCtl) + boardDepth_ * (wire::kLine + boardBytes_), kPage);
+  return roundUp(sizeof(wire::BoardCtl) + boardDepth_ * boardStride(), kPage);
 }
 
 void FabricImpl::placeBoard(char* base, wire::SegHeader* h) {
@@ -23,7 +23,7 @@ void FabricImpl::placeBoard(char* base, wire::SegHeader* h) {
   if (!boardDepth_) return;
   boardCtl_ = new (base + kPage) wire::BoardCtl{};
   boardEntries_ = base + kPage + sizeof(wire::BoardCtl);
-  for (uint32_t i = 0; i < boardDepth_; ++i) new (boardEntries_ + i * (wire::kLine + boardBytes_)) wire::BoardHeader{};
+  for (uint32_t i = 0; i < boardDepth_; ++i) new (boardSlot(boardEntries_, i)) wire::BoardHeader{};
 }
 
 Status FabricImpl::connectBoard(int rank, Peer& p, const wire::SegHeader& h) {

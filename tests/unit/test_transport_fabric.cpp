@@ -127,7 +127,9 @@ TEST_P(FabricModes, AllPairsAllSizes) {
   EXPECT_EQ(failures.load(), 0);
   // Which messages go single copy depends on timing (the receive must be posted first), but
   // with every receive posted early some of the large ones do.
-  if (GetParam().cmaBytes && canReadOwnMemory()) EXPECT_GT(testhooks::singleCopySends(), singleCopiesBefore);
+  if (GetParam().cmaBytes && canReadOwnMemory()) {
+    EXPECT_GT(testhooks::singleCopySends(), singleCopiesBefore);
+  }
   g.f.clear();
   EXPECT_TRUE(shmLeftovers(g.commId).empty());
 }
