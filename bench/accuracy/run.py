@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cost-model accuracy and automatic selection, from one race per transport and rank count.
 
-`loom bench --algos auto,ring,rhd,tree,direct` times the automatic choice and every forced
+`loom bench --algos auto,ring,rhd,tree,direct,board` times the automatic choice and every forced
 algorithm in interleaved rounds of one run (so the machine's drift slows them alike) over
 1 KiB..256 MiB for allreduce, allgather, reducescatter and broadcast. From it:
   accuracy.md/json   |predicted - measured| / measured of the automatic choice (the model's time
@@ -15,7 +15,7 @@ usage: bench/accuracy/run.py [--build build/release] [--max 256M] [--iters 3] [-
 import argparse, json, os, statistics, subprocess, sys, tempfile
 
 COLLS = ["allreduce", "allgather", "reducescatter", "broadcast"]
-ALGOS = "auto,ring,rhd,tree,direct"  # a contender that does not implement a collective sits it out
+ALGOS = "auto,ring,rhd,tree,direct,board"  # a contender that does not run a collective here sits it out
 
 
 def race(build, transport, n, lo, hi, iters, warmup, rounds):

@@ -339,6 +339,34 @@ TEST(BenchCli, AlgosRaceUnderLauncher) { checkRace(2, false, false); }
 TEST(BenchCli, AlgosRaceAsThreads) { checkRace(3, true, false); }
 TEST(BenchCli, AlgosRaceCatchesWrongResults) { checkRace(2, false, true); }
 
+// A forced algorithm that falls back to the automatic choice sits the row out instead of racing
+// auto's own choice under its name: the board runs over shared memory, not over TCP.
+TEST(BenchCli, AlgosRaceSeatsTheBoardOnlyWhereItRuns) {
+  for (const std::string transport : {"shm", "tcp"}) {
+    SCOPED_TRACE(transport);
+    const std::string json = tempPath("race_board");
+    std::remove(json.c_str());
+    ProcResult res = runBench(2, {"allreduce", "-b", "64", "-e", "64", "-n", "2", "-w", "1", "--algos", "auto,ring,board",
+                                  "--rounds", "1", "-J", json},
+                              {"LOOM_TRANSPORT=" + transport});
+    SCOPED_TRACE(res.output);
+    ASSERT_FALSE(res.timedOut);
+    ASSERT_EQ(res.exitCode, 0);
+    std::vector<nlohmann::json> lines = readJsonLines(json);
+    std::remove(json.c_str());
+    ASSERT_EQ(lines.size(), 2u);
+    const auto& t = lines[0].at("time_us");
+    EXPECT_GT(t.at("ring").get<double>(), 0);
+    if (transport == "shm") {
+      EXPECT_GT(t.at("board").get<double>(), 0);
+      EXPECT_EQ(lines[0].at("ran").at("board"), "board");
+    } else {
+      EXPECT_FALSE(t.contains("board")) << lines[0].dump();
+      EXPECT_NE(lines[0].at("best"), "board");
+    }
+  }
+}
+
 // loom explain: every candidate with its times, the one with the least time in a loop chosen;
 // bad input exits 2, a malformed tuning file 3 naming the field.
 TEST(ExplainCli, ListsCandidatesAndChoosesTheLeastLoopedTime) {

@@ -100,11 +100,21 @@ void destroyContenders(std::vector<Contender>& cs) {
 
 void raceRow(const Ctx& c, const std::vector<Contender>& cs, CollRun& run, const std::string& what, RaceRow& row) {
   std::vector<std::vector<double>> times(cs.size());
+  // What each contender's communicator runs (LOOM_ALGO honoured). A forced algorithm that falls
+  // back to the automatic choice here (the board over TCP or past its entry size) sits the row
+  // out: it would race auto's own choice under another name.
+  std::vector<Row> probes(cs.size(), Row{row.coll, row.layout, row.type, row.op, row.root, {}, {}, -1, {}});
+  std::vector<bool> races(cs.size(), false);
+  for (size_t k = 0; k < cs.size(); ++k) {
+    if (!cs[k].runs(row.coll)) continue;
+    explain(cs[k].comm, probes[k]);
+    races[k] = cs[k].algo == algo::Algo::Auto || probes[k].predictedAlgo.empty() || probes[k].predictedAlgo == cs[k].name;
+  }
   for (int round = 0; round < c.o.rounds; ++round) {
     // Rotate the order each round: whoever runs first after a size change pays for cold caches.
     for (size_t i = 0; i < cs.size(); ++i) {
       const size_t k = (i + static_cast<size_t>(round)) % cs.size();
-      if (!cs[k].runs(row.coll)) continue;
+      if (!races[k]) continue;
       Ctx kc{cs[k].comm, c.o, c.rank, c.nranks, c.corrupt};
       run.setComm(cs[k].comm);
       Half h = measure(kc, run, false, c.o.check && round == 0, fmt::format("{} ({})", what, cs[k].name));
@@ -118,14 +128,10 @@ void raceRow(const Ctx& c, const std::vector<Contender>& cs, CollRun& run, const
   for (size_t k = 0; k < cs.size(); ++k) {
     row.names.push_back(cs[k].name);
     row.timesUs.push_back(times[k].empty() ? -1 : median(times[k]));
-    // What this contender's communicator runs (LOOM_ALGO honoured), so a reader can see that
-    // each contender raced its own algorithm.
-    Row probe{row.coll, row.layout, row.type, row.op, row.root, {}, {}, -1, {}};
-    if (!times[k].empty()) explain(cs[k].comm, probe);
-    row.ranAlgos.push_back(probe.predictedAlgo);
+    row.ranAlgos.push_back(times[k].empty() ? std::string{} : probes[k].predictedAlgo);
     if (cs[k].algo == algo::Algo::Auto) {
-      row.autoAlgo = probe.predictedAlgo;
-      row.autoPredictedUs = probe.predictedUs;
+      row.autoAlgo = probes[k].predictedAlgo;
+      row.autoPredictedUs = probes[k].predictedUs;
     }
   }
 }
