@@ -45,6 +45,7 @@ void Placement::readTransportParams() {
   shmSlotBytes = transport::shmSlotBytes(params::getBytes("LOOM_SHM_SLOT_BYTES"));
   shmSlots = static_cast<int>(std::max<int64_t>(2, params::getInt("LOOM_SHM_SLOTS")));
   tcpBufferBytes = params::getBytes("LOOM_TCP_BUFFER_BYTES");
+  shmCmaBytes = params::getBytes("LOOM_SHM_CMA_BYTES");
 }
 
 std::vector<size_t> chunkCandidates(size_t base) { return {base / 4, base, base * 4}; }
@@ -80,6 +81,7 @@ class Replay {
     succ_.resize(n);
     busy_.assign(n, {});
     sent_.assign(n, {0, 0, 0});
+    recvsPosted_.assign(n, 0);
     stretch_.resize(n);
     std::vector<int> onHost(w_.numHosts(), 0);
     for (int h : w_.hostOf) ++onHost[h];
@@ -151,6 +153,7 @@ class Replay {
     double notBefore = 0;  // recvHalf: the last fragment is in, plus its copy
     double work = 0;       // recvHalf: the receiver's copy or reduction
     bool reduces = false;
+    bool singleCopy = false;  // recvHalf: the receiver reads the sender's buffer; the send ends with it
   };
   using Entry = std::pair<double, Action>;
   struct Later {
@@ -170,7 +173,38 @@ class Replay {
   // sender waits for the receiver. The receiving half is queued at the first fragment's arrival,
   // so the receiver's thread is free until then (both ends of an exchange send first, as the
   // executor does).
+  // A single-copy message (src/transport/shm_cma.cpp): the receiver reads the sender's input
+  // straight from its memory while the sender, waiting for data of its own, goes on; the send
+  // completes when the read does. The transport does this for a copy (not a reduction) of the
+  // user's input, when the sender has receives posted and its host's ranks fit its cores.
+  bool singleCopy(const Action& ac) const {
+    const int a = ac.a.rank, b = ac.b.rank;
+    const auto& sa = s_[a].steps[ac.a.step];
+    return w_.shmCmaBytes > 0 && !isRemote(a, b) && sa.src.buf == sched::Buf::Input &&
+           sa.src.bytes >= w_.shmCmaBytes && s_[b].steps[ac.b.step].kind == StepKind::Recv && !sleeps_[a] &&
+           recvsPosted_[a] > 0;
+  }
+
+  void commitSingleCopy(const Action& ac, double start) {
+    const int a = ac.a.rank, b = ac.b.rank;
+    const size_t bytes = s_[a].steps[ac.a.step].src.bytes;
+    const bool hot = inCache_[a] && inCache_[b];
+    Action half = ac;
+    half.recvHalf = true;
+    half.singleCopy = true;
+    half.work = t_.stepUs + perByte(bytes, t_.shm.rate(hot) * std::min(memScale_[a], memScale_[b])) * stretch_[b];
+    half.arrival = start + t_.stepUs + t_.shm.alphaUs;
+    half.notBefore = half.arrival;
+    threadFree_[a] = start + t_.stepUs;
+    busy_[a][kLatency] += t_.stepUs;
+    sent_[a][0] += bytes;
+    sent_[a][2] += 1;
+    queue_.push({earliest(half), half});
+    finishMessage(ac);
+  }
+
   void commitPipelinedSend(const Action& ac, double start) {
+    if (singleCopy(ac)) return commitSingleCopy(ac, start);
     const int a = ac.a.rank, b = ac.b.rank;
     const bool tcp = isRemote(a, b);
     const LinkCost& link = tcp ? t_.tcp : t_.shm;
@@ -214,6 +248,7 @@ class Replay {
     busy_[b][kLatency] += t_.stepUs;
     busy_[b][ac.reduces ? kReduce : isRemote(ac.a.rank, b) ? kTcp : kShm] += ac.work - t_.stepUs;
     complete(ac.b, end);
+    if (ac.singleCopy) complete(ac.a, end);
   }
 
   void enable(int r, uint32_t i) {
@@ -224,6 +259,7 @@ class Replay {
     }
     // A message runs once both of its ends are enabled, in FIFO order per ordered pair.
     bool isSend = st.kind == StepKind::Send;
+    if (!isSend) ++recvsPosted_[r];
     std::pair<int, int> pair = isSend ? std::pair{r, st.peer} : std::pair{st.peer, r};
     auto& en = isSend ? sendEnabled_[pair] : recvEnabled_[pair];
     en.insert(i);
@@ -279,6 +315,8 @@ class Replay {
 
   void complete(StepRef ref, double end) {
     done_[ref.rank][ref.step] = true;
+    if (const StepKind k = s_[ref.rank].steps[ref.step].kind; k == StepKind::Recv || k == StepKind::RecvReduce)
+      --recvsPosted_[ref.rank];
     for (uint32_t nxt : succ_[ref.rank][ref.step]) {
       ready_[ref.rank][nxt] = std::max(ready_[ref.rank][nxt], end);
       if (--left_[ref.rank][nxt] == 0) enable(ref.rank, nxt);
@@ -314,6 +352,7 @@ class Replay {
   std::vector<double> memScale_;  // per rank: memory rates at its working set / at kMemoryRefBytes (1 in cache)
   std::vector<double> threadFree_, stretch_;
   std::vector<bool> sleeps_;
+  std::vector<int> recvsPosted_;  // per rank: receives enabled and not yet complete
   std::vector<double> nicShare_;  // GB/s of its host's NICs per local rank (1e30: unknown)
   std::vector<std::vector<double>> ready_;
   std::vector<std::vector<uint32_t>> left_;

@@ -43,8 +43,11 @@ struct Placement {
   // Payload bytes of a board entry (LOOM_SHM_BOARD_BYTES; a communicator sets what its fabric
   // has); 0: no board.
   size_t boardBytes = 16 << 10;
+  // Shm messages of the user's input from this size may go single copy (LOOM_SHM_CMA_BYTES; a
+  // communicator sets 0 where its fabric cannot); 0: never.
+  size_t shmCmaBytes = 32 << 10;
   // tcpOnly from LOOM_TRANSPORT, the rings from LOOM_SHM_SLOT_BYTES and LOOM_SHM_SLOTS (rounded as
-  // the transport does).
+  // the transport does), shmCmaBytes from LOOM_SHM_CMA_BYTES.
   void readTransportParams();
 
   int nranks() const { return static_cast<int>(hostOf.size()); }
