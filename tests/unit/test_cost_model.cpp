@@ -78,6 +78,37 @@ TEST(CostModel, LoopOverlapsConsecutiveBroadcasts) {
   EXPECT_NEAR(r->loopUs, r->us, 1e-6);
 }
 
+// Single copy (LOOM_SHM_CMA_BYTES), by the transport's rule: the receiver alone reads a message of
+// the sender's input while the sender, with a receive of its own posted, goes on. So a 2-rank
+// exchange in a loop costs a rank its own copy and one read, not two copies and a read.
+TEST(CostModel, SingleCopyWhereTheTransportTakesIt) {
+  const size_t count = 25000;  // 100000 bytes a block
+  auto loopUs = [&](Placement w, Coll c, Algo a, size_t cma) {
+    w.shmCmaBytes = cma;
+    auto e = estimate(simple(), w, shape(c, count), a, false, true);
+    EXPECT_TRUE(e.isOk());
+    return e.isOk() ? e->loopUs : -1;
+  };
+  const Placement two = Placement::singleHost(2, 2);
+  const double ring = loopUs(two, Coll::AllToAll, Algo::Direct, 0);
+  const double single = loopUs(two, Coll::AllToAll, Algo::Direct, 32 << 10);
+  // Per rank and call: its own block (B / copy), then the descriptor's latency and one read
+  // (alpha + B / bw), against its own block, its copy in and its copy out through the ring.
+  EXPECT_NEAR(single, 100000 / 2e4 + 2.0 + 100000 / 1e4, 1e-6);
+  EXPECT_NEAR(ring, 100000 / 2e4 + 2 * 100000 / 1e4, 1e-6);
+  // Below the threshold, a reduce receive, ranks outnumbering cores, or tcp: the ring as before.
+  EXPECT_EQ(loopUs(two, Coll::AllToAll, Algo::Direct, 200000), ring);
+  EXPECT_EQ(loopUs(two, Coll::ReduceScatter, Algo::Ring, 32 << 10), loopUs(two, Coll::ReduceScatter, Algo::Ring, 0));
+  const Placement crowded = Placement::singleHost(2, 1);
+  EXPECT_EQ(loopUs(crowded, Coll::AllToAll, Algo::Direct, 32 << 10), loopUs(crowded, Coll::AllToAll, Algo::Direct, 0));
+  Placement tcp = two;
+  tcp.tcpOnly = true;
+  EXPECT_EQ(loopUs(tcp, Coll::AllToAll, Algo::Direct, 32 << 10), loopUs(tcp, Coll::AllToAll, Algo::Direct, 0));
+  // A ring allgather's first send is the input, halving-doubling's comes from the output.
+  EXPECT_LT(loopUs(two, Coll::AllGather, Algo::Ring, 32 << 10), loopUs(two, Coll::AllGather, Algo::Ring, 0));
+  EXPECT_EQ(loopUs(two, Coll::AllGather, Algo::Rhd, 32 << 10), loopUs(two, Coll::AllGather, Algo::Rhd, 0));
+}
+
 TEST(CostModel, OversubscribedHostStretchesWorkAndPaysWakeUps) {
   const size_t count = 25000;
   auto fit = estimate(simple(), Placement::singleHost(2, 2), shape(Coll::Broadcast, count), Algo::Tree);
