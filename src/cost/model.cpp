@@ -163,8 +163,11 @@ class Replay {
   bool isRemote(int a, int b) const { return w_.tcpOnly || w_.hostOf[a] != w_.hostOf[b]; }
 
   // A message starts when its sender can (the receiver joins later); a local step when its rank can.
+  // A single-copy send only publishes a descriptor, which a progress pass does before it reads or
+  // copies anything (shm_channel.cpp), so it does not wait for its rank's thread.
   double earliest(const Action& ac) const {
     if (ac.recvHalf) return std::max({ac.arrival, ready_[ac.b.rank][ac.b.step], threadFree_[ac.b.rank]});
+    if (ac.b.rank >= 0 && singleCopy(ac)) return ready_[ac.a.rank][ac.a.step];
     return std::max(ready_[ac.a.rank][ac.a.step], threadFree_[ac.a.rank]);
   }
 
@@ -174,15 +177,15 @@ class Replay {
   // so the receiver's thread is free until then (both ends of an exchange send first, as the
   // executor does).
   // A single-copy message (src/transport/shm_cma.cpp): the receiver reads the sender's input
-  // straight from its memory while the sender, waiting for data of its own, goes on; the send
-  // completes when the read does. The transport does this for a copy (not a reduction) of the
-  // user's input, when the sender has receives posted and its host's ranks fit its cores.
+  // straight from its memory while the sender goes on; the send completes when the read does.
+  // The transport does this for a copy (not a reduction) of the user's input when its host's
+  // ranks fit its cores and the message is small enough or the sender has receives posted.
   bool singleCopy(const Action& ac) const {
     const int a = ac.a.rank, b = ac.b.rank;
     const auto& sa = s_[a].steps[ac.a.step];
     return w_.shmCmaBytes > 0 && !isRemote(a, b) && sa.src.buf == sched::Buf::Input &&
            sa.src.bytes >= w_.shmCmaBytes && s_[b].steps[ac.b.step].kind == StepKind::Recv && !sleeps_[a] &&
-           recvsPosted_[a] > 0;
+           (sa.src.bytes < transport::kCmaOneWayBytes || recvsPosted_[a] > 0);
   }
 
   void commitSingleCopy(const Action& ac, double start) {
@@ -195,7 +198,7 @@ class Replay {
     half.work = t_.stepUs + perByte(bytes, t_.shm.rate(hot) * std::min(memScale_[a], memScale_[b])) * stretch_[b];
     half.arrival = start + t_.stepUs + t_.shm.alphaUs;
     half.notBefore = half.arrival;
-    threadFree_[a] = start + t_.stepUs;
+    threadFree_[a] = std::max(threadFree_[a], start) + t_.stepUs;
     busy_[a][kLatency] += t_.stepUs;
     sent_[a][0] += bytes;
     sent_[a][2] += 1;

@@ -194,7 +194,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
       if (o.mine - o.cached >= o.nslots) break;  // ring full
     }
     char* slot = o.slot(o.mine);
-    if (s.cma && s.pos == 0 && o.ctl->copyRecvsBelow.load(std::memory_order_acquire) > p.sendBase && cmaPays()) {
+    if (s.cma && s.pos == 0 && o.ctl->copyRecvsBelow.load(std::memory_order_acquire) > p.sendBase && cmaPays(s.bytes)) {
       publishCma(p, s, slot);
       moved = true;
       continue;

@@ -1,5 +1,6 @@
-// How a shared-memory message is cut into ring fragments. Header-only: the transport follows the
-// rule and the cost model (src/cost) replays it.
+// How a shared-memory message is cut into ring fragments, and below what size a sender that
+// waits for nothing still leaves a single-copy message to its receiver. Header-only: the
+// transport follows the rules and the cost model (src/cost) replays them.
 //
 // A message in one fragment is copied into the slot and only then out of it; in four or more,
 // the receiver copies fragment k while the sender fills k+1 (a 128 KiB tree broadcast between
@@ -22,5 +23,8 @@ inline size_t shmFragBytes(size_t bytes, size_t slotBytes) {
   size_t quarter = (bytes / 4 + 63) / 64 * 64;
   return std::min(slotBytes, std::max(kMinShmFrag, quarter));
 }
+
+// A one-way single-copy message below this size (shm_cma.cpp, FabricImpl::cmaPays).
+constexpr size_t kCmaOneWayBytes = 1 << 20;
 
 }  // namespace loom::transport

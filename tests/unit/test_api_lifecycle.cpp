@@ -15,15 +15,21 @@
 
 namespace {
 
-int countEntries(const char* dir, const char* prefix = "") {
+// Entries of `dir` whose names start with `prefix` and end with `suffix`.
+int countEntries(const char* dir, const std::string& prefix = "", const std::string& suffix = "") {
   int n = 0;
   if (DIR* d = opendir(dir)) {
-    while (dirent* e = readdir(d))
-      if (e->d_name[0] != '.' && std::string(e->d_name).rfind(prefix, 0) == 0) ++n;
+    while (dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (name[0] != '.' && name.starts_with(prefix) && name.ends_with(suffix)) ++n;
+    }
     closedir(d);
   }
   return n;
 }
+
+// This process's shm segments (named /loom-ID-RANK-PID): tests running beside it have their own.
+int ownShmSegments() { return countEntries("/dev/shm", "loom-", "-" + std::to_string(getpid())); }
 
 using loomtest::onRanks;
 
@@ -35,7 +41,7 @@ TEST(Lifecycle, TwoHundredCyclesLeaveNothingBehind) {
       if (cycle == 1) {  // after one warm-up cycle: process-wide singletons exist by then
         for (int i = 0; i < 100 && countEntries("/proc/self/task") > 1; ++i) usleep(20000);
         fds = countEntries("/proc/self/fd"), threads = countEntries("/proc/self/task");
-        shm = countEntries("/dev/shm", "loom");
+        shm = ownShmSegments();
       }
       loomComm_t comms[2];
       ASSERT_EQ(loomCommInitAll(comms, 2), loomSuccess) << loomGetLastError(nullptr);
@@ -51,7 +57,7 @@ TEST(Lifecycle, TwoHundredCyclesLeaveNothingBehind) {
     for (int i = 0; i < 100 && countEntries("/proc/self/task") > threads; ++i) usleep(20000);
     EXPECT_EQ(countEntries("/proc/self/fd"), fds) << transport;
     EXPECT_EQ(countEntries("/proc/self/task"), threads) << transport;
-    EXPECT_LE(countEntries("/dev/shm", "loom"), shm) << transport;
+    EXPECT_LE(ownShmSegments(), shm) << transport;
   }
   unsetenv("LOOM_TRANSPORT");
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "cost/model.hpp"
+#include "transport/shm_fragments.hpp"
 
 namespace loom::cost {
 namespace {
@@ -25,6 +26,13 @@ Tuning simple() {
   return t;
 }
 
+// One host of `cores` cores whose messages all go through the rings (no single copy).
+Placement ringOnly(int nranks, int cores) {
+  Placement p = Placement::singleHost(nranks, cores);
+  p.shmCmaBytes = 0;
+  return p;
+}
+
 algo::CollArgs shape(Coll c, size_t count, size_t elem = 4, size_t chunk = 512 << 10) {
   algo::CollArgs a;
   a.coll = c;
@@ -41,7 +49,7 @@ TEST(CostModel, TwoRankBroadcastIsOneMessage) {
   // + B / bw.
   const size_t count = 25000;  // 100000 bytes
   const double frag = 25024 / 1e4;
-  auto e = estimate(simple(), Placement::singleHost(2, 2), shape(Coll::Broadcast, count), Algo::Tree);
+  auto e = estimate(simple(), ringOnly(2, 2), shape(Coll::Broadcast, count), Algo::Tree);
   ASSERT_TRUE(e.isOk()) << e.status().message();
   EXPECT_NEAR(e->us, 100000 / 2e4 + 2.0 + frag + 100000 / 1e4, 1e-6);
   EXPECT_EQ(e->shmBytes, 100000u);
@@ -63,7 +71,7 @@ TEST(CostModel, LoopOverlapsConsecutiveBroadcasts) {
   // next call, so the root's own two copies (input -> output, then into the ring) set the pace:
   // B / copy + B / bw per call, against B / copy + alpha + F / bw + B / bw for one call alone.
   const size_t count = 25000;  // 100000 bytes
-  auto e = estimate(simple(), Placement::singleHost(2, 2), shape(Coll::Broadcast, count), Algo::Tree, false, true);
+  auto e = estimate(simple(), ringOnly(2, 2), shape(Coll::Broadcast, count), Algo::Tree, false, true);
   ASSERT_TRUE(e.isOk()) << e.status().message();
   EXPECT_NEAR(e->us, 100000 / 2e4 + 2.0 + 25024 / 1e4 + 100000 / 1e4, 1e-6);
   EXPECT_NEAR(e->loopUs, 100000 / 2e4 + 100000 / 1e4, 1e-6);
@@ -79,8 +87,9 @@ TEST(CostModel, LoopOverlapsConsecutiveBroadcasts) {
 }
 
 // Single copy (LOOM_SHM_CMA_BYTES), by the transport's rule: the receiver alone reads a message of
-// the sender's input while the sender, with a receive of its own posted, goes on. So a 2-rank
-// exchange in a loop costs a rank its own copy and one read, not two copies and a read.
+// the sender's input while the sender goes on, when it has a receive of its own posted or the
+// message is below kCmaOneWayBytes. So a 2-rank exchange in a loop costs a rank its own copy
+// and one read, not two copies and a read.
 TEST(CostModel, SingleCopyWhereTheTransportTakesIt) {
   const size_t count = 25000;  // 100000 bytes a block
   auto loopUs = [&](Placement w, Coll c, Algo a, size_t cma) {
@@ -92,9 +101,9 @@ TEST(CostModel, SingleCopyWhereTheTransportTakesIt) {
   const Placement two = Placement::singleHost(2, 2);
   const double ring = loopUs(two, Coll::AllToAll, Algo::Direct, 0);
   const double single = loopUs(two, Coll::AllToAll, Algo::Direct, 32 << 10);
-  // Per rank and call: its own block (B / copy), then the descriptor's latency and one read
-  // (alpha + B / bw), against its own block, its copy in and its copy out through the ring.
-  EXPECT_NEAR(single, 100000 / 2e4 + 2.0 + 100000 / 1e4, 1e-6);
+  // Per rank and call: its own block (B / copy) and one read (B / bw; the descriptor, posted
+  // first, arrived meanwhile), against its own block, its copy in and its copy out through the ring.
+  EXPECT_NEAR(single, 100000 / 2e4 + 100000 / 1e4, 1e-6);
   EXPECT_NEAR(ring, 100000 / 2e4 + 2 * 100000 / 1e4, 1e-6);
   // Below the threshold, a reduce receive, ranks outnumbering cores, or tcp: the ring as before.
   EXPECT_EQ(loopUs(two, Coll::AllToAll, Algo::Direct, 200000), ring);
@@ -104,6 +113,19 @@ TEST(CostModel, SingleCopyWhereTheTransportTakesIt) {
   Placement tcp = two;
   tcp.tcpOnly = true;
   EXPECT_EQ(loopUs(tcp, Coll::AllToAll, Algo::Direct, 32 << 10), loopUs(tcp, Coll::AllToAll, Algo::Direct, 0));
+  // A one-way message: single copy below kCmaOneWayBytes (the descriptor's latency and the read,
+  // while the root copies to its output), through the ring above.
+  auto oneCall = [&](size_t n, size_t cma) {
+    Placement w = two;
+    w.shmCmaBytes = cma;
+    auto e = estimate(simple(), w, shape(Coll::Broadcast, n), Algo::Tree);
+    EXPECT_TRUE(e.isOk());
+    return e.isOk() ? e->us : -1;
+  };
+  EXPECT_NEAR(oneCall(count, 32 << 10), 2.0 + 100000 / 1e4, 1e-6);
+  const size_t big = transport::kCmaOneWayBytes / 4;  // elements: a message of kCmaOneWayBytes
+  EXPECT_EQ(oneCall(big, 32 << 10), oneCall(big, 0));
+  EXPECT_LT(oneCall(big - 16, 32 << 10), oneCall(big - 16, 0));
   // A ring allgather's first send is the input, halving-doubling's comes from the output.
   EXPECT_LT(loopUs(two, Coll::AllGather, Algo::Ring, 32 << 10), loopUs(two, Coll::AllGather, Algo::Ring, 0));
   EXPECT_EQ(loopUs(two, Coll::AllGather, Algo::Rhd, 32 << 10), loopUs(two, Coll::AllGather, Algo::Rhd, 0));

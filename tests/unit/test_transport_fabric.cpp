@@ -356,24 +356,31 @@ TEST(FabricSingleCopy, FollowsTheReceiversPostedCopyReceive) {
 }
 
 // Each rule that keeps a large message in the ring, alone: bytes the schedule just wrote, a
-// sender with nothing else to wait for, ranks outnumbering cores. The bytes arrive either way.
+// sender with nothing else to wait for (from kCmaOneWayBytes), ranks outnumbering cores. The
+// bytes arrive either way.
 TEST(FabricSingleCopy, TakesTheRingWhereItPaysBetter) {
   if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
   struct Case {
     const char* what;
     bool atRest, senderWaits;
     int yieldUs;
+    size_t bytes;
     bool single;
   };
-  for (const Case& k : {Case{"all rules met", true, true, 0, true}, Case{"just written", false, true, 0, false},
-                        Case{"sender idle", true, false, 0, false}, Case{"crowded cores", true, true, 20000, false}}) {
+  const size_t oneWay = kCmaOneWayBytes;
+  for (const Case& k : {Case{"all rules met", true, true, 0, 100000, true},
+                        Case{"just written", false, true, 0, 100000, false},
+                        Case{"sender idle, below the one-way size", true, false, 0, oneWay - 64, true},
+                        Case{"sender idle", true, false, 0, oneWay, false},
+                        Case{"sender waits, large", true, true, 0, oneWay, true},
+                        Case{"crowded cores", true, true, 20000, 100000, false}}) {
     SCOPED_TRACE(k.what);
     Group g = makeGroup(2, Kind::Shm, [&](FabricConfig& c) {
       c.shmCmaBytes = 4096;
       c.yieldUs = k.yieldUs;
     });
     ASSERT_EQ(g.f.size(), 2u);
-    const size_t bytes = 100000;
+    const size_t bytes = k.bytes;
     std::vector<uint8_t> data(bytes), got(bytes, 0), tiny(8, 7), tinyIn(8, 0);
     for (size_t i = 0; i < bytes; ++i) data[i] = pattern(0, 1, 0, i);
     Completion send, recv, tinySend, tinyRecv;
