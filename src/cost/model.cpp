@@ -171,11 +171,6 @@ class Replay {
     return std::max(ready_[ac.a.rank][ac.a.step], threadFree_[ac.a.rank]);
   }
 
-  // The sender copies into the ring (or the socket) while the receiver copies (or reduces) out
-  // of it, one fragment behind; with more fragments than the ring (socket buffer) holds the
-  // sender waits for the receiver. The receiving half is queued at the first fragment's arrival,
-  // so the receiver's thread is free until then (both ends of an exchange send first, as the
-  // executor does).
   // A single-copy message (src/transport/shm_cma.cpp): the receiver reads the sender's input
   // straight from its memory while the sender goes on; the send completes when the read does.
   // The transport does this for a copy (not a reduction) of the user's input when its host's
@@ -206,8 +201,12 @@ class Replay {
     finishMessage(ac);
   }
 
+  // The sender copies into the ring (or the socket) while the receiver copies (or reduces) out
+  // of it, one fragment behind; with more fragments than the ring (socket buffer) holds the
+  // sender waits for the receiver. The receiving half is queued at the first fragment's arrival,
+  // so the receiver's thread is free until then (both ends of an exchange send first, as the
+  // executor does).
   void commitPipelinedSend(const Action& ac, double start) {
-    if (singleCopy(ac)) return commitSingleCopy(ac, start);
     const int a = ac.a.rank, b = ac.b.rank;
     const bool tcp = isRemote(a, b);
     const LinkCost& link = tcp ? t_.tcp : t_.shm;
@@ -286,7 +285,8 @@ class Replay {
       return 1;
     }
     if (ac.b.rank >= 0) {
-      commitPipelinedSend(ac, start);
+      if (singleCopy(ac)) commitSingleCopy(ac, start);
+      else commitPipelinedSend(ac, start);
       return 1;
     }
     const int r = ac.a.rank;

@@ -49,7 +49,7 @@ bool FabricImpl::wantsCma(const Peer& p, size_t bytes) const {
 
 // A sender with nothing else to do copies a large message into the ring itself: then both cores
 // copy, in parallel, and a one-way stream runs at two copies' speed (a 2-rank 16 MiB broadcast
-// took 2.6 ms so, 5.3 ms single copy). Below kOneWayBytes the pipeline's fill and the second pass
+// took 2.6 ms so, 5.3 ms single copy). Below kCmaOneWayBytes the pipeline's fill and the second pass
 // cost more than the receiver's one read (2-rank broadcast of 64-512 KiB 1.2-1.6x faster single
 // copy, 1-4 MiB even). A sender that also waits for data is better off leaving the one copy to
 // the receiver at any size (an exchange: 2-rank allgather and alltoall of 512 KiB-4 MiB ran
