@@ -38,14 +38,14 @@ BoardRun::BoardRun(const BoardCall& call, uint64_t number, RunBuffers buffers, t
       block_(call.call.count * call.elemSize),
       postBytes_(algo::boardPostBytes(coll_, call.call.count, call.elemSize, call.nranks)),
       posts_(coll_ != Coll::Broadcast || rank == call.call.root),
-      tag_(tagOf(call.call)) {
-  const int root = call.call.root;
-  if (coll_ == Coll::Broadcast) {
-    if (rank != root) readFrom_.push_back(root);
-  } else if (coll_ != Coll::Reduce || rank == root) {
-    for (int q = 0; q < n_; ++q) readFrom_.push_back(q);
-  }
+      tag_(tagOf(call.call)),
+      root_(call.call.root) {
+  // No list of peers to read: this runs per small call, and an allocation costs what the call does.
+  if (coll_ == Coll::Broadcast) reads_ = rank == root_ ? 0 : 1;
+  else if (coll_ != Coll::Reduce || rank == root_) reads_ = static_cast<size_t>(n_);
 }
+
+int BoardRun::readFrom(size_t i) const { return coll_ == Coll::Broadcast ? root_ : static_cast<int>(i); }
 
 void BoardRun::fail(Status s) {
   if (failed_) return;
@@ -104,15 +104,15 @@ bool BoardRun::advance() {
     phase_ = Phase::Read;
     moved = true;
   }
-  while (nextRead_ < readFrom_.size()) {
-    const int peer = readFrom_[nextRead_];
+  while (nextRead_ < reads_) {
+    const int peer = readFrom(nextRead_);
     const wire::BoardHeader* h = fabric_.boardEntry(peer, number_);
     if (!h) break;
     if (!take(peer, *h)) return true;
     ++nextRead_;
     moved = true;
   }
-  if (nextRead_ == readFrom_.size()) {
+  if (nextRead_ == reads_) {
     fabric_.boardFinish(number_);
     phase_ = Phase::Done;
     return true;
@@ -128,8 +128,8 @@ bool BoardRun::advance() {
 std::string BoardRun::pendingSummary() const {
   if (phase_ == Phase::Post)
     return fmt::format("board call #{}: the other ranks to read our earlier board entries", number_);
-  if (nextRead_ < readFrom_.size())
-    return fmt::format("board call #{}: rank {}'s entry ({} bytes)", number_, readFrom_[nextRead_], postBytes_);
+  if (nextRead_ < reads_)
+    return fmt::format("board call #{}: rank {}'s entry ({} bytes)", number_, readFrom(nextRead_), postBytes_);
   return "nothing";
 }
 

@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "core/call_descriptor.hpp"
 #include "core/executor.hpp"
@@ -46,6 +45,9 @@ class BoardRun {
   void post();
   bool take(int peer, const transport::wire::BoardHeader& entry);  // false: failed
   void fail(Status s);
+  // The rank whose entry is this rank's i-th read: the root's for a broadcast, else rank order
+  // (the reduction's order).
+  int readFrom(size_t i) const;
 
   size_t count_;  // elements per block
   algo::Coll coll_;
@@ -58,7 +60,8 @@ class BoardRun {
   size_t postBytes_;  // what a rank posts
   bool posts_;        // this rank posts (a broadcast's non-roots do not)
   transport::wire::BoardTag tag_;  // the call as posted, and as every entry read must say
-  std::vector<int> readFrom_;  // in this order (rank order: the reduction's order)
+  int root_;
+  size_t reads_ = 0;  // entries this rank reads, own included
   size_t nextRead_ = 0;
   const char* first_ = nullptr;  // the first entry of a reduction, reduced with the second
   Phase phase_ = Phase::Post;
