@@ -157,8 +157,9 @@ Status Communicator::setUp(const loomUniqueId& id) {
   fabric_->setSpinMicros(cfg.spinUs);
   fabric_->setYieldMicros(chooseYieldMicros(static_cast<int>(params::getInt("LOOM_YIELD_US")), ranksOnHost));
   LOOM_TRY(fabric_->connect(addresses, deadline));
-  placement_.boardBytes = fabric_->boardBytes();  // what the fabric has, the same on every rank
-  placement_.shmCmaBytes = cfg.checksum ? 0 : cfg.shmCmaBytes;  // the checksum keeps every message in the ring
+  // What the fabric has, the same on every rank.
+  placement_.boardBytes = fabric_->boardBytes();
+  placement_.shmCmaBytes = fabric_->singleCopyBytes();
   LOOM_TRY((*boot)->barrier(deadline));
   LOOM_TRY(fabric_->finishSetup());
   HangReport report;

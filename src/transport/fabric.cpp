@@ -80,7 +80,7 @@ FabricImpl::FabricImpl(const FabricConfig& c) : cfg_(c), me_(c.rank), n_(c.nrank
 }
 
 FabricImpl::~FabricImpl() {
-  if (cfg_.shmCmaBytes && !shmPeers_.empty())
+  if (singleCopyBytes() && !shmPeers_.empty())
     LOOM_DEBUG("fabric rank {}: {} single-copy messages sent, {} read", me_, cmaSent_, cmaRead_);
   if (boardReady_) LOOM_DEBUG("fabric rank {}: {} board calls", me_, boardCalls_);
   sayBye();
@@ -218,7 +218,7 @@ void FabricImpl::postRecv(int peer, size_t bytes, const RecvSink& sink, Completi
   }
   if (p.kind == PeerKind::Tcp) op.fragsLeft = fragCount(bytes, wire::kTcpFragBytes);
   p.recvs.push_back(op);
-  if (p.kind == PeerKind::Shm && !sink.reduce && cfg_.shmCmaBytes && bytes >= cfg_.shmCmaBytes) showCopyRecvs(p);
+  if (p.kind == PeerKind::Shm && !sink.reduce && singleCopyBytes() && bytes >= singleCopyBytes()) showCopyRecvs(p);
   if (p.kind == PeerKind::Tcp) queueTcpRecv(p, p.recvBase + p.recvs.size() - 1, bytes);
 }
 

@@ -129,6 +129,9 @@ class Fabric {
   // rules as progress(); every wait goes through waitForActivity, which wakes on board news.
   // Payload bytes per entry; 0 when there is no board (a peer not on shm, or a single rank).
   virtual size_t boardBytes() const { return 0; }
+  // Shm messages from this size may go single copy (LOOM_SHM_CMA_BYTES); 0: none do (switched off,
+  // or LOOM_CHECKSUM, which covers ring fragments only).
+  virtual size_t singleCopyBytes() const { return 0; }
   // This rank's entry for `call` is free: every rank finished call - depth. Else false, and
   // waitForActivity wakes when that may change.
   virtual bool boardFree(uint64_t /*call*/) { return false; }

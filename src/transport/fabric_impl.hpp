@@ -180,6 +180,7 @@ class FabricImpl final : public Fabric {
   void setSpinMicros(int us) override { cfg_.spinUs = us; }
   void setYieldMicros(int us) override { cfg_.yieldUs = us; }
   size_t boardBytes() const override { return boardReady_ ? boardBytes_ : 0; }
+  size_t singleCopyBytes() const override { return cfg_.checksum ? 0 : cfg_.shmCmaBytes; }
   bool boardFree(uint64_t call) override;
   char* boardPayload(uint64_t call) override { return boardSlot(boardEntries_, call) + wire::kBoardHeaderBytes; }
   void boardPublish(uint64_t call, const wire::BoardTag& tag, size_t bytes) override;

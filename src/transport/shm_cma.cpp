@@ -43,8 +43,8 @@ void FabricImpl::probeCma(int rank, Peer& p) {
 }
 
 bool FabricImpl::wantsCma(const Peer& p, size_t bytes) const {
-  return cfg_.shmCmaBytes > 0 && bytes >= cfg_.shmCmaBytes && !cfg_.checksum &&
-         p.out.ctl->cmaOk.load(std::memory_order_acquire) == 1;
+  const size_t from = singleCopyBytes();
+  return from > 0 && bytes >= from && p.out.ctl->cmaOk.load(std::memory_order_acquire) == 1;
 }
 
 // A sender with nothing else to do copies a large message into the ring itself: then both cores
@@ -67,7 +67,7 @@ void FabricImpl::showCopyRecvs(Peer& p) {
   // Off the small-message path: postRecv calls this for large copy receives only, a finished
   // receive only when it was a reduce. A value shown stays true until its messages are consumed,
   // so one shown late only forgoes single copy.
-  if (cfg_.shmCmaBytes == 0 || p.in.ctl->cmaOk.load(std::memory_order_relaxed) != 1) return;
+  if (singleCopyBytes() == 0 || p.in.ctl->cmaOk.load(std::memory_order_relaxed) != 1) return;
   uint64_t below = p.recvBase;
   for (size_t i = 0; i < p.recvs.size() && !p.recvs[i].sink.reduce; ++i) ++below;
   if (below == p.copyRecvsShown) return;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <numeric>
+#include <tuple>
 
 #include "test_transport_util.hpp"
 #include "transport/fabric_impl.hpp"
@@ -293,6 +294,19 @@ INSTANTIATE_TEST_SUITE_P(Transports, FabricModes,
 
 // A sender that fails while its receiver has not yet read a single-copy message withdraws it: the
 // receiver fails instead of delivering bytes from a buffer the sender's caller may have reused.
+// What the fabric tells the cost model: its threshold, or 0 where nothing goes single copy.
+TEST(FabricSingleCopy, ReportsItsThreshold) {
+  for (const auto& [cma, checksum, expected] :
+       {std::tuple{size_t{4096}, false, size_t{4096}}, {4096, true, 0}, {0, false, 0}}) {
+    Group g = makeGroup(2, Kind::Shm, [&](FabricConfig& c) {
+      c.shmCmaBytes = cma;
+      c.checksum = checksum;
+    });
+    ASSERT_EQ(g.f.size(), 2u);
+    EXPECT_EQ(g.f[0]->singleCopyBytes(), expected) << cma << (checksum ? " with checksum" : "");
+  }
+}
+
 TEST(FabricSingleCopy, WithdrawnWhenTheSenderFails) {
   if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
   Group g = makeGroup(2, Kind::Shm, [](FabricConfig& c) { c.shmCmaBytes = 4096; });
