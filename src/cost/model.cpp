@@ -436,7 +436,10 @@ Result<Estimate> estimate(const Tuning& t, const Placement& where, algo::CollArg
 Result<Choice> choose(const Tuning& t, const Placement& where, const algo::CollArgs& shape,
                       const std::vector<size_t>& chunks, bool lowPrecision) {
   Choice c;
-  bool have = false;
+  auto consider = [&c](const Estimate& e) {
+    c.candidates.push_back(e);
+    if (c.candidates.size() == 1 || e.loopUs < c.best.loopUs) c.best = e;
+  };
   for (algo::Algo a : algo::algorithmsFor(shape.coll)) {
     if (algo::algoName(a) == "hier" && where.numHosts() < 2) continue;  // same as its intra-host part
     std::vector<size_t> tries = usesChunks(a) && !chunks.empty() ? chunks : std::vector<size_t>{shape.chunkBytes};
@@ -446,19 +449,18 @@ Result<Choice> choose(const Tuning& t, const Placement& where, const algo::CollA
       auto e = estimate(t, where, s, a, lowPrecision, true);
       if (!e.isOk()) return e.takeStatus();
       // A chunk larger than the data changes nothing: list such a twin once.
-      const auto& last = c.candidates.empty() ? e.value() : c.candidates.back();
-      if (!c.candidates.empty() && last.algo == a && last.us == e->us && last.messages == e->messages) continue;
-      c.candidates.push_back(e.value());
-      if (!have || e.value().loopUs < c.best.loopUs) c.best = e.value(), have = true;
+      const Estimate* last = c.candidates.empty() ? nullptr : &c.candidates.back();
+      if (last && last->algo == a && last->us == e->us && last->messages == e->messages) continue;
+      consider(e.value());
     }
   }
   if (where.boardFits(shape.coll, shape.count, shape.elemSize)) {
-    auto e = estimateBoard(t, where, shape, lowPrecision, true);
+    auto e = estimate(t, where, shape, algo::Algo::Board, lowPrecision, true);
     if (!e.isOk()) return e.takeStatus();
-    c.candidates.push_back(e.value());
-    if (!have || e.value().loopUs < c.best.loopUs) c.best = e.value(), have = true;
+    consider(e.value());
   }
-  if (!have) return invalidArgument(fmt::format("cost model: no algorithm implements {}", algo::collName(shape.coll)));
+  if (c.candidates.empty())
+    return invalidArgument(fmt::format("cost model: no algorithm implements {}", algo::collName(shape.coll)));
   return c;
 }
 

@@ -81,8 +81,8 @@ FabricImpl::FabricImpl(const FabricConfig& c) : cfg_(c), me_(c.rank), n_(c.nrank
 
 FabricImpl::~FabricImpl() {
   if (singleCopyBytes() && !shmPeers_.empty())
-    LOOM_DEBUG("fabric rank {}: {} single-copy messages sent, {} read", me_, cmaSent_, cmaRead_);
-  if (boardReady_) LOOM_DEBUG("fabric rank {}: {} board calls", me_, boardCalls_);
+    LOOM_DEBUG("fabric rank {}: single-copy messages sent {}, single-copy messages read {}", me_, cmaSent_, cmaRead_);
+  if (boardReady_) LOOM_DEBUG("fabric rank {}: board calls {}", me_, boardCalls_);
   sayBye();
 }
 

@@ -4,7 +4,6 @@
 
 #include <cstdlib>
 #include <string>
-#include <utility>
 
 #include "subprocess.hpp"
 
@@ -24,28 +23,15 @@ loomtest::ProcResult runRanks(int n, const std::string& transport, std::vector<s
   return loomtest::runProcess(argv, env, timeout);
 }
 
-// Sums the "N board calls" teardown lines of every fabric in `out` (LOOM_DEBUG=DEBUG).
-long boardCalls(const std::string& out) {
-  long calls = 0;
-  const std::string key = " board calls";
-  for (size_t at = out.find(key); at != std::string::npos; at = out.find(key, at + 1)) {
-    size_t start = out.rfind(' ', at - 1) + 1;
-    calls += std::stol(out.substr(start, at - start));
-  }
-  return calls;
+// Sums the numbers that follow `key` in the fabrics' teardown lines in `out` (LOOM_DEBUG=DEBUG):
+// "board calls N", "single-copy messages sent N, single-copy messages read M".
+long sumAfter(const std::string& out, const std::string& key) {
+  long sum = 0;
+  for (size_t at = out.find(key); at != std::string::npos; at = out.find(key, at + 1))
+    sum += std::stol(out.substr(at + key.size()));
+  return sum;
 }
-
-// Sums the "N single-copy messages sent, M read" teardown lines of every fabric in `out`.
-std::pair<long, long> singleCopyCounts(const std::string& out) {
-  long sent = 0, read = 0;
-  const std::string key = " single-copy messages sent, ";
-  for (size_t at = out.find(key); at != std::string::npos; at = out.find(key, at + 1)) {
-    size_t start = out.rfind(' ', at - 1) + 1;
-    sent += std::stol(out.substr(start, at - start));
-    read += std::stol(out.substr(at + key.size()));
-  }
-  return {sent, read};
-}
+long boardCalls(const std::string& out) { return sumAfter(out, "board calls "); }
 
 class Collectives : public ::testing::TestWithParam<std::tuple<int, std::string>> {};
 
@@ -61,7 +47,8 @@ TEST_P(Collectives, EveryTypeOpAndCollectiveMatchesReference) {
   if (checkingSingleCopy() && transport == "shm" && n > 1) {
     if (r.output.find("no single-copy reads from rank") != std::string::npos)
       GTEST_SKIP() << "this OS forbids process_vm_readv between the ranks; the ring carried everything";
-    auto [sent, read] = singleCopyCounts(r.output);
+    const long sent = sumAfter(r.output, "single-copy messages sent ");
+    const long read = sumAfter(r.output, "single-copy messages read ");
     EXPECT_GT(sent, 0) << "no message went single copy";
     EXPECT_EQ(sent, read) << "every single-copy send completes only once its receiver read it";
   }

@@ -128,13 +128,21 @@ TEST(Board, RanksMustAgreeOnItsGeometry) {
   EXPECT_NE(st.message().find("LOOM_SHM_BOARD_BYTES"), std::string::npos) << st.message();
 }
 
+// Each bad setting is refused naming the variable.
+void expectRefused(const FabricConfig& c, const std::string& names) {
+  auto f = Fabric::create(c);
+  ASSERT_FALSE(f.isOk());
+  EXPECT_EQ(f.status().code(), loomInvalidArgument);
+  EXPECT_NE(f.status().message().find(names), std::string::npos) << f.status().message();
+}
+
 TEST(Board, BadSettingsAreRefused) {
   auto c = baseConfig(0, 2, Kind::Shm, freshCommId());
   c.boardDepth = -1;
-  EXPECT_EQ(Fabric::create(c).status().code(), loomInvalidArgument);
+  expectRefused(c, "LOOM_SHM_BOARD_DEPTH=-1");
   c.boardDepth = 4;
   c.boardBytes = 2 << 20;
-  EXPECT_EQ(Fabric::create(c).status().code(), loomInvalidArgument);
+  expectRefused(c, "LOOM_SHM_BOARD_BYTES=2097152");
 }
 
 // A header whose board overlaps the rings, or is misaligned, is refused at connect.
@@ -154,15 +162,20 @@ TEST(Board, SegmentHeaderChecksTheBoard) {
   h.ringsOffset = 8192;
   const size_t seg = 8192 + 2 * 16384;
   EXPECT_TRUE(checkSegHeader(h, seg, 0, 2, 7).isOk());
+  auto expectBadBoard = [&](const wire::SegHeader& bad) {
+    Status st = checkSegHeader(bad, seg, 0, 2, 7);
+    EXPECT_EQ(st.code(), loomInvalidArgument);
+    EXPECT_NE(st.message().find("overlaps the header or the rings"), std::string::npos) << st.message();
+  };
   auto bad = h;
   bad.boardDepth = 4;  // 64 + 4 * 1088 bytes from 4096 reach past 8192
-  EXPECT_FALSE(checkSegHeader(bad, seg, 0, 2, 7).isOk());
+  expectBadBoard(bad);
   bad = h;
   bad.boardBytes = 1000;
-  EXPECT_FALSE(checkSegHeader(bad, seg, 0, 2, 7).isOk());
+  expectBadBoard(bad);
   bad = h;
   bad.boardOffset = 64;  // inside the header
-  EXPECT_FALSE(checkSegHeader(bad, seg, 0, 2, 7).isOk());
+  expectBadBoard(bad);
 }
 
 }  // namespace

@@ -183,13 +183,13 @@ void Report::raceRow(const RaceRow& r) {
   if (!json_) return;
   nlohmann::ordered_json j = jsonHead(r.coll, r.layout, type, redop, r.root, nullptr);
   j["race"] = true;
-  nlohmann::ordered_json t = nlohmann::ordered_json::object();
-  for (size_t k = 0; k < r.names.size(); ++k)
-    if (r.timesUs[k] >= 0) t[r.names[k]] = r.timesUs[k];
+  nlohmann::ordered_json t = nlohmann::ordered_json::object(), ran = nlohmann::ordered_json::object();
+  for (size_t k = 0; k < r.names.size(); ++k) {
+    if (r.timesUs[k] < 0) continue;  // sat the row out
+    t[r.names[k]] = r.timesUs[k];
+    ran[r.names[k]] = r.ranAlgos[k];
+  }
   j["time_us"] = t;
-  nlohmann::ordered_json ran = nlohmann::ordered_json::object();
-  for (size_t k = 0; k < r.names.size(); ++k)
-    if (r.timesUs[k] >= 0) ran[r.names[k]] = r.ranAlgos[k];
   j["ran"] = ran;
   if (ratio) {
     j["auto_algo"] = r.autoAlgo;
