@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "mem/copy.hpp"
@@ -88,14 +89,20 @@ void ScheduleRun::postReady(int peer, bool sends) {
   }
 }
 
+// Long local work runs in slices with a progress pass between them while messages are in flight,
+// so that the peers are not left waiting on this thread: an out-of-place broadcast root copying
+// 8 MiB to its output kept its receiver idle for the whole copy.
 void ScheduleRun::runLocal(uint32_t step) {
+  constexpr size_t kSliceBytes = 256 << 10;  // a multiple of every element size
   const auto& st = prepared_.schedule.steps[step];
   uint8_t* dst = ptr(st.dst);
   const uint8_t* src = ptr(st.src);
-  if (st.kind == StepKind::Copy) {
-    if (dst != src && st.dst.bytes) mem::copyBytes(dst, src, st.dst.bytes);
-  } else if (st.dst.bytes) {
-    reduce_(dst, dst, src, st.dst.bytes / elemSize_);
+  if (st.kind == StepKind::Copy && dst == src) return;
+  for (size_t pos = 0; pos < st.dst.bytes; pos += kSliceBytes) {
+    if (pos > 0 && !m_.inflight.empty()) fabric_.progressStarted();
+    const size_t len = std::min(kSliceBytes, st.dst.bytes - pos);
+    if (st.kind == StepKind::Copy) mem::copyBytes(dst + pos, src + pos, len);
+    else reduce_(dst + pos, dst + pos, src + pos, len / elemSize_);
   }
 }
 

@@ -244,6 +244,13 @@ bool FabricImpl::progressSelf(Peer& p) {
   return moved;
 }
 
+bool FabricImpl::progressStarted() {
+  holdUndecided_ = true;
+  const bool moved = progress();
+  holdUndecided_ = false;
+  return moved;
+}
+
 bool FabricImpl::progress() {
   maybeCheckPeers();
   if (aborted_.load(std::memory_order_relaxed) && status_.isOk()) {

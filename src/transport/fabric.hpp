@@ -92,6 +92,10 @@ class Fabric {
   // bad frame, abort) makes the fabric sticky-failed: every pending and later completion is
   // completed with that error.
   virtual bool progress() = 0;
+  // As progress(), for a rank in the middle of local work: it keeps feeding messages already
+  // under way but starts no single-copy candidate through the ring because its receiver has not
+  // posted yet (a normal pass makes that choice once the local work is done).
+  virtual bool progressStarted() = 0;
   // Blocks up to timeoutMs until progress() may find work, wake() is called, or abort().
   virtual void waitForActivity(int timeoutMs) = 0;
   // Any thread: interrupt waitForActivity.

@@ -175,6 +175,7 @@ class FabricImpl final : public Fabric {
   void postSend(int peer, const void* buf, size_t bytes, Completion* done, bool atRest = true) override;
   void postRecv(int peer, size_t bytes, const RecvSink& sink, Completion* done) override;
   bool progress() override;
+  bool progressStarted() override;
   void waitForActivity(int timeoutMs) override;
   void wake() override;
   void setSpinMicros(int us) override { cfg_.spinUs = us; }
@@ -284,6 +285,7 @@ class FabricImpl final : public Fabric {
   std::atomic<bool> wakePending_{false};
   size_t slotBytes_ = 0;
   std::vector<char> cmaStage_;  // a reduce receive's single-copy bytes land here first
+  bool holdUndecided_ = false;  // progressStarted(): a single-copy candidate waits for its receive
   uint64_t cmaSent_ = 0, cmaRead_ = 0;  // single-copy messages, logged at teardown (LOOM_DEBUG=DEBUG)
   wire::Liveness* ownLive_ = nullptr;
   // the board

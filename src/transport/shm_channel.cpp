@@ -180,11 +180,22 @@ void FabricImpl::finishRecv(Peer& p) {
 bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
   bool moved = false;
   ShmRing& o = p.out;
-  while (!p.sends.empty()) {
-    SendOp& s = p.sends.front();
+  // Sends leave in order. A single-copy send is wholly in the ring once its descriptor is, so the
+  // sends behind it may publish theirs at once (`i` runs ahead of the front): a chunked broadcast
+  // root then hands the receiver every chunk in one pass instead of one per round trip (2-rank
+  // 8 MiB broadcast 1.4 -> 0.83 ms). Not while we also wait for this peer's data: ends of an
+  // exchange that run ahead reach their next call before the peer has posted its receives, and
+  // those messages then take the ring (2-rank in-place allgather of 64 MiB 6.5 -> 9.7 ms).
+  // Ring fragments are written for the front send only.
+  for (size_t i = 0; i < p.sends.size();) {
+    SendOp& s = p.sends[i];
     if (s.cmaPublished) {  // the receiver copies from our buffer; the tail passing it says done
-      o.cached = o.ctl->tail.load(std::memory_order_acquire);
-      if (o.cached <= s.cmaSlot) break;
+      if (i == 0) o.cached = o.ctl->tail.load(std::memory_order_acquire);
+      if (i > 0 || o.cached <= s.cmaSlot) {
+        if (!p.recvs.empty()) break;
+        ++i;
+        continue;
+      }
       finishSend(p);
       moved = true;
       continue;
@@ -194,11 +205,15 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
       if (o.mine - o.cached >= o.nslots) break;  // ring full
     }
     char* slot = o.slot(o.mine);
-    if (s.cma && s.pos == 0 && o.ctl->copyRecvsBelow.load(std::memory_order_acquire) > p.sendBase && cmaPays(s.bytes)) {
-      publishCma(p, s, slot);
-      moved = true;
-      continue;
+    if (s.cma && s.pos == 0 && cmaPays(s.bytes)) {
+      if (o.ctl->copyRecvsBelow.load(std::memory_order_acquire) > p.sendBase + i) {
+        publishCma(p, s, slot);
+        moved = true;
+        continue;
+      }
+      if (holdUndecided_) break;  // its receive may yet come: through the ring it would copy twice
     }
+    if (i > 0) break;
     size_t len = std::min(s.frag, s.bytes - s.pos);
     auto* h = reinterpret_cast<wire::SlotHeader*>(slot);
     h->msgBytes = s.bytes;

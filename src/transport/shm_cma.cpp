@@ -145,9 +145,10 @@ bool FabricImpl::readCma(int rank, Peer& p, RecvOp& rv, const char* slot) {
 void FabricImpl::revokeCma() {
   for (int r : shmPeers_) {
     Peer& p = peers_[r];
-    if (p.sends.empty() || !p.sends.front().cmaPublished) continue;
-    auto* h = reinterpret_cast<wire::SlotHeader*>(p.out.slot(p.sends.front().cmaSlot));
-    std::atomic_ref<uint32_t>(h->flags).fetch_or(wire::kFlagRevoked, std::memory_order_seq_cst);
+    for (size_t i = 0; i < p.sends.size() && p.sends[i].cmaPublished; ++i) {  // the published lead the queue
+      auto* h = reinterpret_cast<wire::SlotHeader*>(p.out.slot(p.sends[i].cmaSlot));
+      std::atomic_ref<uint32_t>(h->flags).fetch_or(wire::kFlagRevoked, std::memory_order_seq_cst);
+    }
   }
 }
 

@@ -369,6 +369,107 @@ TEST(FabricSingleCopy, FollowsTheReceiversPostedCopyReceive) {
   }
 }
 
+// A sender that only sends to a peer publishes every queued single-copy message in one pass (a
+// chunked broadcast root); one that also waits for the peer's data publishes one at a time, so
+// that it cannot run ahead into a call whose receives the peer has not posted.
+TEST(FabricSingleCopy, PublishesQueuedSendsTogetherOnlyOneWay) {
+  if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
+  for (const bool exchange : {false, true}) {
+    SCOPED_TRACE(exchange ? "exchange" : "one way");
+    Group g = makeGroup(2, Kind::Shm, [](FabricConfig& c) { c.shmCmaBytes = 4096; });
+    ASSERT_EQ(g.f.size(), 2u);
+    constexpr int kMsgs = 4;
+    const size_t bytes = 64 << 10;
+    std::vector<uint8_t> data(kMsgs * bytes), got(kMsgs * bytes, 0), tiny(8, 7), tinyIn(8, 0);
+    for (size_t i = 0; i < data.size(); ++i) data[i] = pattern(0, 1, 0, i);
+    Completion sends[kMsgs], recvs[kMsgs], tinySend, tinyRecv;
+    for (int m = 0; m < kMsgs; ++m) {
+      RecvSink sink;
+      sink.dst = got.data() + m * bytes;
+      g.f[1]->postRecv(0, bytes, sink, &recvs[m]);
+    }
+    g.f[1]->progress();  // rank 0 can see the copy receives
+    RecvSink tinySink;
+    tinySink.dst = tinyIn.data();
+    if (exchange) g.f[0]->postRecv(1, 8, tinySink, &tinyRecv);
+    const uint64_t before = testhooks::singleCopySends();
+    for (int m = 0; m < kMsgs; ++m) g.f[0]->postSend(1, data.data() + m * bytes, bytes, &sends[m]);
+    g.f[0]->progress();
+    EXPECT_EQ(testhooks::singleCopySends() - before, exchange ? 1u : static_cast<uint64_t>(kMsgs));
+    onEachRank(2, [&](int r) {
+      std::vector<Completion*> cs;
+      for (int m = 0; m < kMsgs; ++m) cs.push_back(r == 0 ? &sends[m] : &recvs[m]);
+      if (exchange) {
+        if (r == 1) g.f[1]->postSend(0, tiny.data(), 8, &tinySend);
+        cs.push_back(r == 0 ? &tinyRecv : &tinySend);
+      }
+      EXPECT_TRUE(drive(*g.f[r], cs, Deadline::after(std::chrono::seconds(20))));
+    });
+    for (int m = 0; m < kMsgs; ++m) {
+      ASSERT_TRUE(sends[m].status.isOk()) << sends[m].status.message();
+      ASSERT_TRUE(recvs[m].status.isOk()) << recvs[m].status.message();
+    }
+    EXPECT_EQ(testhooks::singleCopySends() - before, static_cast<uint64_t>(kMsgs));
+    EXPECT_EQ(got, data);
+  }
+}
+
+// Every published descriptor is withdrawn when the sender fails, not only the first.
+TEST(FabricSingleCopy, WithdrawsEveryPublishedSend) {
+  if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
+  Group g = makeGroup(2, Kind::Shm, [](FabricConfig& c) { c.shmCmaBytes = 4096; });
+  ASSERT_EQ(g.f.size(), 2u);
+  constexpr int kMsgs = 3;
+  const size_t bytes = 64 << 10;
+  std::vector<uint8_t> data(kMsgs * bytes, 0x11), got(kMsgs * bytes, 0);
+  Completion sends[kMsgs], recvs[kMsgs];
+  for (int m = 0; m < kMsgs; ++m) {
+    RecvSink sink;
+    sink.dst = got.data() + m * bytes;
+    g.f[1]->postRecv(0, bytes, sink, &recvs[m]);
+  }
+  g.f[1]->progress();
+  const uint64_t before = testhooks::singleCopySends();
+  for (int m = 0; m < kMsgs; ++m) g.f[0]->postSend(1, data.data() + m * bytes, bytes, &sends[m]);
+  g.f[0]->progress();
+  ASSERT_EQ(testhooks::singleCopySends() - before, static_cast<uint64_t>(kMsgs));
+  g.f[0]->cancelPending(remoteError("test: sender gives up", -1));
+  std::fill(data.begin(), data.end(), 0xee);  // the caller reuses its buffer
+  std::vector<Completion*> cs;
+  for (auto& r : recvs) cs.push_back(&r);
+  ASSERT_TRUE(drive(*g.f[1], cs, Deadline::after(std::chrono::seconds(10))));
+  for (int m = 0; m < kMsgs; ++m) {
+    EXPECT_FALSE(recvs[m].status.isOk()) << m;
+    EXPECT_NE(recvs[m].status.message().find("withdrew"), std::string::npos) << recvs[m].status.message();
+  }
+}
+
+// progressStarted() (a pass in the middle of local work) leaves a single-copy candidate whose
+// receive is not posted yet for a later pass; progress() sends it through the ring at once.
+TEST(FabricSingleCopy, ProgressStartedWaitsForTheReceive) {
+  if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
+  for (const bool started : {false, true}) {
+    SCOPED_TRACE(started ? "progressStarted" : "progress");
+    Group g = makeGroup(2, Kind::Shm, [](FabricConfig& c) { c.shmCmaBytes = 4096; });
+    ASSERT_EQ(g.f.size(), 2u);
+    const size_t bytes = 64 << 10;
+    std::vector<uint8_t> data(bytes), got(bytes, 0);
+    for (size_t i = 0; i < bytes; ++i) data[i] = pattern(0, 1, 0, i);
+    Completion send, recv;
+    const uint64_t before = testhooks::singleCopySends();
+    g.f[0]->postSend(1, data.data(), bytes, &send);
+    started ? g.f[0]->progressStarted() : g.f[0]->progress();
+    RecvSink sink;
+    sink.dst = got.data();
+    g.f[1]->postRecv(0, bytes, sink, &recv);
+    onEachRank(2, [&](int r) { EXPECT_TRUE(drive(*g.f[r], {r == 0 ? &send : &recv}, Deadline::after(std::chrono::seconds(20)))); });
+    ASSERT_TRUE(send.status.isOk()) << send.status.message();
+    ASSERT_TRUE(recv.status.isOk()) << recv.status.message();
+    EXPECT_EQ(testhooks::singleCopySends() - before, started ? 1u : 0u);
+    EXPECT_EQ(got, data);
+  }
+}
+
 // Each rule that keeps a large message in the ring, alone: bytes the schedule just wrote, a
 // sender with nothing else to wait for (from kCmaOneWayBytes), ranks outnumbering cores. The
 // bytes arrive either way.
