@@ -6,7 +6,8 @@ what each algorithm takes per call in a loop and which one it would choose, then
   selection  measured time of the chosen algorithm / the best measured one.
 Use it to try a model change or tuning constants against one measurement, then confirm with run.py.
 
-usage: bench/accuracy/replay.py [--build build/release] [--tuning FILE] [--race bench/accuracy/race.json] [-v]
+usage: bench/accuracy/replay.py [--build build/release] [--tuning bench/accuracy/tuning.json]
+                                [--race bench/accuracy/race.json] [-v]
 """
 import argparse, json, os, statistics, subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -14,8 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 def explain(build, tuning, transport, coll, size, n):
     cmd = [f"{build}/tools/loom/loom", "explain", coll, str(size), "-n", str(n), "--json"]
-    if tuning:
+    if tuning and os.path.exists(tuning):
         cmd += ["--tuning", tuning]
+    elif tuning:
+        raise SystemExit(f"replay.py: no tuning file {tuning} (run bench/accuracy/run.py, or pass --tuning '')")
     env = dict(os.environ, LOOM_TRANSPORT=transport)
     env.pop("LOOM_ALGO", None)
     return json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
@@ -25,7 +28,8 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build/release")
-    ap.add_argument("--tuning", default="", help="tuning file (default: this host's cached calibration)")
+    ap.add_argument("--tuning", default=os.path.join(here, "tuning.json"),
+                    help="tuning file (default: the one run.py measured; '' for this host's cached calibration)")
     ap.add_argument("--race", default=os.path.join(here, "race.json"))
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per row")
     args = ap.parse_args()

@@ -7,7 +7,8 @@ algorithm in interleaved rounds of one run (so the machine's drift slows them al
   accuracy.md/json   |predicted - measured| / measured of the automatic choice (the model's time
                      per call in a loop, as the bench times loops), per case and the medians;
   selection.md       auto / best forced algorithm per size;
-  race.json          every row (each algorithm's median time), for refitting the model offline.
+  race.json          every row (each algorithm's median time), for refitting the model offline;
+  tuning.json        the calibration the run measured at its start (LOOM_TUNING_FILE) and used.
 
 usage: bench/accuracy/run.py [--build build/release] [--max 256M] [--iters 3] [--rounds 3]
                              [--transports shm,tcp] [--ranks 2,4] [--out DIR]
@@ -45,6 +46,12 @@ def main():
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
     args = ap.parse_args()
 
+    # A fresh calibration, taken by the first run while the machine is idle, and kept beside the
+    # results: a cached one may date from a busy moment, and replay.py re-scores against this one.
+    tuning = os.path.join(args.out, "tuning.json")
+    if os.path.exists(tuning):
+        os.unlink(tuning)
+    os.environ["LOOM_TUNING_FILE"] = tuning
     rows = []
     for transport in args.transports.split(","):
         for n in [int(x) for x in args.ranks.split(",")]:
