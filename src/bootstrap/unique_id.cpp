@@ -58,8 +58,12 @@ Result<RendezvousId> decodeId(const loomUniqueId& raw) {
     if (p[i] != 0) return invalidArgument("unique id is corrupt (non-zero padding)");
   RendezvousId id;
   char buf[INET6_ADDRSTRLEN] = {};
-  if (p[5] == 4) ::inet_ntop(AF_INET, p + 8, buf, sizeof buf);
-  else if (p[5] == 6) ::inet_ntop(AF_INET6, p + 8, buf, sizeof buf);
+  if (p[5] == 4) {
+    // An IPv4 address fills 4 of the 16 bytes; the rest are zero, so that one address has one id.
+    for (size_t i = 12; i < 24; ++i)
+      if (p[i] != 0) return invalidArgument("unique id is corrupt (non-zero bytes after its IPv4 address)");
+    ::inet_ntop(AF_INET, p + 8, buf, sizeof buf);
+  } else if (p[5] == 6) ::inet_ntop(AF_INET6, p + 8, buf, sizeof buf);
   else return invalidArgument(fmt::format("unique id has unknown address family {}", int(p[5])));
   id.host = buf;
   uint16_t portBe;
