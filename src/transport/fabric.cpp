@@ -244,14 +244,10 @@ bool FabricImpl::progressSelf(Peer& p) {
   return moved;
 }
 
-bool FabricImpl::progressStarted() {
-  holdUndecided_ = true;
-  const bool moved = progress();
-  holdUndecided_ = false;
-  return moved;
-}
+bool FabricImpl::progress() { return progressPass(false); }
+bool FabricImpl::progressStarted() { return progressPass(true); }
 
-bool FabricImpl::progress() {
+bool FabricImpl::progressPass(bool holdUndecided) {
   maybeCheckPeers();
   if (aborted_.load(std::memory_order_relaxed) && status_.isOk()) {
     fail(remoteError("aborted", -1));
@@ -263,7 +259,7 @@ bool FabricImpl::progress() {
   Clock::time_point now{};
   for (int r : shmPeers_) {
     if (!status_.isOk()) break;
-    moved |= progressShm(r, peers_[r], &now);
+    moved |= progressShm(r, peers_[r], &now, holdUndecided);
   }
   if (moved) ringDueBells();
   if (!status_.isOk()) return true;

@@ -87,6 +87,9 @@ class Fabric {
   // is hot in our cache and goes through the ring.
   virtual void postSend(int peer, const void* buf, size_t bytes, Completion* done, bool atRest = true) = 0;
   virtual void postRecv(int peer, size_t bytes, const RecvSink& sink, Completion* done) = 0;
+  // Shm messages from this size may go single copy (LOOM_SHM_CMA_BYTES); 0: none do (switched off,
+  // or LOOM_CHECKSUM, which covers ring fragments only).
+  virtual size_t singleCopyBytes() const { return 0; }
 
   // Moves data without blocking; true if anything moved or completed. A failure (peer gone,
   // bad frame, abort) makes the fabric sticky-failed: every pending and later completion is
@@ -133,9 +136,6 @@ class Fabric {
   // rules as progress(); every wait goes through waitForActivity, which wakes on board news.
   // Payload bytes per entry; 0 when there is no board (a peer not on shm, or a single rank).
   virtual size_t boardBytes() const { return 0; }
-  // Shm messages from this size may go single copy (LOOM_SHM_CMA_BYTES); 0: none do (switched off,
-  // or LOOM_CHECKSUM, which covers ring fragments only).
-  virtual size_t singleCopyBytes() const { return 0; }
   // This rank's entry for `call` is free: every rank finished call - depth. Else false, and
   // waitForActivity wakes when that may change.
   virtual bool boardFree(uint64_t /*call*/) { return false; }
@@ -157,6 +157,8 @@ namespace testhooks {
 void corruptNextFragment();
 // Single-copy messages this process has published so far (shm_cma.cpp).
 uint64_t singleCopySends();
+// Single-copy descriptors this process has withdrawn (a failed sender revokes each unread one).
+uint64_t singleCopyRevokes();
 }  // namespace testhooks
 
 }  // namespace loom::transport

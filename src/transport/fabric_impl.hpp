@@ -176,6 +176,7 @@ class FabricImpl final : public Fabric {
   void postRecv(int peer, size_t bytes, const RecvSink& sink, Completion* done) override;
   bool progress() override;
   bool progressStarted() override;
+  bool progressPass(bool holdUndecided);  // progress() and progressStarted()
   void waitForActivity(int timeoutMs) override;
   void wake() override;
   void setSpinMicros(int us) override { cfg_.spinUs = us; }
@@ -226,7 +227,8 @@ class FabricImpl final : public Fabric {
   // shm (shm_channel.cpp)
   Status createSegment();
   Status connectShm(int rank, const PeerAddress& a);
-  bool progressShm(int rank, Peer& p, Clock::time_point* now);
+  // holdUndecided (progressStarted): a single-copy candidate whose receive is not posted waits.
+  bool progressShm(int rank, Peer& p, Clock::time_point* now, bool holdUndecided);
   void finishSend(Peer& p);  // the front send is done
   void finishRecv(Peer& p);  // the front receive is done
   bool shmReady() const;  // some pending shm op can move now
@@ -285,7 +287,6 @@ class FabricImpl final : public Fabric {
   std::atomic<bool> wakePending_{false};
   size_t slotBytes_ = 0;
   std::vector<char> cmaStage_;  // a reduce receive's single-copy bytes land here first
-  bool holdUndecided_ = false;  // progressStarted(): a single-copy candidate waits for its receive
   uint64_t cmaSent_ = 0, cmaRead_ = 0;  // single-copy messages, logged at teardown (LOOM_DEBUG=DEBUG)
   wire::Liveness* ownLive_ = nullptr;
   // the board

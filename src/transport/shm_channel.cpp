@@ -177,7 +177,7 @@ void FabricImpl::finishRecv(Peer& p) {
   if (reduced) showCopyRecvs(p);  // copy receives behind it may now lead
 }
 
-bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
+bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool holdUndecided) {
   bool moved = false;
   ShmRing& o = p.out;
   // Sends leave in order. A single-copy send is wholly in the ring once its descriptor is, so the
@@ -190,14 +190,13 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
   for (size_t i = 0; i < p.sends.size();) {
     SendOp& s = p.sends[i];
     if (s.cmaPublished) {  // the receiver copies from our buffer; the tail passing it says done
-      if (i == 0) o.cached = o.ctl->tail.load(std::memory_order_acquire);
-      if (i > 0 || o.cached <= s.cmaSlot) {
-        if (!p.recvs.empty()) break;
-        ++i;
+      if (i == 0 && (o.cached = o.ctl->tail.load(std::memory_order_acquire)) > s.cmaSlot) {
+        finishSend(p);
+        moved = true;
         continue;
       }
-      finishSend(p);
-      moved = true;
+      if (!p.recvs.empty()) break;  // an exchange: one descriptor at a time
+      ++i;
       continue;
     }
     if (o.mine - o.cached >= o.nslots) {
@@ -211,7 +210,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now) {
         moved = true;
         continue;
       }
-      if (holdUndecided_) break;  // its receive may yet come: through the ring it would copy twice
+      if (holdUndecided) break;  // its receive may yet come: through the ring it would copy twice
     }
     if (i > 0) break;
     size_t len = std::min(s.frag, s.bytes - s.pos);

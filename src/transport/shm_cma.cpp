@@ -26,6 +26,7 @@ namespace loom::transport {
 
 namespace {
 std::atomic<uint64_t> published{0};  // testhooks::singleCopySends
+std::atomic<uint64_t> revoked{0};    // testhooks::singleCopyRevokes
 constexpr size_t kStageBytes = 256 << 10;   // stays in cache between the copy and the reduce
 constexpr size_t kBurstBytes = 4 << 20;     // per progress pass: other peers are served meanwhile
 }  // namespace
@@ -148,10 +149,12 @@ void FabricImpl::revokeCma() {
     for (size_t i = 0; i < p.sends.size() && p.sends[i].cmaPublished; ++i) {  // the published lead the queue
       auto* h = reinterpret_cast<wire::SlotHeader*>(p.out.slot(p.sends[i].cmaSlot));
       std::atomic_ref<uint32_t>(h->flags).fetch_or(wire::kFlagRevoked, std::memory_order_seq_cst);
+      revoked.fetch_add(1, std::memory_order_relaxed);
     }
   }
 }
 
 uint64_t testhooks::singleCopySends() { return published.load(std::memory_order_relaxed); }
+uint64_t testhooks::singleCopyRevokes() { return revoked.load(std::memory_order_relaxed); }
 
 }  // namespace loom::transport

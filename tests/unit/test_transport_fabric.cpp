@@ -292,8 +292,6 @@ INSTANTIATE_TEST_SUITE_P(Transports, FabricModes,
                                            Mode{"mixed", Kind::Auto, 2, true}),
                          [](const auto& info) { return std::string(info.param.name); });
 
-// A sender that fails while its receiver has not yet read a single-copy message withdraws it: the
-// receiver fails instead of delivering bytes from a buffer the sender's caller may have reused.
 // What the fabric tells the cost model: its threshold, or 0 where nothing goes single copy.
 TEST(FabricSingleCopy, ReportsItsThreshold) {
   for (const auto& [cma, checksum, expected] :
@@ -307,6 +305,8 @@ TEST(FabricSingleCopy, ReportsItsThreshold) {
   }
 }
 
+// A sender that fails while its receiver has not yet read a single-copy message withdraws it: the
+// receiver fails instead of delivering bytes from a buffer the sender's caller may have reused.
 TEST(FabricSingleCopy, WithdrawnWhenTheSenderFails) {
   if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
   Group g = makeGroup(2, Kind::Shm, [](FabricConfig& c) { c.shmCmaBytes = 4096; });
@@ -414,7 +414,8 @@ TEST(FabricSingleCopy, PublishesQueuedSendsTogetherOnlyOneWay) {
   }
 }
 
-// Every published descriptor is withdrawn when the sender fails, not only the first.
+// Every published descriptor is withdrawn when the sender fails, not only the first. (The
+// receiver's errors alone cannot show it: its first failed read fails the others too.)
 TEST(FabricSingleCopy, WithdrawsEveryPublishedSend) {
   if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
   Group g = makeGroup(2, Kind::Shm, [](FabricConfig& c) { c.shmCmaBytes = 4096; });
@@ -433,7 +434,9 @@ TEST(FabricSingleCopy, WithdrawsEveryPublishedSend) {
   for (int m = 0; m < kMsgs; ++m) g.f[0]->postSend(1, data.data() + m * bytes, bytes, &sends[m]);
   g.f[0]->progress();
   ASSERT_EQ(testhooks::singleCopySends() - before, static_cast<uint64_t>(kMsgs));
+  const uint64_t revokedBefore = testhooks::singleCopyRevokes();
   g.f[0]->cancelPending(remoteError("test: sender gives up", -1));
+  EXPECT_EQ(testhooks::singleCopyRevokes() - revokedBefore, static_cast<uint64_t>(kMsgs));
   std::fill(data.begin(), data.end(), 0xee);  // the caller reuses its buffer
   std::vector<Completion*> cs;
   for (auto& r : recvs) cs.push_back(&r);
