@@ -62,6 +62,17 @@ size_t boardPostBytes(Coll coll, size_t count, size_t elemSize, int nranks) {
   return coll == Coll::ReduceScatter || coll == Coll::AllToAll ? b * static_cast<size_t>(nranks) : b;
 }
 
+BoardRole boardRole(Coll coll, int rank, int root, int nranks) {
+  if (coll == Coll::Broadcast) return {rank == root, rank == root ? 0 : 1};
+  return {true, coll != Coll::Reduce || rank == root ? nranks : 0};
+}
+
+bool implements(Algo a, Coll coll) {
+  if (a == Algo::Board) return boardImplements(coll);
+  auto v = algorithmsFor(coll);
+  return std::find(v.begin(), v.end(), a) != v.end();
+}
+
 bool parseAlgo(std::string_view name, Algo* out) {
   for (Algo a : {Algo::Auto, Algo::Ring, Algo::Rhd, Algo::Tree, Algo::Direct, Algo::Dissemination, Algo::Hier,
                  Algo::Board}) {
@@ -101,10 +112,6 @@ std::span<const Algo> algorithmsFor(Coll coll) {
 namespace {
 
 constexpr size_t kMaxBytes = std::numeric_limits<size_t>::max() / 4;
-
-bool isRooted(Coll c) {
-  return c == Coll::Broadcast || c == Coll::Reduce || c == Coll::Gather || c == Coll::Scatter;
-}
 
 // a * b without overflow past kMaxBytes.
 bool mulOk(size_t a, size_t b, size_t* out) {

@@ -34,6 +34,16 @@ std::span<const Algo> algorithmsFor(Coll coll);  // static storage: no allocatio
 bool boardImplements(Coll coll);  // allreduce, reduce, broadcast, allgather, reducescatter, alltoall
 // Bytes a rank posts for `count` elements (per block) of `elemSize` bytes.
 size_t boardPostBytes(Coll coll, size_t count, size_t elemSize, int nranks);
+// What `rank` does in a board call: whether it posts its input, and how many entries it reads, its
+// own included (a broadcast's root reads none, the others the root's; a reduce's non-roots none).
+struct BoardRole {
+  bool posts;
+  int reads;
+};
+BoardRole boardRole(Coll coll, int rank, int root, int nranks);
+
+// `a` runs `coll`: in algorithmsFor(coll), or the board where boardImplements(coll).
+bool implements(Algo a, Coll coll);
 
 // Builds the schedule of args.rank. `algo` must not be Auto and must be in algorithmsFor().
 Result<sched::Schedule> makeSchedule(Algo algo, const CollArgs& args);

@@ -23,6 +23,12 @@ enum class Coll : uint8_t {
 };
 
 std::string_view collName(Coll c);  // "allreduce", "broadcast", ... (lower case, as loom bench)
+// Takes a reduction op (allreduce, reduce, reducescatter).
+constexpr bool isReduction(Coll c) { return c == Coll::AllReduce || c == Coll::Reduce || c == Coll::ReduceScatter; }
+// Takes a root (broadcast, reduce, gather, scatter).
+constexpr bool isRooted(Coll c) {
+  return c == Coll::Broadcast || c == Coll::Reduce || c == Coll::Gather || c == Coll::Scatter;
+}
 
 // Byte layouts of Input/Output per collective (n = nranks, B = count * elemSize):
 //   AllReduce      Input B, Output B

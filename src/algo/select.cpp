@@ -15,12 +15,6 @@ namespace {
 constexpr size_t kSmall = 64 * 1024;
 constexpr size_t kMid = 1024 * 1024;
 
-bool implements(Algo a, Coll c) {
-  if (a == Algo::Board) return boardImplements(c);
-  auto v = algorithmsFor(c);
-  return std::find(v.begin(), v.end(), a) != v.end();
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);

@@ -46,9 +46,6 @@ bool needsRecv(const CollCall& c, int rank) {
   }
 }
 
-bool hasRoot(Coll c) { return c == Coll::Broadcast || c == Coll::Reduce || c == Coll::Gather || c == Coll::Scatter; }
-bool hasOp(Coll c) { return c == Coll::AllReduce || c == Coll::Reduce || c == Coll::ReduceScatter; }
-
 Status checkCall(loomComm_t comm, const CollCall& c) {
   LOOM_TRY(checkComm(comm));
   const int n = comm->impl->nranks();
@@ -56,11 +53,11 @@ Status checkCall(loomComm_t comm, const CollCall& c) {
   const auto name = collName(c.coll);
   if (!mem::isValidType(c.type))
     return invalidArgument(fmt::format("{}: unknown datatype {}", name, static_cast<int>(c.type)));
-  if (hasOp(c.coll)) {
+  if (algo::isReduction(c.coll)) {
     Status s = comm->impl->validateOp(c.op, c.type);
     if (!s.isOk()) return invalidArgument(fmt::format("{}: {}", name, s.message()));
   }
-  if (hasRoot(c.coll) && (c.root < 0 || c.root >= n))
+  if (algo::isRooted(c.coll) && (c.root < 0 || c.root >= n))
     return invalidArgument(fmt::format("{}: root {} is out of range for {} ranks", name, c.root, n));
   const size_t elem = mem::typeSize(c.type);
   if (c.coll == Coll::AllToAllv) {

@@ -37,15 +37,11 @@ BoardRun::BoardRun(const BoardCall& call, uint64_t number, RunBuffers buffers, t
       n_(call.nranks),
       block_(call.call.count * call.elemSize),
       postBytes_(algo::boardPostBytes(coll_, call.call.count, call.elemSize, call.nranks)),
-      posts_(coll_ != Coll::Broadcast || rank == call.call.root),
+      role_(algo::boardRole(coll_, rank, call.call.root, call.nranks)),
       tag_(tagOf(call.call)),
-      root_(call.call.root) {
-  // No list of peers to read: this runs per small call, and an allocation costs what the call does.
-  if (coll_ == Coll::Broadcast) reads_ = rank == root_ ? 0 : 1;
-  else if (coll_ != Coll::Reduce || rank == root_) reads_ = static_cast<size_t>(n_);
-}
+      root_(call.call.root) {}
 
-int BoardRun::readFrom(size_t i) const { return coll_ == Coll::Broadcast ? root_ : static_cast<int>(i); }
+int BoardRun::readFrom(int i) const { return coll_ == Coll::Broadcast ? root_ : i; }
 
 void BoardRun::fail(Status s) {
   if (failed_) return;
@@ -97,14 +93,14 @@ bool BoardRun::advance() {
   if (finished()) return false;
   bool moved = false;
   if (phase_ == Phase::Post) {
-    if (posts_) {
+    if (role_.posts) {
       if (!fabric_.boardFree(number_)) return false;
       post();
     }
     phase_ = Phase::Read;
     moved = true;
   }
-  while (nextRead_ < reads_) {
+  while (nextRead_ < role_.reads) {
     const int peer = readFrom(nextRead_);
     const wire::BoardHeader* h = fabric_.boardEntry(peer, number_);
     if (!h) break;
@@ -112,7 +108,7 @@ bool BoardRun::advance() {
     ++nextRead_;
     moved = true;
   }
-  if (nextRead_ == reads_) {
+  if (nextRead_ == role_.reads) {
     fabric_.boardFinish(number_);
     phase_ = Phase::Done;
     return true;
@@ -128,7 +124,7 @@ bool BoardRun::advance() {
 std::string BoardRun::pendingSummary() const {
   if (phase_ == Phase::Post)
     return fmt::format("board call #{}: the other ranks to read our earlier board entries", number_);
-  if (nextRead_ < reads_)
+  if (nextRead_ < role_.reads)
     return fmt::format("board call #{}: rank {}'s entry ({} bytes)", number_, readFrom(nextRead_), postBytes_);
   return "nothing";
 }

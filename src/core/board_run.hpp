@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "algo/algorithms.hpp"
 #include "core/call_descriptor.hpp"
 #include "core/executor.hpp"
 #include "core/status.hpp"
@@ -47,7 +48,7 @@ class BoardRun {
   void fail(Status s);
   // The rank whose entry is this rank's i-th read: the root's for a broadcast, else rank order
   // (the reduction's order).
-  int readFrom(size_t i) const;
+  int readFrom(int i) const;
 
   size_t count_;  // elements per block
   algo::Coll coll_;
@@ -58,11 +59,10 @@ class BoardRun {
   int rank_, n_;
   size_t block_;      // count * elemSize
   size_t postBytes_;  // what a rank posts
-  bool posts_;        // this rank posts (a broadcast's non-roots do not)
+  algo::BoardRole role_;  // posts or not, entries read (no list of peers: an allocation per small call costs what the call does)
   transport::wire::BoardTag tag_;  // the call as posted, and as every entry read must say
   int root_;
-  size_t reads_ = 0;  // entries this rank reads, own included
-  size_t nextRead_ = 0;
+  int nextRead_ = 0;  // entries read so far
   const char* first_ = nullptr;  // the first entry of a reduction, reduced with the second
   Phase phase_ = Phase::Post;
   bool failed_ = false;

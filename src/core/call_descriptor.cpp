@@ -6,26 +6,21 @@
 
 namespace loom::core {
 
-namespace {
-
 using algo::Coll;
-
-bool hasOp(Coll c) { return c == Coll::AllReduce || c == Coll::Reduce || c == Coll::ReduceScatter; }
-bool hasRoot(Coll c) { return c == Coll::Broadcast || c == Coll::Reduce || c == Coll::Gather || c == Coll::Scatter; }
-
-}  // namespace
+using algo::isReduction;
+using algo::isRooted;
 
 CallDescriptor descriptorOf(const CollCall& c) {
-  return {static_cast<int32_t>(c.coll), static_cast<int32_t>(c.type), hasOp(c.coll) ? static_cast<int32_t>(c.op) : 0,
-          hasRoot(c.coll) ? c.root : 0, c.coll == Coll::AllToAllv ? 0 : c.count};
+  return {static_cast<int32_t>(c.coll), static_cast<int32_t>(c.type), isReduction(c.coll) ? static_cast<int32_t>(c.op) : 0,
+          isRooted(c.coll) ? c.root : 0, c.coll == Coll::AllToAllv ? 0 : c.count};
 }
 
 std::string describe(const CallDescriptor& d) {
   const auto coll = static_cast<Coll>(d.coll);
   std::string s = fmt::format("{}(count {}, {}", algo::collName(coll), d.count,
                               mem::typeName(static_cast<loomDataType_t>(d.type)));
-  if (hasOp(coll)) s += fmt::format(", op {}", d.op);
-  if (hasRoot(coll)) s += fmt::format(", root {}", d.root);
+  if (isReduction(coll)) s += fmt::format(", op {}", d.op);
+  if (isRooted(coll)) s += fmt::format(", root {}", d.root);
   return s + ")";
 }
 

@@ -64,8 +64,6 @@ Layout layoutOf(const CollCall& c, int rank, int n, size_t elem) {
   return l;
 }
 
-bool isReduction(Coll c) { return c == Coll::AllReduce || c == Coll::Reduce || c == Coll::ReduceScatter; }
-
 template <typename T>
 void divideAll(void* buf, size_t count, int n) {
   T* p = static_cast<T*>(buf);
@@ -161,14 +159,14 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   // PreMulSum: scale a private copy of the input, then sum.
   double premul = 1.0;
   bool hasPremul = false;
-  if (isReduction(c.coll) && c.op >= loomNumOps) {
+  if (algo::isReduction(c.coll) && c.op >= loomNumOps) {
     std::lock_guard lock(mu_);
     const CustomOp& custom = customOps_[c.op - loomNumOps];
     hasPremul = true;
     premul = custom.residence == loomScalarHostImmediate ? custom.value
                                                           : mem::loadAsDouble(c.type, custom.pointer, 0);
   }
-  if (isReduction(c.coll)) op.reduce = mem::reduceFn(c.type, kindOf(c.op));
+  if (algo::isReduction(c.coll)) op.reduce = mem::reduceFn(c.type, kindOf(c.op));
 
   // A loop repeats its call: the same shape as the last call reuses its algorithm and plan.
   // On a hit the call's sequence numbers are taken under the same lock (one lock per call): the
@@ -234,7 +232,7 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
       if (!plan) return err;
     }
   }
-  if (c.op == loomAvg && isReduction(c.coll) && (c.coll != Coll::Reduce || rank_ == c.root)) {
+  if (c.op == loomAvg && algo::isReduction(c.coll) && (c.coll != Coll::Reduce || rank_ == c.root)) {
     void* out = op.buffers.output;
     const size_t n = c.count;
     const loomDataType_t type = c.type;

@@ -16,7 +16,7 @@ Result<Estimate> estimateBoard(const Tuning& t, const Placement& where, const al
                                        algo::collName(shape.coll), shape.count));
   const double block = static_cast<double>(shape.count * shape.elemSize);
   const double posted = static_cast<double>(algo::boardPostBytes(shape.coll, shape.count, shape.elemSize, n));
-  const bool reduces = shape.coll == Coll::AllReduce || shape.coll == Coll::Reduce || shape.coll == Coll::ReduceScatter;
+  const bool reduces = algo::isReduction(shape.coll);
   const double copyRate = t.copyRate(true);
   const double reduceRate = t.reduceRate(true, lowPrecision);
   const double shmRate = t.shm.rate(true);
@@ -26,10 +26,7 @@ Result<Estimate> estimateBoard(const Tuning& t, const Placement& where, const al
 
   double worst = 0, sumWork = 0, maxWork = 0, worstCopy = 0, worstReduce = 0;
   for (int r = 0; r < n; ++r) {
-    const bool posts = shape.coll != Coll::Broadcast || r == shape.root;
-    int reads = 0;  // entries read, own included
-    if (shape.coll == Coll::Broadcast) reads = r == shape.root ? 0 : 1;
-    else if (shape.coll != Coll::Reduce || r == shape.root) reads = n;
+    const auto [posts, reads] = algo::boardRole(shape.coll, r, shape.root, n);  // reads: own entry included
     const int remote = reads == n ? n - 1 : reads;
     const double copy = (posts ? usFor(posted, copyRate) : 0) + usFor(remote * block, shmRate) +
                         (reads == n && !reduces ? usFor(block, copyRate) : 0);

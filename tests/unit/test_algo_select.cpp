@@ -1,6 +1,8 @@
 // The default size rule and LOOM_ALGO parsing, including every error path.
 #include <gtest/gtest.h>
 
+#include <utility>
+
 #include "algo/select.hpp"
 
 namespace loom::algo {
@@ -91,6 +93,25 @@ TEST(Select, BoardWhereItHasAPath) {
   EXPECT_EQ(forcedAlgo(*ranged, Coll::Broadcast, 100), Algo::Board);
   EXPECT_EQ(forcedAlgo(*ranged, Coll::Broadcast, 8 * K), Algo::Ring);
   expectError("gather=board", "algorithm board does not implement gather");
+}
+
+// Who posts and how many entries each rank reads (own included), as BoardRun runs it and the
+// cost model prices it.
+TEST(Select, BoardRolesAndWhatImplementsWhat) {
+  auto role = [](Coll c, int rank) {
+    const BoardRole r = boardRole(c, rank, 1, 4);
+    return std::pair{r.posts, r.reads};
+  };
+  EXPECT_EQ(role(Coll::Broadcast, 1), std::pair(true, 0)) << "the root reads nothing";
+  EXPECT_EQ(role(Coll::Broadcast, 2), std::pair(false, 1)) << "the others read the root's entry";
+  EXPECT_EQ(role(Coll::Reduce, 1), std::pair(true, 4));
+  EXPECT_EQ(role(Coll::Reduce, 0), std::pair(true, 0)) << "a reduce's non-root only posts";
+  for (Coll c : {Coll::AllReduce, Coll::AllGather, Coll::ReduceScatter, Coll::AllToAll})
+    EXPECT_EQ(role(c, 3), std::pair(true, 4)) << collName(c);
+  EXPECT_TRUE(implements(Algo::Board, Coll::AllToAll));
+  EXPECT_FALSE(implements(Algo::Board, Coll::Gather));
+  EXPECT_TRUE(implements(Algo::Rhd, Coll::AllReduce));
+  EXPECT_FALSE(implements(Algo::Dissemination, Coll::AllReduce));
 }
 
 TEST(Select, Errors) {

@@ -48,10 +48,7 @@ double median(std::vector<double> v) {
 bool Contender::runs(Coll coll) const {
   if (algo == algo::Algo::Auto) return true;
   auto lc = libraryColl(coll);
-  if (!lc) return false;
-  if (algo == algo::Algo::Board) return algo::boardImplements(*lc);
-  auto all = algo::algorithmsFor(*lc);
-  return std::find(all.begin(), all.end(), algo) != all.end();
+  return lc && algo::implements(algo, *lc);
 }
 
 bool splitContenders(loomComm_t world, const Options& o, std::vector<Contender>* out) {
