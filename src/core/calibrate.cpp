@@ -69,11 +69,14 @@ Status await(const Side& side, transport::Completion& c) {
 struct PairTimes {
   double alphaUs = 0;     // half the ping-pong round trip of 8 bytes
   double gbps = 0;        // 4 x 4 MiB: exchange (shm, per core) or one-way stream (tcp); memory speed
-  double cachedGbps = 0;  // tcp: 4 x 256 KiB, the same way; cache speed (shm: memcpy's, see calibrate)
+  double cachedGbps = 0;  // 4 x 256 KiB one way; cache speed (over shm: single copy)
+  double msgUs = 0;       // per message of a one-way stream of small ones: the busier end's thread time
 };
 
 // One stream of `count` messages of `bytes` from side 0 to side 1, closed by an ack; seconds.
-Result<double> timeStream(const Side& side, uint8_t* buf, size_t bytes, int count) {
+// oneByOne: each end posts a message only once its previous one completed, as blocking calls in
+// a loop do (a broadcast's root runs ahead of its receiver by what the transport buffers).
+Result<double> timeStream(const Side& side, uint8_t* buf, size_t bytes, int count, bool oneByOne = false) {
   transport::Fabric& f = side.f;
   const int self = side.self, peer = side.peer();
   auto t0 = Clock::now();
@@ -83,6 +86,7 @@ Result<double> timeStream(const Side& side, uint8_t* buf, size_t bytes, int coun
     uint8_t* part = buf + i * bytes;
     sink.dst = part;
     self == 0 ? f.postSend(peer, part, bytes, &cs[i]) : f.postRecv(peer, bytes, sink, &cs[i]);
+    if (oneByOne) LOOM_TRY(await(side, cs[i]));
   }
   for (auto& c : cs) LOOM_TRY(await(side, c));
   uint8_t ack[8] = {};
@@ -127,21 +131,22 @@ Result<bool> agreeToGoOn(const Side& side, bool mine) {
 // is not the link's cost). Ten stream rounds, not three: replaying one recorded race
 // (bench/accuracy/replay.py) against calibrations of three rounds moved the median error between
 // 15% and 24% with shm's memory rate (8.7-13 GB/s); ten give 13.9-14.1 GB/s and 13-15%.
-// Over shm the rates come from exchanges (the cost model's per-core copy rate for each stage of a
-// message); over tcp from one-way streams (a message occupies both ends there).
+// Over shm the memory rate comes from exchanges (the cost model's per-core copy rate for each stage
+// of a message); over tcp from one-way streams (a message occupies both ends there). The cache
+// rate comes from one-way streams on both.
 Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_point softEnd) {
   transport::Fabric& f = side.f;
   const int self = side.self, peer = side.peer();
   // The big transfers cover 16 MiB each way so that they run at memory speed, as large collectives
   // do, not cache speed.
-  const int kPings = 30, kRounds = 12, kStreamRounds = 10, kStream = 4;
+  const int kPings = 30, kRounds = 12, kStreamRounds = 10, kStream = 4, kSmallStream = 64;
   const size_t kBig = 4 << 20, kHot = 256 << 10;
   std::vector<uint8_t> small(8), big(kStream * kBig, 1), into(exchange ? kStream * kBig : 0);
   auto transfer = [&](size_t bytes) {
     return exchange ? timeExchange(side, big.data(), into.data(), bytes, kStream)
                     : timeStream(side, big.data(), bytes, kStream);
   };
-  double bestPing = 1e30, bestStream = 1e30, bestHot = 1e30;
+  double bestPing = 1e30, bestStream = 1e30, bestHot = 1e30, bestSmall = 1e30;
   for (int round = 0; round < kRounds; ++round) {
     if (round > 0) {
       auto go = agreeToGoOn(side, Clock::now() < softEnd);
@@ -166,25 +171,31 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
       }
     }
     bestPing = std::min(bestPing, secondsSince(t0));
+    auto smallStream = timeStream(side, big.data(), small.size(), kSmallStream, true);
+    if (!smallStream.isOk()) return smallStream.takeStatus();
+    bestSmall = std::min(bestSmall, smallStream.value());
     if (round >= kStreamRounds) continue;
     auto mem = transfer(kBig);
     if (!mem.isOk()) return mem.takeStatus();
     bestStream = std::min(bestStream, mem.value());
-    if (exchange) continue;  // over shm the cache rate is memcpy's (calibrate)
-    auto hot = transfer(kHot);
+    // One way even over shm: such messages go single copy there (the receiver reads the sender's
+    // buffer), which two processes in a loop of broadcasts do at about this rate, half memcpy's.
+    auto hot = timeStream(side, big.data(), kHot, kStream);
     if (!hot.isOk()) return hot.takeStatus();
     bestHot = std::min(bestHot, hot.value());
   }
   out->alphaUs = bestPing * 1e6 / (2.0 * kPings);
+  // The stream's closing ack is a round trip; the rest is one message after another.
+  out->msgUs = std::max(0.0, bestSmall * 1e6 - 2 * out->alphaUs) / kSmallStream;
   // The ack's round trip comes off; per-message latency stays in (streamed messages overlap it,
   // and subtracting a noisy ping-pong figure four times can leave next to nothing).
-  auto rate = [&](double seconds, size_t bytes) {
-    if (exchange) return 2.0 * kStream * static_cast<double>(bytes) / (seconds * 1e9);
+  auto rate = [&](double seconds, size_t bytes, bool bothWays) {
+    if (bothWays) return 2.0 * kStream * static_cast<double>(bytes) / (seconds * 1e9);
     double us = std::max(seconds * 1e6 - 2 * out->alphaUs, seconds * 1e6 / 2);
     return kStream * static_cast<double>(bytes) / (us * 1e3);
   };
-  out->gbps = rate(bestStream, kBig);
-  if (!exchange) out->cachedGbps = rate(bestHot, kHot);
+  out->gbps = rate(bestStream, kBig, exchange);
+  out->cachedGbps = rate(bestHot, kHot, false);
   return {};
 }
 
@@ -347,6 +358,9 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   t.shm = {std::min(shm->alphaUs, shmSleep->alphaUs), std::max(shm->gbps, shmSleep->gbps)};
   t.tcp = {std::min(tcp->alphaUs, tcpSleep->alphaUs), std::max(tcp->gbps, tcpSleep->gbps)};
   t.tcp.cachedGbps = std::max(tcp->cachedGbps, tcpSleep->cachedGbps);
+  t.singleCopyCachedGbps = std::max(shm->cachedGbps, shmSleep->cachedGbps);
+  t.shm.msgUs = std::min(shm->msgUs, shmSleep->msgUs);
+  t.tcp.msgUs = std::min(tcp->msgUs, tcpSleep->msgUs);
   {
     // Yield-polling ranks on crowded cores: what a message costs on a host with more ranks than
     // cores (the communicator's setting there, see chooseYieldMicros).
@@ -371,9 +385,10 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   auto sumBf16 = mem::reduceFn(loomBfloat16, mem::ReduceKind::Sum);
   t.reduceLowGbps = rateGbps(n * 4, [&] { sumBf16(c.data(), a.data(), b.data(), 2 * n); });
   t.copyCurve = measureCopyCurve();
-  LOOM_INFO("calibrated in {:.0f} ms: shm {:.1f} us {:.2f}/{:.2f} GB/s, tcp {:.1f} us {:.2f}/{:.2f} GB/s, wake {:.1f} us, "
-            "copy {:.1f}/{:.1f}, reduce {:.1f}/{:.1f} GB/s (memory/cache)", secondsSince(t0) * 1e3, t.shm.alphaUs,
-            t.shm.gbps, t.shm.cachedGbps, t.tcp.alphaUs, t.tcp.gbps, t.tcp.cachedGbps, t.wakeUs, t.copyGbps,
+  LOOM_INFO("calibrated in {:.0f} ms: shm {:.1f} us ({:.2f} per streamed message) {:.2f}/{:.2f} GB/s, tcp {:.1f} us "
+            "({:.2f}) {:.2f}/{:.2f} GB/s, wake {:.1f} us, copy {:.1f}/{:.1f}, reduce {:.1f}/{:.1f} GB/s (memory/cache)",
+            secondsSince(t0) * 1e3, t.shm.alphaUs, t.shm.msgUs, t.shm.gbps, t.shm.cachedGbps, t.tcp.alphaUs, t.tcp.msgUs,
+            t.tcp.gbps, t.tcp.cachedGbps, t.wakeUs, t.copyGbps,
             t.copyCachedGbps, t.reduceGbps, t.reduceCachedGbps);
   return t;
 }

@@ -190,7 +190,8 @@ class Replay {
     Action half = ac;
     half.recvHalf = true;
     half.singleCopy = true;
-    half.work = t_.stepUs + perByte(bytes, t_.shm.rate(hot) * std::min(memScale_[a], memScale_[b])) * stretch_[b];
+    const double gbps = hot && t_.singleCopyCachedGbps > 0 ? t_.singleCopyCachedGbps : t_.shm.rate(hot);
+    half.work = t_.stepUs + perByte(bytes, gbps * std::min(memScale_[a], memScale_[b])) * stretch_[b];
     half.arrival = start + t_.stepUs + t_.shm.alphaUs;
     half.notBefore = half.arrival;
     threadFree_[a] = std::max(threadFree_[a], start) + t_.stepUs;
@@ -215,7 +216,14 @@ class Replay {
     const bool hot = inCache_[a] && inCache_[b];
     double gbps = link.rate(hot) * std::min(memScale_[a], memScale_[b]);
     if (tcp && w_.hostOf[a] != w_.hostOf[b]) gbps = std::min({gbps, nicShare_[a], nicShare_[b]});
-    const double outGbps = sb.kind == StepKind::RecvReduce ? std::min(gbps, reduceRate(hot, b)) : gbps;
+    // A shm receiver reduces straight out of the ring. A tcp one reads into a staging buffer first
+    // (tcp_channel.cpp), then reduces, one after the other on its thread: in cache that adds up
+    // (2-rank reducescatter of 1 MiB 168 us, allgather 128); beyond, the kernel's copies through
+    // memory bound both alike (256 MiB: 89.6 and 89.7 ms).
+    const double red = reduceRate(hot, b);
+    const double outGbps = sb.kind != StepKind::RecvReduce ? gbps
+                           : tcp && hot                    ? 1 / (1 / gbps + 1 / red)
+                                                           : std::min(gbps, red);
     const size_t frag = std::min(bytes, tcp ? kTcpFragBytes : transport::shmFragBytes(bytes, w_.shmSlotBytes));
     const double sIn = stretch_[a], sOut = stretch_[b];
     const double wake = sleeps_[a] || sleeps_[b] ? t_.wakeUs : 0;
@@ -223,8 +231,10 @@ class Replay {
     Action half = ac;
     half.recvHalf = true;
     half.reduces = sb.kind == StepKind::RecvReduce && outGbps < gbps;
-    half.work = t_.stepUs + perByte(bytes, outGbps) * sOut;
-    half.arrival = start + t_.stepUs + link.alphaUs + wake + perByte(frag, gbps) * sIn;
+    // The receiver's thread time per message is part of the latency, not on top of it.
+    const double msgUs = std::min(link.msgUs, link.alphaUs);
+    half.work = t_.stepUs + (msgUs + perByte(bytes, outGbps)) * sOut;
+    half.arrival = start + t_.stepUs + link.alphaUs - msgUs + wake + perByte(frag, gbps) * sIn;
     double sendEnd = start + t_.stepUs + copyIn;
     half.notBefore = sendEnd + link.alphaUs + perByte(frag, outGbps) * sOut;
     const double ring = tcp ? static_cast<double>(w_.tcpBufferBytes)

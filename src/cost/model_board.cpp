@@ -19,7 +19,11 @@ Result<Estimate> estimateBoard(const Tuning& t, const Placement& where, const al
   const bool reduces = algo::isReduction(shape.coll);
   const double copyRate = t.copyRate(true);
   const double reduceRate = t.reduceRate(true, lowPrecision);
-  const double shmRate = t.shm.rate(true);
+  // Entries another core just wrote are read as a single copy is (another rank's data, through
+  // the caches), after polling their flags: a message's time on the receiver's thread, once per
+  // call (the polls of several entries overlap), and part of the handoff's latency.
+  const double shmRate = t.singleCopyCachedGbps > 0 ? t.singleCopyCachedGbps : t.shm.rate(true);
+  const double msgUs = std::min(t.shm.msgUs, t.shm.alphaUs);
   const int cores = where.coresOfHost.empty() ? 1 : std::max(where.coresOfHost[0], 1);
   const double stretch = std::max(1.0, static_cast<double>(n) / cores);
   const bool crowded = n > cores;
@@ -28,11 +32,11 @@ Result<Estimate> estimateBoard(const Tuning& t, const Placement& where, const al
   for (int r = 0; r < n; ++r) {
     const auto [posts, reads] = algo::boardRole(shape.coll, r, shape.root, n);  // reads: own entry included
     const int remote = reads == n ? n - 1 : reads;
-    const double copy = (posts ? usFor(posted, copyRate) : 0) + usFor(remote * block, shmRate) +
+    const double copy = (posts ? usFor(posted, copyRate) : 0) + (remote ? msgUs : 0) + usFor(remote * block, shmRate) +
                         (reads == n && !reduces ? usFor(block, copyRate) : 0);
     const double reduce = reduces && reads > 1 ? usFor((reads - 1) * block, reduceRate) : 0;
     const double work = t.opUs + copy + reduce;
-    const double wait = remote ? t.shm.alphaUs + (crowded ? t.wakeUs : 0) : 0;
+    const double wait = remote ? t.shm.alphaUs - msgUs + (crowded ? t.wakeUs : 0) : 0;
     const double total = stretch * work + wait;
     if (total > worst) worst = total, worstCopy = copy, worstReduce = reduce;
     sumWork += work;

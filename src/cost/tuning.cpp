@@ -21,7 +21,7 @@ using nlohmann::json;
 
 namespace {
 // Bump when the meaning of a constant or the way it is measured changes: caches measure again.
-constexpr int kModelVersion = 10;  // 10: best of ten stream rounds (9: the copy curve)
+constexpr int kModelVersion = 11;  // 11: time per message, single-copy cache rate (10: ten stream rounds)
 }  // namespace
 
 std::string hardwareFingerprint() {
@@ -47,12 +47,17 @@ std::string hardwareFingerprint() {
                      (memKb + (1 << 19)) >> 20, LOOM_VERSION_CODE, kModelVersion);
 }
 
+namespace {
+json linkJson(const LinkCost& l) {
+  return {{"alpha_us", l.alphaUs}, {"gbps", l.gbps}, {"cached_gbps", l.cachedGbps}, {"msg_us", l.msgUs}};
+}
+}  // namespace
+
 std::string toJson(const Tuning& t) {
   json j = {{"version", 1},
             {"fingerprint", t.fingerprint},
             {"links",
-             {{"shm", {{"alpha_us", t.shm.alphaUs}, {"gbps", t.shm.gbps}, {"cached_gbps", t.shm.cachedGbps}}},
-              {"tcp", {{"alpha_us", t.tcp.alphaUs}, {"gbps", t.tcp.gbps}, {"cached_gbps", t.tcp.cachedGbps}}}}},
+             {{"shm", linkJson(t.shm)}, {"tcp", linkJson(t.tcp)}}},
             {"copy_gbps", t.copyGbps},
             {"reduce_gbps", t.reduceGbps},
             {"reduce_low_gbps", t.reduceLowGbps},
@@ -60,7 +65,8 @@ std::string toJson(const Tuning& t) {
             {"wake_us", t.wakeUs},
             {"op_us", t.opUs},
             {"copy_cached_gbps", t.copyCachedGbps},
-            {"reduce_cached_gbps", t.reduceCachedGbps}};
+            {"reduce_cached_gbps", t.reduceCachedGbps},
+            {"single_copy_cached_gbps", t.singleCopyCachedGbps}};
   if (!t.copyCurve.empty()) j["copy_curve"] = t.copyCurve;
   return j.dump(2) + "\n";
 }
@@ -106,6 +112,7 @@ Status readLink(const json& links, const char* name, LinkCost* out) {
   if (!it->is_object()) return invalidArgument(fmt::format("links.{}: expected an object", name));
   LOOM_TRY(readNumber(*it, "alpha_us", path, &out->alphaUs, true));
   LOOM_TRY(readNumber(*it, "cached_gbps", path, &out->cachedGbps, true));
+  LOOM_TRY(readNumber(*it, "msg_us", path, &out->msgUs, true));
   return readNumber(*it, "gbps", path, &out->gbps);
 }
 
@@ -154,6 +161,7 @@ Result<Tuning> fromJson(std::string_view text) {
   LOOM_TRY(readNumber(j, "op_us", "", &t.opUs, true));
   LOOM_TRY(readNumber(j, "copy_cached_gbps", "", &t.copyCachedGbps, true));
   LOOM_TRY(readNumber(j, "reduce_cached_gbps", "", &t.reduceCachedGbps, true));
+  LOOM_TRY(readNumber(j, "single_copy_cached_gbps", "", &t.singleCopyCachedGbps, true));
   LOOM_TRY(readCurve(j, &t.copyCurve));
   return t;
 }

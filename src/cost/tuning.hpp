@@ -18,6 +18,9 @@ struct LinkCost {
   double alphaUs = 0;  // per message
   double gbps = 1;     // GB/s (1e9 bytes) one way, one pair, data beyond the caches
   double cachedGbps = 0;  // the same for data in cache (0: as gbps)
+  // The receiver's thread time per message (part of alphaUs, not on top of it): what bounds a
+  // stream of small messages, e.g. a broadcast root running ahead over tcp (0: nothing).
+  double msgUs = 0;
   double rate(bool inCache) const { return inCache && cachedGbps > 0 ? cachedGbps : gbps; }
   bool operator==(const LinkCost&) const = default;
 };
@@ -36,6 +39,9 @@ struct Tuning {
   double opUs = 0.2;
   double copyCachedGbps = 0;    // the same rates for data in cache (0: as above)
   double reduceCachedGbps = 0;
+  // A shm single-copy read (the receiver copies from the sender's buffer) for data in cache
+  // (0: as shm.cachedGbps); beyond the caches it runs at shm.gbps, which is measured that way.
+  double singleCopyCachedGbps = 0;
   double wakeUs = 20;          // extra per message when ranks share cores (more ranks than cores)
   // memcpy on one core against its working set (source + destination bytes), ascending: where
   // the caches end, and how far memory falls below the rates above (measured at a working set of

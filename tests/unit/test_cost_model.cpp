@@ -128,6 +128,15 @@ TEST(CostModel, SingleCopyWhereTheTransportTakesIt) {
   EXPECT_LT(oneCall(big - 16, 32 << 10), oneCall(big - 16, 0));
   // A ring allgather's first send is the input, halving-doubling's comes from the output.
   EXPECT_LT(loopUs(two, Coll::AllGather, Algo::Ring, 32 << 10), loopUs(two, Coll::AllGather, Algo::Ring, 0));
+  // In cache the read runs at the measured single-copy rate, not at the link's cache rate.
+  Tuning hotRead = simple();
+  hotRead.shm.cachedGbps = 20;
+  hotRead.singleCopyCachedGbps = 5;
+  Placement cached = two;
+  cached.cacheBytesOfHost = {1e9};
+  auto hot = estimate(hotRead, cached, shape(Coll::Broadcast, count), Algo::Tree);
+  ASSERT_TRUE(hot.isOk());
+  EXPECT_NEAR(hot->us, 2.0 + 100000 / 5e3, 1e-6);
   EXPECT_EQ(loopUs(two, Coll::AllGather, Algo::Rhd, 32 << 10), loopUs(two, Coll::AllGather, Algo::Rhd, 0));
 }
 
@@ -278,6 +287,40 @@ TEST(CostModel, CopyCurveDecidesCacheAndMemoryTiers) {
   EXPECT_NEAR(huge->us, (128 << 20) / 10e3, 1e-6) << "four times kMemoryRefBytes: half the memory rate";
 }
 
+// msg_us: the receiver's thread time per message, part of the link's latency. One message alone
+// takes as long as without it; a loop of broadcasts, where the root runs ahead, is held to it.
+TEST(CostModel, ReceiverTimePerMessageBoundsALoopNotOneCall) {
+  Tuning t = simple();
+  const Placement hosts = Placement::blocks(2, 2, 4);
+  auto base = estimate(t, hosts, shape(Coll::Broadcast, 1), Algo::Tree, false, true);
+  t.tcp.msgUs = 5;
+  auto held = estimate(t, hosts, shape(Coll::Broadcast, 1), Algo::Tree, false, true);
+  ASSERT_TRUE(base.isOk() && held.isOk());
+  EXPECT_NEAR(held->us, base->us, 1e-9);
+  EXPECT_NEAR(base->loopUs, 4 / 2e4 + 4 / 1e3, 1e-9) << "the root's copies";
+  EXPECT_NEAR(held->loopUs, 5 + 4 / 1e3, 1e-9) << "the receiver's time per message and its read";
+  t.tcp.msgUs = 50;  // more than the latency it is part of: the latency
+  auto capped = estimate(t, hosts, shape(Coll::Broadcast, 1), Algo::Tree, false, true);
+  ASSERT_TRUE(capped.isOk());
+  EXPECT_NEAR(capped->us, base->us, 1e-9);
+}
+
+// A tcp receiver stages a reduce message and then reduces it: in cache the two add up; beyond the
+// caches the slower of the two sets the pace, as over shm (src/transport/tcp_channel.cpp).
+TEST(CostModel, TcpReduceReceiveStagesThenReduces) {
+  Tuning t = simple();
+  t.tcp = {20.0, 10.0};  // as fast as the reduction (10 GB/s)
+  Placement cold = Placement::blocks(2, 2, 4);
+  Placement hot = cold;
+  hot.cacheBytesOfHost = {1e9, 1e9};
+  auto rs = [&](const Placement& w) {
+    auto e = estimate(t, w, shape(Coll::ReduceScatter, 25000), Algo::Ring);
+    EXPECT_TRUE(e.isOk());
+    return e.isOk() ? e->us : -1;
+  };
+  EXPECT_NEAR(rs(hot) - rs(cold), 100000 / 1e4, 1e-6) << "the reduction after the read";
+}
+
 TEST(CostModel, BoardFitsOneHostOverSharedMemoryAndItsEntries) {
   Placement p = Placement::singleHost(4, 4);
   p.boardBytes = 4096;
@@ -317,6 +360,14 @@ TEST(CostModel, BoardClosedForm) {
   EXPECT_NEAR(b->us, 2 * reader + 2.0 + 30.0, 1e-9);
   EXPECT_NEAR(b->loopUs, (root + 3 * reader) / 2, 1e-9);
 
+  // Reading entries another core wrote: at the single-copy rate, after polling their flags once
+  // per call (msg_us, on the reader's thread and part of the handoff's alpha).
+  t.singleCopyCachedGbps = 5;
+  t.shm.msgUs = 0.25;
+  auto polled = estimate(t, Placement::singleHost(2, 2), shape(Coll::AllReduce, 1000), Algo::Board, false, true);
+  ASSERT_TRUE(polled.isOk());
+  EXPECT_NEAR(polled->us, 0.5 + 4000 / 2e4 + 0.25 + 4000 / 5e3 + 4000 / 1e4 + (2.0 - 0.25), 1e-9);
+
   // Where it cannot run, it is an error, not a guess.
   EXPECT_FALSE(estimate(t, Placement::blocks(4, 2, 2), shape(Coll::AllReduce, 1), Algo::Board).isOk());
 }
@@ -346,6 +397,8 @@ TEST(Tuning, JsonRoundTrip) {
   Tuning t = simple();
   t.copyCurve = {{524288, 55.5}, {2097152, 33}, {134217728, 7.5}};
   t.fingerprint = "test cpu / 2 cpus";
+  t.tcp.msgUs = 2.5;
+  t.singleCopyCachedGbps = 17;
   auto back = fromJson(toJson(t));
   ASSERT_TRUE(back.isOk()) << back.status().message();
   back.value().source = t.source;
@@ -364,6 +417,8 @@ TEST(Tuning, MalformedFilesNameTheField) {
       {R"({"links": {"tcp": {"gbps": "fast"}}})", "links.tcp.gbps: expected a number"},
       {R"({"links": {"shm": {"alpha_us": -1}}})", "links.shm.alpha_us: expected a positive number"},
       {R"({"links": {"shm": 3}})", "links.shm: expected an object"},
+      {R"({"links": {"tcp": {"msg_us": -2}}})", "links.tcp.msg_us: expected a positive number"},
+      {R"({"single_copy_cached_gbps": "x"})", "single_copy_cached_gbps: expected a number"},
       {R"({"reduce_gbps": 0})", "reduce_gbps: expected a positive number"},
       {R"({"fingerprint": 7})", "fingerprint: expected a string"},
       {R"({"copy_curve": 3})", "copy_curve: expected an array"},
