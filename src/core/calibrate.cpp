@@ -74,16 +74,18 @@ struct PairTimes {
 };
 
 // One stream of `count` messages of `bytes` from side 0 to side 1, closed by an ack; seconds.
+// Message i uses buf + i * stride (stride 0: the same bytes each time, which stay in cache).
 // oneByOne: each end posts a message only once its previous one completed, as blocking calls in
 // a loop do (a broadcast's root runs ahead of its receiver by what the transport buffers).
-Result<double> timeStream(const Side& side, uint8_t* buf, size_t bytes, int count, bool oneByOne = false) {
+Result<double> timeStream(const Side& side, uint8_t* buf, size_t bytes, size_t stride, int count,
+                          bool oneByOne = false) {
   transport::Fabric& f = side.f;
   const int self = side.self, peer = side.peer();
   auto t0 = Clock::now();
   std::vector<transport::Completion> cs(count);
   transport::RecvSink sink;
   for (int i = 0; i < count; ++i) {
-    uint8_t* part = buf + i * bytes;
+    uint8_t* part = buf + i * stride;
     sink.dst = part;
     self == 0 ? f.postSend(peer, part, bytes, &cs[i]) : f.postRecv(peer, bytes, sink, &cs[i]);
     if (oneByOne) LOOM_TRY(await(side, cs[i]));
@@ -139,12 +141,12 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
   const int self = side.self, peer = side.peer();
   // The big transfers cover 16 MiB each way so that they run at memory speed, as large collectives
   // do, not cache speed.
-  const int kPings = 30, kRounds = 12, kStreamRounds = 10, kStream = 4, kSmallStream = 64;
+  const int kPings = 30, kRounds = 12, kStreamRounds = 10, kStream = 4, kHotStream = 16, kSmallStream = 64;
   const size_t kBig = 4 << 20, kHot = 256 << 10;
   std::vector<uint8_t> small(8), big(kStream * kBig, 1), into(exchange ? kStream * kBig : 0);
   auto transfer = [&](size_t bytes) {
     return exchange ? timeExchange(side, big.data(), into.data(), bytes, kStream)
-                    : timeStream(side, big.data(), bytes, kStream);
+                    : timeStream(side, big.data(), bytes, bytes, kStream);
   };
   double bestPing = 1e30, bestStream = 1e30, bestHot = 1e30, bestSmall = 1e30;
   for (int round = 0; round < kRounds; ++round) {
@@ -171,7 +173,7 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
       }
     }
     bestPing = std::min(bestPing, secondsSince(t0));
-    auto smallStream = timeStream(side, big.data(), small.size(), kSmallStream, true);
+    auto smallStream = timeStream(side, big.data(), small.size(), small.size(), kSmallStream, true);
     if (!smallStream.isOk()) return smallStream.takeStatus();
     bestSmall = std::min(bestSmall, smallStream.value());
     if (round >= kStreamRounds) continue;
@@ -180,7 +182,9 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
     bestStream = std::min(bestStream, mem.value());
     // One way even over shm: such messages go single copy there (the receiver reads the sender's
     // buffer), which two processes in a loop of broadcasts do at about this rate, half memcpy's.
-    auto hot = timeStream(side, big.data(), kHot, kStream);
+    // The same 256 KiB each time, so that it stays in cache, and 16 of them: 4 x 256 KiB took
+    // about 100 us, short enough for one preemption to decide the figure.
+    auto hot = timeStream(side, big.data(), kHot, 0, kHotStream);
     if (!hot.isOk()) return hot.takeStatus();
     bestHot = std::min(bestHot, hot.value());
   }
@@ -189,13 +193,13 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
   out->msgUs = std::max(0.0, bestSmall * 1e6 - 2 * out->alphaUs) / kSmallStream;
   // The ack's round trip comes off; per-message latency stays in (streamed messages overlap it,
   // and subtracting a noisy ping-pong figure four times can leave next to nothing).
-  auto rate = [&](double seconds, size_t bytes, bool bothWays) {
-    if (bothWays) return 2.0 * kStream * static_cast<double>(bytes) / (seconds * 1e9);
+  auto rate = [&](double seconds, size_t bytes, int count, bool bothWays) {
+    if (bothWays) return 2.0 * count * static_cast<double>(bytes) / (seconds * 1e9);
     double us = std::max(seconds * 1e6 - 2 * out->alphaUs, seconds * 1e6 / 2);
-    return kStream * static_cast<double>(bytes) / (us * 1e3);
+    return count * static_cast<double>(bytes) / (us * 1e3);
   };
-  out->gbps = rate(bestStream, kBig, exchange);
-  out->cachedGbps = rate(bestHot, kHot, false);
+  out->gbps = rate(bestStream, kBig, kStream, exchange);
+  out->cachedGbps = rate(bestHot, kHot, kHotStream, false);
   return {};
 }
 
@@ -359,8 +363,10 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   t.tcp = {std::min(tcp->alphaUs, tcpSleep->alphaUs), std::max(tcp->gbps, tcpSleep->gbps)};
   t.tcp.cachedGbps = std::max(tcp->cachedGbps, tcpSleep->cachedGbps);
   t.singleCopyCachedGbps = std::max(shm->cachedGbps, shmSleep->cachedGbps);
-  t.shm.msgUs = std::min(shm->msgUs, shmSleep->msgUs);
-  t.tcp.msgUs = std::min(tcp->msgUs, tcpSleep->msgUs);
+  // From the spinning pairs: a sleeping pair's ping-pong waits for wake-ups its stream does not,
+  // so subtracting its latency left nothing (once 0 over shm).
+  t.shm.msgUs = shm->msgUs;
+  t.tcp.msgUs = tcp->msgUs;
   {
     // Yield-polling ranks on crowded cores: what a message costs on a host with more ranks than
     // cores (the communicator's setting there, see chooseYieldMicros).
