@@ -121,7 +121,8 @@ Status rhdReduceScatter(const CollArgs& a, Schedule& s) {
     s.add(recv(a.rank + 1, out(0, blk)), {sent});  // in place, Output is inside the Input just sent
     return Status::ok();
   }
-  s.scratchBytes = total;  // partial sums at their Input offsets
+  // Partial sums at their Input offsets; two ranks land theirs straight in Output.
+  s.scratchBytes = f.p > 2 || f.proxy() ? total : 0;
   auto span = [&](sched::Buf buf, int g0, int g1) {
     size_t b = f.groupStart(g0) * blk, e = (g1 == f.p ? a.nranks : f.groupStart(g1)) * blk;
     return Span{buf, b, e - b};

@@ -216,14 +216,15 @@ class Replay {
     const bool hot = inCache_[a] && inCache_[b];
     double gbps = link.rate(hot) * std::min(memScale_[a], memScale_[b]);
     if (tcp && w_.hostOf[a] != w_.hostOf[b]) gbps = std::min({gbps, nicShare_[a], nicShare_[b]});
-    // A shm receiver reduces straight out of the ring. A tcp one reads into a staging buffer first
-    // (tcp_channel.cpp), then reduces, one after the other on its thread: in cache that adds up
-    // (2-rank reducescatter of 1 MiB 168 us, allgather 128); beyond, the kernel's copies through
-    // memory bound both alike (256 MiB: 89.6 and 89.7 ms).
+    // A shm receiver reduces straight out of the ring. A tcp one reads the socket into a staging
+    // buffer that stays in cache (tcp_channel.cpp), then reduces it, one after the other on its
+    // thread; the sender may be slower still. In cache the two add up (2-rank reducescatter of
+    // 1 MiB 168 us, allgather 128); beyond, the sender's copies through memory hide most of the
+    // reduction (256 MiB: 89.6 and 89.7 ms).
     const double red = reduceRate(hot, b);
     const double outGbps = sb.kind != StepKind::RecvReduce ? gbps
-                           : tcp && hot                    ? 1 / (1 / gbps + 1 / red)
-                                                           : std::min(gbps, red);
+                           : tcp ? std::min(gbps, 1 / (1 / link.rate(true) + 1 / red))
+                                 : std::min(gbps, red);
     const size_t frag = std::min(bytes, tcp ? kTcpFragBytes : transport::shmFragBytes(bytes, w_.shmSlotBytes));
     const double sIn = stretch_[a], sOut = stretch_[b];
     const double wake = sleeps_[a] || sleeps_[b] ? t_.wakeUs : 0;

@@ -305,20 +305,25 @@ TEST(CostModel, ReceiverTimePerMessageBoundsALoopNotOneCall) {
   EXPECT_NEAR(capped->us, base->us, 1e-9);
 }
 
-// A tcp receiver stages a reduce message and then reduces it: in cache the two add up; beyond the
-// caches the slower of the two sets the pace, as over shm (src/transport/tcp_channel.cpp).
+// A tcp receiver reads a reduce message into a staging buffer that stays in cache, then reduces
+// it, one after the other on its thread (src/transport/tcp_channel.cpp), and goes no faster than
+// its sender: in cache the read and the reduction add up; beyond, a slow sender hides them.
 TEST(CostModel, TcpReduceReceiveStagesThenReduces) {
   Tuning t = simple();
-  t.tcp = {20.0, 10.0};  // as fast as the reduction (10 GB/s)
+  t.tcp = {20.0, 2.0, 10.0};  // 2 GB/s through memory, 10 in cache
   Placement cold = Placement::blocks(2, 2, 4);
   Placement hot = cold;
   hot.cacheBytesOfHost = {1e9, 1e9};
-  auto rs = [&](const Placement& w) {
-    auto e = estimate(t, w, shape(Coll::ReduceScatter, 25000), Algo::Ring);
+  auto rs = [&](const Placement& w, double reduceGbps) {
+    Tuning u = t;
+    u.reduceGbps = reduceGbps;
+    auto e = estimate(u, w, shape(Coll::ReduceScatter, 25000), Algo::Ring);
     EXPECT_TRUE(e.isOk());
     return e.isOk() ? e->us : -1;
   };
-  EXPECT_NEAR(rs(hot) - rs(cold), 100000 / 1e4, 1e-6) << "the reduction after the read";
+  // 100000 bytes at 1 / (1/10 + 1/10) = 5 GB/s instead of at 10.
+  EXPECT_NEAR(rs(hot, 10) - rs(hot, 1e9), 100000 / 5e3 - 100000 / 1e4, 1e-6);
+  EXPECT_NEAR(rs(cold, 10), rs(cold, 1e9), 1e-6) << "the sender's 2 GB/s sets the pace";
 }
 
 TEST(CostModel, BoardFitsOneHostOverSharedMemoryAndItsEntries) {
