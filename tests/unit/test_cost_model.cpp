@@ -140,6 +140,19 @@ TEST(CostModel, SingleCopyWhereTheTransportTakesIt) {
   EXPECT_EQ(loopUs(two, Coll::AllGather, Algo::Rhd, 32 << 10), loopUs(two, Coll::AllGather, Algo::Rhd, 0));
 }
 
+// Messages larger than the ring (8 slots of 256 KiB): a sender waiting for ring space goes on
+// with its other messages, so an exchange costs each thread its copies in and out, not a send
+// held until the peer has drained it followed by the peer's message.
+TEST(CostModel, ExchangeBeyondTheRingKeepsBothThreadsBusy) {
+  const size_t count = 2 << 20;  // 8 MiB a block
+  const double b = 4.0 * count;
+  auto e = estimate(simple(), ringOnly(2, 2), shape(Coll::AllToAll, count), Algo::Direct);
+  ASSERT_TRUE(e.isOk()) << e.status().message();
+  // Its own block (B / copy), B / bw in and B / bw out, and the last fragment's alpha and copy
+  // out after the peer's last copy in (holding the sender made it 2307 us).
+  EXPECT_NEAR(e->us, b / 2e4 + 2 * b / 1e4 + 2.0 + (256 << 10) / 1e4, 1e-6);
+}
+
 TEST(CostModel, OversubscribedHostStretchesWorkAndPaysWakeUps) {
   const size_t count = 25000;
   auto fit = estimate(simple(), Placement::singleHost(2, 2), shape(Coll::Broadcast, count), Algo::Tree);
