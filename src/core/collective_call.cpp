@@ -133,7 +133,8 @@ std::shared_ptr<const PreparedSchedule> Communicator::cachedPlan(const algo::Col
     *err = sched.takeStatus();
     return nullptr;
   }
-  auto plan = std::make_shared<const PreparedSchedule>(PreparedSchedule::prepare(std::move(sched.value()), nranks_));
+  auto plan = std::make_shared<const PreparedSchedule>(
+      PreparedSchedule::prepare(std::move(sched.value()), nranks_, !algo::isReduction(args.coll)));
   if (cacheable) {
     std::lock_guard lock(mu_);
     plans_[key] = plan;

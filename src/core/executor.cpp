@@ -71,10 +71,10 @@ void ScheduleRun::postReady(int peer, bool sends) {
     uint32_t idx = list[head++];
     const auto& st = prepared_.schedule.steps[idx];
     if (sends) {
-      // The user's input is at rest; scratch and output were (or may have been) written by this
-      // run just now (a 2-rank allreduce's allgather half of 512 KiB: 58 us through the ring,
-      // 85 us single copy).
-      fabric_.postSend(peer, ptr(st.src), st.src.bytes, &m_.completions[idx], st.src.buf == sched::Buf::Input);
+      // What the user left is at rest; what this run just wrote is read faster through the ring
+      // (a 2-rank allreduce's allgather half of 512 KiB: 58 us through the ring, 85 us single copy).
+      const bool atRest = prepared_.sendsAtRest[idx] != 0;
+      fabric_.postSend(peer, ptr(st.src), st.src.bytes, &m_.completions[idx], atRest, atRest && prepared_.receivesCopy);
     } else {
       transport::RecvSink sink;
       sink.dst = ptr(st.dst);

@@ -186,7 +186,7 @@ const char* FabricImpl::transportOf(int peer) const {
   }
 }
 
-void FabricImpl::postSend(int peer, const void* buf, size_t bytes, Completion* done, bool atRest) {
+void FabricImpl::postSend(int peer, const void* buf, size_t bytes, Completion* done, bool atRest, bool peerCopies) {
   done->done = false;
   if (peer < 0 || peer >= n_ || peers_[peer].kind == PeerKind::None)
     return complete(done, invalidArgument(fmt::format("send to rank {} of a fabric of {} (not connected?)", peer, n_)));
@@ -197,6 +197,7 @@ void FabricImpl::postSend(int peer, const void* buf, size_t bytes, Completion* d
     op.frag = shmFragBytes(bytes, p.out.slotBytes);
     op.fragsLeft = fragCount(bytes, op.frag);
     op.cma = atRest && wantsCma(p, bytes);
+    op.cmaMayWait = op.cma && peerCopies;
   }
   if (p.kind == PeerKind::Tcp) op.fragsLeft = fragCount(bytes, wire::kTcpFragBytes);
   p.sends.push_back(op);

@@ -49,6 +49,10 @@ struct FabricConfig {
   int boardDepth = 16;
   int spinUs = 50;
   int yieldUs = 0;  // after the spin: poll with sched_yield this long before sleeping (shm waits)
+  // How long a one-way single-copy candidate whose receive will be a copy waits for that receive
+  // before it takes the ring (postSend's peerCopies): a broadcast root that reaches the call
+  // first, in place, has nothing else to do, and its receiver is usually a microsecond behind.
+  int cmaWaitUs = 10;
   double failureDetectSeconds = 5;  // LOOM_FAILURE_DETECT: tcp heartbeat timeout (beats every third of it)
   bool checksum = false;            // LOOM_CHECKSUM: CRC32C per tcp frame and shm fragment
 };
@@ -84,8 +88,10 @@ class Fabric {
   // must stay valid until the completion is done.
   // `atRest`: the bytes were not just written by this rank (a user's input), so a shm receiver
   // may copy them straight from our memory (LOOM_SHM_CMA_BYTES); data a schedule just produced
-  // is hot in our cache and goes through the ring.
-  virtual void postSend(int peer, const void* buf, size_t bytes, Completion* done, bool atRest = true) = 0;
+  // is hot in our cache and goes through the ring. `peerCopies`: the peer's receive will be a
+  // plain copy, so a one-way sender may wait for it a little (cmaWaitUs) rather than take the ring.
+  virtual void postSend(int peer, const void* buf, size_t bytes, Completion* done, bool atRest = true,
+                        bool peerCopies = false) = 0;
   virtual void postRecv(int peer, size_t bytes, const RecvSink& sink, Completion* done) = 0;
   // Shm messages from this size may go single copy (LOOM_SHM_CMA_BYTES); 0: none do (switched off,
   // or LOOM_CHECKSUM, which covers ring fragments only).

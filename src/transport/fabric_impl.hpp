@@ -33,6 +33,8 @@ struct SendOp {
   bool cma = false;        // shm: goes as a CmaDesc; the receiver copies the bytes itself
   bool cmaPublished = false;
   uint64_t cmaSlot = 0;    // ring index of the descriptor; done once the tail passes it
+  bool cmaMayWait = false;  // the receive will be a copy: a one-way sender waits for it (cmaWaitUs)
+  Clock::time_point cmaWaitSince{};  // when it started to
 };
 
 struct RecvOp {
@@ -172,7 +174,8 @@ class FabricImpl final : public Fabric {
   Status connect(const std::vector<std::string>& addresses, Deadline deadline) override;
   Status finishSetup() override;
   const char* transportOf(int peer) const override;
-  void postSend(int peer, const void* buf, size_t bytes, Completion* done, bool atRest = true) override;
+  void postSend(int peer, const void* buf, size_t bytes, Completion* done, bool atRest = true,
+                bool peerCopies = false) override;
   void postRecv(int peer, size_t bytes, const RecvSink& sink, Completion* done) override;
   bool progress() override;
   bool progressStarted() override;

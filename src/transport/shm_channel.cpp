@@ -211,6 +211,16 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool hol
         continue;
       }
       if (holdUndecided) break;  // its receive may yet come: through the ring it would copy twice
+      // Nothing else to move with this peer: wait a little for the receive, which is usually on its
+      // way (a loop of in-place 2-rank broadcasts of 512 KiB: the root arrives first and took the
+      // ring on every call), but no longer than cmaWaitUs: the receiver may be busy for long. Only
+      // where the receive will be a copy: a reduce receive, posted later, would find the data
+      // already in the ring had we not waited (2-rank reduce of 32 KiB 3.4 -> 5.7 us).
+      if (i == 0 && s.cmaMayWait && p.recvs.empty()) {
+        if (*now == Clock::time_point{}) *now = Clock::now();
+        if (s.cmaWaitSince == Clock::time_point{}) s.cmaWaitSince = *now;
+        if (*now - s.cmaWaitSince < std::chrono::microseconds(cfg_.cmaWaitUs)) break;
+      }
     }
     if (i > 0) break;
     size_t len = std::min(s.frag, s.bytes - s.pos);

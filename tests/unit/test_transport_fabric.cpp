@@ -473,6 +473,43 @@ TEST(FabricSingleCopy, ProgressStartedWaitsForTheReceive) {
   }
 }
 
+// A one-way sender whose receive will be a copy (peerCopies) waits up to cmaWaitUs for it and then
+// goes single copy; without the hint, or once the wait is over, the message takes the ring.
+TEST(FabricSingleCopy, OneWaySenderWaitsForACopyReceive) {
+  if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
+  struct Case {
+    const char* what;
+    bool peerCopies;
+    int waitUs;
+    bool single;
+  };
+  for (const Case& k : {Case{"peer copies", true, 10000000, true}, Case{"no hint", false, 10000000, false},
+                        Case{"wait over", true, 0, false}}) {
+    SCOPED_TRACE(k.what);
+    Group g = makeGroup(2, Kind::Shm, [&](FabricConfig& c) {
+      c.shmCmaBytes = 4096;
+      c.cmaWaitUs = k.waitUs;
+    });
+    ASSERT_EQ(g.f.size(), 2u);
+    const size_t bytes = 64 << 10;
+    std::vector<uint8_t> data(bytes), got(bytes, 0);
+    for (size_t i = 0; i < bytes; ++i) data[i] = pattern(0, 1, 0, i);
+    Completion send, recv;
+    const uint64_t before = testhooks::singleCopySends();
+    g.f[0]->postSend(1, data.data(), bytes, &send, true, k.peerCopies);
+    g.f[0]->progress();  // the receive is not posted yet
+    g.f[0]->progress();
+    RecvSink sink;
+    sink.dst = got.data();
+    g.f[1]->postRecv(0, bytes, sink, &recv);
+    onEachRank(2, [&](int r) { EXPECT_TRUE(drive(*g.f[r], {r == 0 ? &send : &recv}, Deadline::after(std::chrono::seconds(20)))); });
+    ASSERT_TRUE(send.status.isOk()) << send.status.message();
+    ASSERT_TRUE(recv.status.isOk()) << recv.status.message();
+    EXPECT_EQ(testhooks::singleCopySends() - before, k.single ? 1u : 0u);
+    EXPECT_EQ(got, data);
+  }
+}
+
 // Each rule that keeps a large message in the ring, alone: bytes the schedule just wrote, a
 // sender with nothing else to wait for (from kCmaOneWayBytes), ranks outnumbering cores. The
 // bytes arrive either way.
