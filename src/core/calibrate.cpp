@@ -69,8 +69,8 @@ Status await(const Side& side, transport::Completion& c) {
 struct PairTimes {
   double alphaUs = 0;     // half the ping-pong round trip of 8 bytes
   double gbps = 0;        // 4 x 4 MiB: exchange (shm, per core) or one-way stream (tcp); memory speed
-  double cachedGbps = 0;  // 4 x 256 KiB one way; cache speed (over shm: single copy)
-  double msgUs = 0;       // per message of a one-way stream of small ones: the busier end's thread time
+  double cachedGbps = 0;  // 16 x the same 256 KiB one way; cache speed (over shm: single copy)
+  double msgUs = 0;       // spinning pairs: per message of a one-by-one stream of small ones
 };
 
 // One stream of `count` messages of `bytes` from side 0 to side 1, closed by an ack; seconds.
@@ -173,9 +173,11 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
       }
     }
     bestPing = std::min(bestPing, secondsSince(t0));
-    auto smallStream = timeStream(side, big.data(), small.size(), small.size(), kSmallStream, true);
-    if (!smallStream.isOk()) return smallStream.takeStatus();
-    bestSmall = std::min(bestSmall, smallStream.value());
+    if (side.spinUs > 0) {  // a sleeping pair's figure would go unused (calibrate)
+      auto smallStream = timeStream(side, big.data(), small.size(), small.size(), kSmallStream, true);
+      if (!smallStream.isOk()) return smallStream.takeStatus();
+      bestSmall = std::min(bestSmall, smallStream.value());
+    }
     if (round >= kStreamRounds) continue;
     auto mem = transfer(kBig);
     if (!mem.isOk()) return mem.takeStatus();
@@ -190,7 +192,7 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
   }
   out->alphaUs = bestPing * 1e6 / (2.0 * kPings);
   // The stream's closing ack is a round trip; the rest is one message after another.
-  out->msgUs = std::max(0.0, bestSmall * 1e6 - 2 * out->alphaUs) / kSmallStream;
+  if (side.spinUs > 0) out->msgUs = std::max(0.0, bestSmall * 1e6 - 2 * out->alphaUs) / kSmallStream;
   // The ack's round trip comes off; per-message latency stays in (streamed messages overlap it,
   // and subtracting a noisy ping-pong figure four times can leave next to nothing).
   auto rate = [&](double seconds, size_t bytes, int count, bool bothWays) {

@@ -190,8 +190,7 @@ class Replay {
     Action half = ac;
     half.recvHalf = true;
     half.singleCopy = true;
-    const double gbps = hot && t_.singleCopyCachedGbps > 0 ? t_.singleCopyCachedGbps : t_.shm.rate(hot);
-    half.work = t_.stepUs + perByte(bytes, gbps * std::min(memScale_[a], memScale_[b])) * stretch_[b];
+    half.work = t_.stepUs + perByte(bytes, t_.singleCopyRate(hot) * std::min(memScale_[a], memScale_[b])) * stretch_[b];
     half.arrival = start + t_.stepUs + t_.shm.alphaUs;
     half.notBefore = half.arrival;
     threadFree_[a] = std::max(threadFree_[a], start) + t_.stepUs;
@@ -233,7 +232,7 @@ class Replay {
     half.recvHalf = true;
     half.reduces = sb.kind == StepKind::RecvReduce && outGbps < gbps;
     // The receiver's thread time per message is part of the latency, not on top of it.
-    const double msgUs = std::min(link.msgUs, link.alphaUs);
+    const double msgUs = link.threadUs();
     half.work = t_.stepUs + (msgUs + perByte(bytes, outGbps)) * sOut;
     half.arrival = start + t_.stepUs + link.alphaUs - msgUs + wake + perByte(frag, gbps) * sIn;
     const double copied = start + t_.stepUs + copyIn;

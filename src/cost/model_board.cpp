@@ -22,8 +22,8 @@ Result<Estimate> estimateBoard(const Tuning& t, const Placement& where, const al
   // Entries another core just wrote are read as a single copy is (another rank's data, through
   // the caches), after polling their flags: a message's time on the receiver's thread, once per
   // call (the polls of several entries overlap), and part of the handoff's latency.
-  const double shmRate = t.singleCopyCachedGbps > 0 ? t.singleCopyCachedGbps : t.shm.rate(true);
-  const double msgUs = std::min(t.shm.msgUs, t.shm.alphaUs);
+  const double shmRate = t.singleCopyRate(true);
+  const double msgUs = t.shm.threadUs();
   const int cores = where.coresOfHost.empty() ? 1 : std::max(where.coresOfHost[0], 1);
   const double stretch = std::max(1.0, static_cast<double>(n) / cores);
   const bool crowded = n > cores;

@@ -5,6 +5,7 @@
 // sends and receives in the same step pays for both). Local work is bytes / rate.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <string_view>
@@ -22,6 +23,8 @@ struct LinkCost {
   // stream of small messages, e.g. a broadcast root running ahead over tcp (0: nothing).
   double msgUs = 0;
   double rate(bool inCache) const { return inCache && cachedGbps > 0 ? cachedGbps : gbps; }
+  // msgUs as the model uses it: no more than the latency it is part of.
+  double threadUs() const { return std::min(msgUs, alphaUs); }
   bool operator==(const LinkCost&) const = default;
 };
 
@@ -56,6 +59,9 @@ struct Tuning {
   // memory reference working set; lowPrecision: 16- and 8-bit floats (their cache rate scaled
   // from fp32's by the memory rates' ratio).
   double copyRate(bool inCache) const { return inCache && copyCachedGbps > 0 ? copyCachedGbps : copyGbps; }
+  double singleCopyRate(bool inCache) const {
+    return inCache && singleCopyCachedGbps > 0 ? singleCopyCachedGbps : shm.rate(inCache);
+  }
   double reduceRate(bool inCache, bool lowPrecision) const {
     const double mem = lowPrecision ? reduceLowGbps : reduceGbps;
     return inCache && reduceCachedGbps > 0 ? reduceCachedGbps * mem / reduceGbps : mem;
