@@ -35,22 +35,6 @@ PreparedSchedule PreparedSchedule::prepare(sched::Schedule s, int nranks, bool r
       if (sp->buf == sched::Buf::Output) p.outputExtent = std::max(p.outputExtent, sp->offset + sp->bytes);
     }
   }
-  // Which buffers each step's predecessors wrote (a bit per sched::Buf): deps precede their
-  // dependents in the step list, so one pass in order sees every ancestor.
-  std::vector<uint8_t> wroteBefore(n, 0);
-  p.sendsAtRest.assign(n, 0);
-  auto bit = [](sched::Buf b) { return static_cast<uint8_t>(1u << static_cast<unsigned>(b)); };
-  for (size_t i = 0; i < n; ++i) {
-    const auto& st = steps[i];
-    for (uint32_t d = 0; d < st.numDeps; ++d) {
-      const uint32_t dep = s.deps[st.firstDep + d];
-      const auto k = steps[dep].kind;
-      const bool writes = k != sched::StepKind::Send && steps[dep].dst.bytes > 0;
-      wroteBefore[i] |= wroteBefore[dep] | (writes ? bit(steps[dep].dst.buf) : 0);
-    }
-    if (st.kind == sched::StepKind::Send)
-      p.sendsAtRest[i] = st.src.buf == sched::Buf::Input || !(wroteBefore[i] & bit(st.src.buf));
-  }
   p.schedule = std::move(s);
   return p;
 }

@@ -19,10 +19,6 @@ struct PreparedSchedule {
   std::vector<std::vector<uint32_t>> sendsTo, recvsFrom;
   std::vector<uint32_t> roots;            // steps with no dependencies
   size_t inputExtent = 0, outputExtent = 0; // bytes of Input/Output the schedule touches
-  // Per step: a send whose source no step ordered before it wrote, so it holds what the user left
-  // there (the Input always; an in-place broadcast root's Output too): the transport may let the
-  // peer read it in place. Data this run just wrote is read faster through the ring.
-  std::vector<uint8_t> sendsAtRest;
   // Every receive of the collective copies (it reduces nothing): a sender may wait briefly for
   // its peer's receive to let it read in place (transport::Fabric::postSend).
   bool receivesCopy = false;
