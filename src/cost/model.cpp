@@ -102,6 +102,7 @@ class Replay {
       // each rank has its core's share of it.
       if (knee > 0) cache = std::min(cache > 0 ? cache : knee, knee * std::min(cores, onHost[h]) / onHost[h]);
       inCache_.push_back(footprint_ && footprint_ <= cache);
+      cacheShare_.push_back(cache);
       memScale_.push_back(inCache_.back() ? 1.0 : beyondCache);
       double nic = h < static_cast<int>(w_.nicGbpsOfHost.size()) ? w_.nicGbpsOfHost[h] : 0;
       nicShare_.push_back(nic > 0 ? nic / onHost[h] : 1e30);
@@ -214,7 +215,12 @@ class Replay {
     const size_t bytes = s_[a].steps[ac.a.step].src.bytes;
     const bool hot = inCache_[a] && inCache_[b];
     double gbps = link.rate(hot) * std::min(memScale_[a], memScale_[b]);
-    if (tcp && w_.hostOf[a] != w_.hostOf[b]) gbps = std::min({gbps, nicShare_[a], nicShare_[b]});
+    // Forwarding what it has just received, the sender reads from its cache.
+    double inGbps = !hot && forwardsFresh(ac.a) ? link.rate(true) : gbps;
+    if (tcp && w_.hostOf[a] != w_.hostOf[b]) {
+      gbps = std::min({gbps, nicShare_[a], nicShare_[b]});
+      inGbps = std::min({inGbps, nicShare_[a], nicShare_[b]});
+    }
     // A shm receiver reduces straight out of the ring. A tcp one reads the socket into a staging
     // buffer that stays in cache (tcp_channel.cpp), then reduces it, one after the other on its
     // thread; the sender may be slower still. In cache the two add up (2-rank reducescatter of
@@ -227,14 +233,14 @@ class Replay {
     const size_t frag = std::min(bytes, tcp ? kTcpFragBytes : transport::shmFragBytes(bytes, w_.shmSlotBytes));
     const double sIn = stretch_[a], sOut = stretch_[b];
     const double wake = sleeps_[a] || sleeps_[b] ? t_.wakeUs : 0;
-    const double copyIn = perByte(bytes, gbps) * sIn;
+    const double copyIn = perByte(bytes, inGbps) * sIn;
     Action half = ac;
     half.recvHalf = true;
     half.reduces = sb.kind == StepKind::RecvReduce && outGbps < gbps;
     // The receiver's thread time per message is part of the latency, not on top of it.
     const double msgUs = link.threadUs();
     half.work = t_.stepUs + (msgUs + perByte(bytes, outGbps)) * sOut;
-    half.arrival = start + t_.stepUs + link.alphaUs - msgUs + wake + perByte(frag, gbps) * sIn;
+    half.arrival = start + t_.stepUs + link.alphaUs - msgUs + wake + perByte(frag, inGbps) * sIn;
     const double copied = start + t_.stepUs + copyIn;
     double sendEnd = copied;
     half.notBefore = sendEnd + link.alphaUs + perByte(frag, outGbps) * sOut;
@@ -256,6 +262,21 @@ class Replay {
     complete(ac.a, sendEnd);
     queue_.push({earliest(half), half});
     finishMessage(ac);  // the pair's next message may start: rings and sockets are FIFO
+  }
+
+  // A send whose source a step it waits for has just written, small enough to be in its cache
+  // still (a ring's forwarded chunk; not a whole message beyond the cache).
+  bool forwardsFresh(StepRef ref) const {
+    const auto& sc = s_[ref.rank];
+    const sched::Span& src = sc.steps[ref.step].src;
+    const double cache = cacheShare_[ref.rank];
+    for (uint32_t d = 0; d < sc.steps[ref.step].numDeps; ++d) {
+      const sched::Step& w = sc.steps[sc.deps[sc.steps[ref.step].firstDep + d]];
+      if (w.kind == StepKind::Send || w.dst.buf != src.buf) continue;
+      const bool overlaps = w.dst.offset < src.offset + src.bytes && src.offset < w.dst.offset + w.dst.bytes;
+      if (overlaps && static_cast<double>(w.dst.bytes) <= cache) return true;
+    }
+    return false;
   }
 
   void commitRecvHalf(const Action& ac, double start) {
@@ -367,6 +388,7 @@ class Replay {
   bool low_;  // 16- and 8-bit float reductions
   size_t footprint_;           // bytes of one rank's buffers
   std::vector<bool> inCache_;  // per rank: its buffers fit its share of the cache
+  std::vector<double> cacheShare_;  // per rank: bytes of cache it may count on (0: unknown)
   std::vector<double> memScale_;  // per rank: memory rates at its working set / at kMemoryRefBytes (1 in cache)
   std::vector<double> threadFree_, stretch_;
   std::vector<bool> sleeps_;

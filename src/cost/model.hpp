@@ -11,6 +11,8 @@
 // than spin). When a rank's buffers fit in its share of the cache (the tuning's measured knee, or
 // the last-level cache), copies, reductions and transfers use the cache-speed rates of the tuning;
 // beyond kMemoryRefBytes of working set per rank, the memory rates fall as the copy curve does.
+// A sender forwarding a chunk it has just received (one that fits its cache share) reads it at
+// the cache-speed rate.
 // The result is the time the last rank finishes.
 #pragma once
 

@@ -300,6 +300,25 @@ TEST(CostModel, CopyCurveDecidesCacheAndMemoryTiers) {
   EXPECT_NEAR(huge->us, (128 << 20) / 10e3, 1e-6) << "four times kMemoryRefBytes: half the memory rate";
 }
 
+// A rank forwarding the message it has just received reads it from its cache when it fits there,
+// though the whole working set does not: a 3-rank chain broadcast of 1.5 MiB (3 MiB of buffers
+// per rank, past the 2 MiB knee) costs the middle rank B / bw in and B / cached bw out.
+TEST(CostModel, ForwardingAFreshMessageReadsFromCache) {
+  Tuning t = simple();
+  t.shm.cachedGbps = 40;
+  t.copyCurve = {{1 << 20, 40}, {2 << 20, 40}, {4 << 20, 19}, {kMemoryRefBytes, 20}};
+  const double b = 1.5 * (1 << 20), frag = 256 << 10;
+  auto e = estimate(t, ringOnly(3, 3), shape(Coll::Broadcast, 3 << 17, 4, 2 << 20), Algo::Ring, false, true);
+  ASSERT_TRUE(e.isOk());
+  // The root's copy to its output (its first step) and send, the first fragment's alpha and copy
+  // out, the forward's first fragment at the cached rate, the last rank's copy out (from memory
+  // the forward would arrive 19.7 us later).
+  EXPECT_NEAR(e->us, b / 2e4 + b / 1e4 + 2.0 + frag / 1e4 + 2.0 + frag / 4e4 + b / 1e4, 0.5);
+  // In a loop the root (send and copy to its output) is the busiest now, not the middle rank
+  // (B / bw + B / bw from memory = 315 us).
+  EXPECT_NEAR(e->loopUs, b / 1e4 + b / 2e4, 0.02 * b / 1e4);
+}
+
 // msg_us: the receiver's thread time per message, part of the link's latency. One message alone
 // takes as long as without it; a loop of broadcasts, where the root runs ahead, is held to it.
 TEST(CostModel, ReceiverTimePerMessageBoundsALoopNotOneCall) {
