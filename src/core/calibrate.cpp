@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <thread>
 #include <vector>
@@ -31,8 +32,17 @@ using Clock = std::chrono::steady_clock;
 
 // A shared-memory message takes a few microseconds on any machine whose cores are free.
 constexpr double kBusyAlphaUs = 50;
+// The spinning pair got less than this share of the cores it should have had to itself (an idle
+// 2-core VM: 97-100%).
+constexpr double kBusyCpuShare = 0.8;
 
 double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double threadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
+}
 
 // One end of the pair being measured: its fabric, its index (0 or 1), how long it spins after the
 // last movement before waiting (as the engine does: this matters over tcp, where the fabric
@@ -71,6 +81,7 @@ struct PairTimes {
   double gbps = 0;        // 4 x 4 MiB: exchange (shm, per core) or one-way stream (tcp); memory speed
   double cachedGbps = 0;  // 16 x the same 256 KiB one way; cache speed (over shm: single copy)
   double msgUs = 0;       // spinning pairs: per message of a one-by-one stream of small ones
+  double cpuShare = 1;    // the least, over both ends, of CPU time / wall time while measuring
 };
 
 // One stream of `count` messages of `bytes` from side 0 to side 1, closed by an ack; seconds.
@@ -304,7 +315,10 @@ Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d, int 
         connected.fetch_add(1);
         while (connected.load() < 2 && !d.expired()) std::this_thread::yield();
         if (st[r].isOk()) st[r] = f[r]->finishSetup();
+        const auto wall0 = Clock::now();
+        const double cpu0 = threadCpuSeconds();
         if (st[r].isOk()) st[r] = pairSide(Side{*f[r], r, spinUs, d}, kind == transport::Kind::Shm, &t[r], softEnd);
+        t[r].cpuShare = (threadCpuSeconds() - cpu0) / std::max(secondsSince(wall0), 1e-9);
         if (!st[r].isOk()) f[1 - r]->abort();  // the other side must not wait for us
       });
     for (auto& x : th) x.join();
@@ -312,6 +326,7 @@ Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d, int 
   // The first failure, not the abort it caused on the other side.
   if (!st[0].isOk() && !st[1].isOk() && st[0].message().find("abort") != std::string::npos) return st[1];
   for (auto& s : st) LOOM_TRY(s);
+  t[0].cpuShare = std::min(t[0].cpuShare, t[1].cpuShare);
   return t[0];
 }
 
@@ -354,6 +369,12 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   // more ranks than cores (the difference is the cost of a wake-up).
   auto shm = measurePair(transport::Kind::Shm, 1000, d);
   if (!shm.isOk()) return shm.takeStatus();
+  // Both ends of the spinning pair spin: on free cores each gets a whole one (a share of the one
+  // CPU this process may use). Other work on the cores takes its part and skews every figure:
+  // one cached at 3 us shm latency (6x an idle machine's) and 4.5 GB/s (a third) chose a 2-rank
+  // allgather that measured 2x slower, in every job on the host since.
+  const double cpus = static_cast<double>(std::max<size_t>(1, os::allowedCpus().size()));
+  const double cpuShare = shm->cpuShare / std::min(1.0, cpus / 2);
   auto shmSleep = measurePair(transport::Kind::Shm, 0, d);
   if (!shmSleep.isOk()) return shmSleep.takeStatus();
   auto tcp = measurePair(transport::Kind::Tcp, 1000, d);
@@ -393,6 +414,9 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   auto sumBf16 = mem::reduceFn(loomBfloat16, mem::ReduceKind::Sum);
   t.reduceLowGbps = rateGbps(n * 4, [&] { sumBf16(c.data(), a.data(), b.data(), 2 * n); });
   t.copyCurve = measureCopyCurve();
+  if (cpuShare < kBusyCpuShare || t.shm.alphaUs > kBusyAlphaUs) t.source = kCalibratedBusy;
+  LOOM_INFO("measuring pair had {:.0f}% of its cores{}", 100 * cpuShare,
+            t.source == kCalibratedBusy ? ": the machine is busy, the figures are for this run only" : "");
   LOOM_INFO("calibrated in {:.0f} ms: shm {:.1f} us ({:.2f} per streamed message) {:.2f}/{:.2f} GB/s, tcp {:.1f} us "
             "({:.2f}) {:.2f}/{:.2f} GB/s, wake {:.1f} us, copy {:.1f}/{:.1f}, reduce {:.1f}/{:.1f} GB/s (memory/cache)",
             secondsSince(t0) * 1e3, t.shm.alphaUs, t.shm.msgUs, t.shm.gbps, t.shm.cachedGbps, t.tcp.alphaUs, t.tcp.msgUs,
@@ -424,8 +448,8 @@ Result<cost::Tuning> loadOrCalibrate() {
     return def;
   }
   // Figures taken while other work held the cores would stick: keep them for this run only.
-  if (t.value().shm.alphaUs > kBusyAlphaUs) {
-    LOOM_INFO("calibration ran on a busy machine (shm latency {:.0f} us); not caching it", t.value().shm.alphaUs);
+  if (t.value().source == kCalibratedBusy) {
+    LOOM_INFO("calibration ran on a busy machine; not caching it");
     return t;
   }
   if (Status s = cost::saveFile(t.value(), path); !s.isOk()) LOOM_WARN("could not cache the tuning: {}", s.message());

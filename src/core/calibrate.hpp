@@ -8,12 +8,16 @@ namespace loom::core {
 
 // Two threads in this process each drive one end of a shm pair and of a tcp loopback pair
 // (ping-pong for latency, 4 MiB streams for bandwidth); memcpy and the fp32/bf16 sum kernels
-// are timed on this core. About half a second; fails (timeout) past limitSeconds.
+// are timed on this core. About half a second; fails (timeout) past limitSeconds. The result's
+// source is "calibrated", or kCalibratedBusy where other work held the cores meanwhile (the
+// measuring threads got less than 80% of their CPUs, or shm latency was above 50 us).
+inline constexpr const char* kCalibratedBusy = "calibrated on a busy machine";
 Result<cost::Tuning> calibrate(double limitSeconds = 2.0);
 
 // LOOM_TUNING_FILE when set (measured and written there if missing), else the cache for this
 // hardware fingerprint (measured and written the first time). LOOM_CALIBRATE=0 skips measuring
 // and uses built-in defaults when no file exists. A malformed file is an error naming the field.
+// A calibration on a busy machine is used but not written.
 Result<cost::Tuning> loadOrCalibrate();
 
 }  // namespace loom::core

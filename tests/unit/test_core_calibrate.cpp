@@ -34,7 +34,7 @@ TEST(Calibrate, MeasuresSaneFiguresWithinTwoSeconds) {
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(t.isOk()) << t.status().message();
   EXPECT_LT(took, kLimit + 0.5);
-  EXPECT_EQ(t->source, "calibrated");
+  EXPECT_TRUE(t->source == "calibrated" || t->source == kCalibratedBusy) << t->source;
   EXPECT_FALSE(t->fingerprint.empty());
   for (double v : {t->shm.gbps, t->tcp.gbps, t->copyGbps, t->reduceGbps, t->reduceLowGbps}) {
     EXPECT_GT(v, 0.01);
@@ -54,7 +54,7 @@ TEST(Calibrate, ExplicitFileIsWrittenOnceThenLoaded) {
   ASSERT_TRUE(first.isOk()) << first.status().message();
   // A busy machine's figures are not saved, nor defaults after a failed (slow) calibration;
   // otherwise the file now exists.
-  if (first->source == "calibrated" && first->shm.alphaUs <= 50) {
+  if (first->source == "calibrated") {
     std::ifstream in(path);
     ASSERT_TRUE(in.good()) << "tuning not written to " << path;
     auto second = loadOrCalibrate();
