@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "core/calibrate.hpp"
 
@@ -43,6 +46,23 @@ TEST(Calibrate, MeasuresSaneFiguresWithinTwoSeconds) {
   EXPECT_GT(t->shm.alphaUs, 0.0);
   EXPECT_GT(t->tcp.alphaUs, 0.0);
   EXPECT_LT(t->tcp.alphaUs, 1e5);
+}
+
+// Other work on every core: the measuring threads get about half their time, and the figures
+// are marked as a busy machine's (and so not cached).
+TEST(Calibrate, FlagsABusyMachine) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> spinners;
+  for (unsigned i = 0; i < std::max(2u, std::thread::hardware_concurrency()); ++i)
+    spinners.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+  auto t = calibrate(kLimit * 3);
+  stop = true;
+  for (auto& th : spinners) th.join();
+  ASSERT_TRUE(t.isOk()) << t.status().message();
+  EXPECT_EQ(t->source, kCalibratedBusy);
 }
 
 TEST(Calibrate, ExplicitFileIsWrittenOnceThenLoaded) {
