@@ -33,7 +33,7 @@ using Clock = std::chrono::steady_clock;
 // A shared-memory message takes a few microseconds on any machine whose cores are free.
 constexpr double kBusyAlphaUs = 50;
 // The spinning pair got less than this share of the cores it should have had to itself (an idle
-// 2-core VM: 97-100%).
+// 2-core VM: 93-100%).
 constexpr double kBusyCpuShare = 0.8;
 
 double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -371,7 +371,7 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   if (!shm.isOk()) return shm.takeStatus();
   // Both ends of the spinning pair spin: on free cores each gets a whole one (a share of the one
   // CPU this process may use). Other work on the cores takes its part and skews every figure:
-  // one cached at 3 us shm latency (6x an idle machine's) and 4.5 GB/s (a third) chose a 2-rank
+  // one cached at 2.1 us shm latency (5x an idle machine's) and 4.5 GB/s (a third) chose a 2-rank
   // allgather that measured 2x slower, in every job on the host since.
   const double cpus = static_cast<double>(std::max<size_t>(1, os::allowedCpus().size()));
   const double cpuShare = shm->cpuShare / std::min(1.0, cpus / 2);
