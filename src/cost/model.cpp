@@ -101,9 +101,8 @@ class Replay {
       // A measured knee beats the topology's figure (a VM may report its host's whole cache):
       // each rank has its core's share of it.
       if (knee > 0) cache = std::min(cache > 0 ? cache : knee, knee * std::min(cores, onHost[h]) / onHost[h]);
-      inCache_.push_back(footprint_ && footprint_ <= cache);
       cacheShare_.push_back(cache);
-      memScale_.push_back(inCache_.back() ? 1.0 : beyondCache);
+      memScale_.push_back(inCache(r) ? 1.0 : beyondCache);
       double nic = h < static_cast<int>(w_.nicGbpsOfHost.size()) ? w_.nicGbpsOfHost[h] : 0;
       nicShare_.push_back(nic > 0 ? nic / onHost[h] : 1e30);
       const auto& sc = s_[r];
@@ -187,7 +186,7 @@ class Replay {
   void commitSingleCopy(const Action& ac, double start) {
     const int a = ac.a.rank, b = ac.b.rank;
     const size_t bytes = s_[a].steps[ac.a.step].src.bytes;
-    const bool hot = inCache_[a] && inCache_[b];
+    const bool hot = inCache(a) && inCache(b);
     Action half = ac;
     half.recvHalf = true;
     half.singleCopy = true;
@@ -213,14 +212,11 @@ class Replay {
     const LinkCost& link = tcp ? t_.tcp : t_.shm;
     const auto& sb = s_[b].steps[ac.b.step];
     const size_t bytes = s_[a].steps[ac.a.step].src.bytes;
-    const bool hot = inCache_[a] && inCache_[b];
-    double gbps = link.rate(hot) * std::min(memScale_[a], memScale_[b]);
+    const bool hot = inCache(a) && inCache(b);
+    const double nic = w_.hostOf[a] != w_.hostOf[b] ? std::min(nicShare_[a], nicShare_[b]) : 1e30;
+    const double gbps = std::min(link.rate(hot) * std::min(memScale_[a], memScale_[b]), nic);
     // Forwarding what it has just received, the sender reads from its cache.
-    double inGbps = !hot && forwardsFresh(ac.a) ? link.rate(true) : gbps;
-    if (tcp && w_.hostOf[a] != w_.hostOf[b]) {
-      gbps = std::min({gbps, nicShare_[a], nicShare_[b]});
-      inGbps = std::min({inGbps, nicShare_[a], nicShare_[b]});
-    }
+    const double inGbps = !hot && forwardsFresh(ac.a) ? std::min(link.rate(true), nic) : gbps;
     // A shm receiver reduces straight out of the ring. A tcp one reads the socket into a staging
     // buffer that stays in cache (tcp_channel.cpp), then reduces it, one after the other on its
     // thread; the sender may be slower still. In cache the two add up (2-rank reducescatter of
@@ -330,7 +326,7 @@ class Replay {
     std::array<double, kNumCats> cost{};
     cost[kLatency] = t_.stepUs;
     const bool noop = sa.kind == StepKind::Copy && sa.src.buf == sa.dst.buf && sa.src.offset == sa.dst.offset;
-    const bool hot = inCache_[r];
+    const bool hot = inCache(r);
     // Sharing a core slows the work; the wait for the core is the wake-up already in latency.
     if (!noop)
       (sa.kind == StepKind::Copy ? cost[kCopy] : cost[kReduce]) +=
@@ -362,6 +358,8 @@ class Replay {
     }
   }
 
+  // The rank's buffers fit its share of the cache.
+  bool inCache(int r) const { return footprint_ && static_cast<double>(footprint_) <= cacheShare_[r]; }
   static double perByte(size_t bytes, double gbps) { return usFor(static_cast<double>(bytes), gbps); }
   // A rank in cache has memScale 1; beyond, its working set scales the memory rates.
   double copyRate(bool hot, int rank) const { return t_.copyRate(hot) * memScale_[rank]; }
@@ -387,7 +385,6 @@ class Replay {
   const std::vector<sched::Schedule>& s_;
   bool low_;  // 16- and 8-bit float reductions
   size_t footprint_;           // bytes of one rank's buffers
-  std::vector<bool> inCache_;  // per rank: its buffers fit its share of the cache
   std::vector<double> cacheShare_;  // per rank: bytes of cache it may count on (0: unknown)
   std::vector<double> memScale_;  // per rank: memory rates at its working set / at kMemoryRefBytes (1 in cache)
   std::vector<double> threadFree_, stretch_;
