@@ -82,6 +82,7 @@ class Replay {
     busy_.assign(n, {});
     sent_.assign(n, {0, 0, 0});
     recvsPosted_.assign(n, 0);
+    recvsFrom_.clear();
     stretch_.resize(n);
     std::vector<int> onHost(w_.numHosts(), 0);
     for (int h : w_.hostOf) ++onHost[h];
@@ -174,13 +175,19 @@ class Replay {
   // A single-copy message (src/transport/shm_cma.cpp): the receiver reads the sender's input
   // straight from its memory while the sender goes on; the send completes when the read does.
   // The transport does this for a copy (not a reduction) of the user's input when its host's
-  // ranks fit its cores and the message is small enough or the sender has receives posted.
+  // ranks fit its cores and the message is small enough or the sender has receives posted; where
+  // they outnumber the cores, only when the sender waits for data from this same receiver.
   bool singleCopy(const Action& ac) const {
     const int a = ac.a.rank, b = ac.b.rank;
     const auto& sa = s_[a].steps[ac.a.step];
     return w_.shmCmaBytes > 0 && !isRemote(a, b) && sa.src.buf == sched::Buf::Input &&
-           sa.src.bytes >= w_.shmCmaBytes && s_[b].steps[ac.b.step].kind == StepKind::Recv && !sleeps_[a] &&
-           (sa.src.bytes < transport::kCmaOneWayBytes || recvsPosted_[a] > 0);
+           sa.src.bytes >= w_.shmCmaBytes && s_[b].steps[ac.b.step].kind == StepKind::Recv &&
+           (sleeps_[a] ? exchanging(a, b) : sa.src.bytes < transport::kCmaOneWayBytes || recvsPosted_[a] > 0);
+  }
+
+  bool exchanging(int a, int from) const {
+    auto it = recvsFrom_.find({a, from});
+    return it != recvsFrom_.end() && it->second > 0;
   }
 
   void commitSingleCopy(const Action& ac, double start) {
@@ -293,7 +300,10 @@ class Replay {
     }
     // A message runs once both of its ends are enabled, in FIFO order per ordered pair.
     bool isSend = st.kind == StepKind::Send;
-    if (!isSend) ++recvsPosted_[r];
+    if (!isSend) {
+      ++recvsPosted_[r];
+      ++recvsFrom_[{r, st.peer}];
+    }
     std::pair<int, int> pair = isSend ? std::pair{r, st.peer} : std::pair{st.peer, r};
     auto& en = isSend ? sendEnabled_[pair] : recvEnabled_[pair];
     en.insert(i);
@@ -350,8 +360,10 @@ class Replay {
 
   void complete(StepRef ref, double end) {
     done_[ref.rank][ref.step] = true;
-    if (const StepKind k = s_[ref.rank].steps[ref.step].kind; k == StepKind::Recv || k == StepKind::RecvReduce)
+    if (const auto& st = s_[ref.rank].steps[ref.step]; st.kind == StepKind::Recv || st.kind == StepKind::RecvReduce) {
       --recvsPosted_[ref.rank];
+      --recvsFrom_[{ref.rank, st.peer}];
+    }
     for (uint32_t nxt : succ_[ref.rank][ref.step]) {
       ready_[ref.rank][nxt] = std::max(ready_[ref.rank][nxt], end);
       if (--left_[ref.rank][nxt] == 0) enable(ref.rank, nxt);
@@ -390,6 +402,7 @@ class Replay {
   std::vector<double> threadFree_, stretch_;
   std::vector<bool> sleeps_;
   std::vector<int> recvsPosted_;  // per rank: receives enabled and not yet complete
+  std::map<std::pair<int, int>, int> recvsFrom_;  // (rank, peer): the same, from that peer
   std::vector<double> nicShare_;  // GB/s of its host's NICs per local rank (1e30: unknown)
   std::vector<std::vector<double>> ready_;
   std::vector<std::vector<uint32_t>> left_;

@@ -204,7 +204,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool hol
       if (o.mine - o.cached >= o.nslots) break;  // ring full
     }
     char* slot = o.slot(o.mine);
-    if (s.cma && s.pos == 0 && cmaPays(s.bytes)) {
+    if (s.cma && s.pos == 0 && cmaPays(p, s.bytes)) {
       if (o.ctl->copyRecvsBelow.load(std::memory_order_acquire) > p.sendBase + i) {
         publishCma(p, s, slot);
         moved = true;

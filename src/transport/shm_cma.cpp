@@ -54,10 +54,13 @@ bool FabricImpl::wantsCma(const Peer& p, size_t bytes) const {
 // cost more than the receiver's one read (2-rank broadcast of 64-512 KiB 1.2-1.6x faster single
 // copy, 1-4 MiB even). A sender that also waits for data is better off leaving the one copy to
 // the receiver at any size (an exchange: 2-rank allgather and alltoall of 512 KiB-4 MiB ran
-// 1.2-1.75x faster). Not when ranks outnumber cores: a send then completes only once its receiver
-// has been scheduled, which stalls forwarding chains (4-rank ring allgather 12-23% slower).
-bool FabricImpl::cmaPays(size_t bytes) const {
-  if (cfg_.yieldUs > 0) return false;
+// 1.2-1.75x faster). When ranks outnumber cores, only within an exchange with this very peer: a
+// one-way send completes only once its receiver has been scheduled and moves the copy onto it,
+// which stalls forwarding chains (4-rank broadcast of 32 MiB 1.2-1.4x, in-place ring allgather
+// 1.25x slower), while in an exchange each end still copies one side (4-rank out-of-place
+// alltoall of 2-8 MiB 1.15-1.2x faster).
+bool FabricImpl::cmaPays(const Peer& to, size_t bytes) const {
+  if (cfg_.yieldUs > 0) return !to.recvs.empty();
   if (bytes < kCmaOneWayBytes) return true;
   for (int r : shmPeers_)
     if (!peers_[r].recvs.empty()) return true;

@@ -513,8 +513,8 @@ TEST(FabricSingleCopy, OneWaySenderWaitsForACopyReceive) {
 }
 
 // Each rule that keeps a large message in the ring, alone: bytes the schedule just wrote, a
-// sender with nothing else to wait for (from kCmaOneWayBytes), ranks outnumbering cores. The
-// bytes arrive either way.
+// sender with nothing else to wait for (from kCmaOneWayBytes), ranks outnumbering cores unless the
+// sender also waits for this peer's data. The bytes arrive either way.
 TEST(FabricSingleCopy, TakesTheRingWhereItPaysBetter) {
   if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
   struct Case {
@@ -530,7 +530,8 @@ TEST(FabricSingleCopy, TakesTheRingWhereItPaysBetter) {
                         Case{"sender idle, below the one-way size", true, false, 0, oneWay - 64, true},
                         Case{"sender idle", true, false, 0, oneWay, false},
                         Case{"sender waits, large", true, true, 0, oneWay, true},
-                        Case{"crowded cores", true, true, 20000, 100000, false}}) {
+                        Case{"crowded cores, an exchange with the peer", true, true, 20000, 100000, true},
+                        Case{"crowded cores, one way", true, false, 20000, 100000, false}}) {
     SCOPED_TRACE(k.what);
     Group g = makeGroup(2, Kind::Shm, [&](FabricConfig& c) {
       c.shmCmaBytes = 4096;
