@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <new>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -61,11 +62,21 @@ struct PageAllocator {
 };
 using PageBuffer = std::vector<uint8_t, PageAllocator<uint8_t>>;
 
+// A sweep's buffers, allocated once at its largest layout, as nccl-tests and the bench/compare
+// peers allocate theirs: on this VM the first passes over freshly allocated pages run slow (a
+// 32 MiB memcpy into new, memset pages: 14-19 ms, then 3-4.6 ms, settling at 2.4 ms by the
+// sixth), so buffers made anew for every size timed that at the large sizes' few iterations.
+struct BenchBuffers {
+  PageBuffer send, recv;
+  // Grows (never shrinks) to hold `sendBytes` and `recvBytes`, touching every new page.
+  void reserve(size_t sendBytes, size_t recvBytes);
+};
+
 // Buffers and calls for one (collective, type, op, root, size) on one rank.
 class CollRun {
  public:
   CollRun(Coll c, loomComm_t comm, int rank, int nranks, loomDataType_t type, loomRedOp_t op, int root,
-          size_t requestedBytes);
+          size_t requestedBytes, BenchBuffers& buffers);
 
   const Layout& layout() const { return layout_; }
   // The communicator later calls run on (--algos races several over the same buffers).
@@ -95,7 +106,7 @@ class CollRun {
   int root_;
   size_t elem_;
   Layout layout_;
-  PageBuffer send_, recv_;
+  std::span<uint8_t> send_, recv_;  // this layout's part of the sweep's buffers
 };
 
 }  // namespace loom::bench

@@ -93,6 +93,14 @@ int runRank(loomComm_t comm, const Options& o, const std::vector<Contender>& con
   if (report) report->preamble(ranks);
 
   const std::vector<size_t> sizes = sizeSweep(o);
+  BenchBuffers buffers;
+  for (Coll coll : o.colls)
+    for (loomDataType_t type : o.types)
+      if (!sizes.empty()) {
+        const size_t elem = mem::typeSize(type);
+        const Layout big = layoutFor(coll, sizes.back(), elem, c.nranks);
+        buffers.reserve((big.sendCount + 1) * elem, (big.recvCount + 1) * elem);
+      }
   for (Coll coll : o.colls) {
     if (report) {
       if (contenders.empty()) report->tableHeader(coll);
@@ -109,7 +117,7 @@ int runRank(loomComm_t comm, const Options& o, const std::vector<Contender>& con
       for (loomRedOp_t op : ops)
         for (int root : roots)
           for (size_t size : sizes) {
-            CollRun run(coll, comm, c.rank, c.nranks, type, op, root, size);
+            CollRun run(coll, comm, c.rank, c.nranks, type, op, root, size, buffers);
             const std::string what =
                 fmt::format("{} {} {} root {} size {}", collName(coll), mem::typeName(type), opName(op), root, size);
             if (!contenders.empty()) {
