@@ -75,6 +75,8 @@ class Replay {
   Result<Estimate> run() {
     const int n = w_.nranks();
     threadFree_.assign(n, 0);
+    tcpSendUntil_.assign(n, 0);
+    tcpRecvUntil_.assign(n, 0);
     ready_.resize(n);
     left_.resize(n);
     done_.resize(n);
@@ -221,9 +223,16 @@ class Replay {
     const size_t bytes = s_[a].steps[ac.a.step].src.bytes;
     const bool hot = inCache(a) && inCache(b);
     const double nic = w_.hostOf[a] != w_.hostOf[b] ? std::min(nicShare_[a], nicShare_[b]) : 1e30;
-    const double gbps = std::min(link.rate(hot) * std::min(memScale_[a], memScale_[b]), nic);
+    // Over tcp both ways at once (the sender is receiving, or the receiver sending), beyond the
+    // caches, where calibration measures it: each end's kernel does both, and each direction runs
+    // at the duplex rate. Each end's thread pays a copy per direction here already, so the link
+    // runs at twice that. (In cache it made 4-rank exchanges of 1 MiB 40-73% too slow.)
+    const bool duplex = tcp && !hot && t_.tcp.duplexGbps > 0 &&
+                        (tcpRecvUntil_[a] > start || tcpSendUntil_[b] > start);
+    const double linkGbps = duplex ? std::min(link.rate(hot), 2 * t_.tcp.duplexGbps) : link.rate(hot);
+    const double gbps = std::min(linkGbps * std::min(memScale_[a], memScale_[b]), nic);
     // Forwarding what it has just received, the sender reads from its cache.
-    const double inGbps = !hot && forwardsFresh(ac.a) ? std::min(link.rate(true), nic) : gbps;
+    const double inGbps = !hot && !duplex && forwardsFresh(ac.a) ? std::min(link.rate(true), nic) : gbps;
     // A shm receiver reduces straight out of the ring. A tcp one reads the socket into a staging
     // buffer that stays in cache (tcp_channel.cpp), then reduces it, one after the other on its
     // thread; the sender may be slower still. In cache the two add up (2-rank reducescatter of
@@ -258,6 +267,10 @@ class Replay {
     // priced a 2-rank halving-doubling allreduce of 64 MiB, whose messages outgrow the ring, at
     // 1.4x the ring algorithm's; they measure the same.
     threadFree_[a] = copied;
+    if (tcp) {
+      tcpSendUntil_[a] = std::max(tcpSendUntil_[a], sendEnd);
+      tcpRecvUntil_[b] = std::max(tcpRecvUntil_[b], std::max(earliest(half) + half.work, half.notBefore));
+    }
     busy_[a][kLatency] += t_.stepUs;
     busy_[a][tcp ? kTcp : kShm] += copyIn;
     sent_[a][tcp ? 1 : 0] += bytes;
@@ -401,6 +414,7 @@ class Replay {
   std::vector<double> memScale_;  // per rank: memory rates at its working set / at kMemoryRefBytes (1 in cache)
   std::vector<double> threadFree_, stretch_;
   std::vector<bool> sleeps_;
+  std::vector<double> tcpSendUntil_, tcpRecvUntil_;  // per rank: when its tcp messages out and in end
   std::vector<int> recvsPosted_;  // per rank: receives enabled and not yet complete
   std::map<std::pair<int, int>, int> recvsFrom_;  // (rank, peer): the same, from that peer
   std::vector<double> nicShare_;  // GB/s of its host's NICs per local rank (1e30: unknown)

@@ -21,7 +21,7 @@ using nlohmann::json;
 
 namespace {
 // Bump when the meaning of a constant or the way it is measured changes: caches measure again.
-constexpr int kModelVersion = 11;  // 11: time per message, single-copy cache rate (10: ten stream rounds)
+constexpr int kModelVersion = 12;  // 12: tcp duplex rate (11: time per message, single-copy cache rate)
 }  // namespace
 
 std::string hardwareFingerprint() {
@@ -49,7 +49,7 @@ std::string hardwareFingerprint() {
 
 namespace {
 json linkJson(const LinkCost& l) {
-  return {{"alpha_us", l.alphaUs}, {"gbps", l.gbps}, {"cached_gbps", l.cachedGbps}, {"msg_us", l.msgUs}};
+  return {{"alpha_us", l.alphaUs}, {"gbps", l.gbps}, {"cached_gbps", l.cachedGbps}, {"msg_us", l.msgUs}, {"duplex_gbps", l.duplexGbps}};
 }
 }  // namespace
 
@@ -113,6 +113,7 @@ Status readLink(const json& links, const char* name, LinkCost* out) {
   LOOM_TRY(readNumber(*it, "alpha_us", path, &out->alphaUs, true));
   LOOM_TRY(readNumber(*it, "cached_gbps", path, &out->cachedGbps, true));
   LOOM_TRY(readNumber(*it, "msg_us", path, &out->msgUs, true));
+  LOOM_TRY(readNumber(*it, "duplex_gbps", path, &out->duplexGbps, true));
   return readNumber(*it, "gbps", path, &out->gbps);
 }
 

@@ -22,6 +22,9 @@ struct LinkCost {
   // The receiver's thread time per message (part of alphaUs, not on top of it): what bounds a
   // stream of small messages, e.g. a broadcast root running ahead over tcp (0: nothing).
   double msgUs = 0;
+  // GB/s each way while both ends send and receive at once (tcp: an exchange, where each end's
+  // kernel both sends and receives); 0: unknown, as gbps.
+  double duplexGbps = 0;
   double rate(bool inCache) const { return inCache && cachedGbps > 0 ? cachedGbps : gbps; }
   // msgUs as the model uses it: no more than the latency it is part of.
   double threadUs() const { return std::min(msgUs, alphaUs); }

@@ -39,7 +39,7 @@ TEST(Calibrate, MeasuresSaneFiguresWithinTwoSeconds) {
   EXPECT_LT(took, kLimit + 0.5);
   EXPECT_TRUE(t->source == "calibrated" || t->source == kCalibratedBusy) << t->source;
   EXPECT_FALSE(t->fingerprint.empty());
-  for (double v : {t->shm.gbps, t->tcp.gbps, t->copyGbps, t->reduceGbps, t->reduceLowGbps}) {
+  for (double v : {t->shm.gbps, t->tcp.gbps, t->tcp.duplexGbps, t->copyGbps, t->reduceGbps, t->reduceLowGbps}) {
     EXPECT_GT(v, 0.01);
     EXPECT_LT(v, 1000.0);
   }

@@ -488,5 +488,28 @@ TEST(Tuning, FileSaveAndLoad) {
   EXPECT_NE(missing.status().message().find("cannot open"), std::string::npos);
 }
 
+
+// Over tcp, messages that flow both ways at once beyond the caches run at the calibrated duplex
+// rate (each end's kernel sends and receives); one-way messages and data in cache do not.
+TEST(CostModel, TcpExchangeRunsAtTheDuplexRate) {
+  Placement tcp = Placement::singleHost(2, 2);
+  tcp.tcpOnly = true;
+  auto us = [&](const Placement& w, Coll c, Algo a, double duplex) {
+    Tuning t = simple();
+    t.tcp.duplexGbps = duplex;
+    auto e = estimate(t, w, shape(c, 1 << 20), a);
+    EXPECT_TRUE(e.isOk()) << e.status().message();
+    return e.isOk() ? e->us : -1;
+  };
+  // 1 GB/s one way; 0.25 GB/s each way at once: the link then runs at 0.5 GB/s.
+  const double plain = us(tcp, Coll::AllGather, Algo::Ring, 0), duplex = us(tcp, Coll::AllGather, Algo::Ring, 0.25);
+  EXPECT_GT(duplex, 1.3 * plain) << "a 2-rank allgather exchanges 4 MiB each way (8684 us one way at a time)";
+  EXPECT_EQ(us(tcp, Coll::Broadcast, Algo::Tree, 0.25), us(tcp, Coll::Broadcast, Algo::Tree, 0)) << "one way";
+  EXPECT_EQ(us(tcp, Coll::AllGather, Algo::Ring, 2.0), plain) << "a duplex rate above half the link's changes nothing";
+  Placement cached = tcp;
+  cached.cacheBytesOfHost = {1e12};
+  EXPECT_EQ(us(cached, Coll::AllGather, Algo::Ring, 0.25), us(cached, Coll::AllGather, Algo::Ring, 0)) << "in cache";
+}
+
 }  // namespace
 }  // namespace loom::cost
