@@ -429,7 +429,8 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   LOOM_INFO("measuring pair had {:.0f}% of its cores{}", 100 * cpuShare,
             t.source == kCalibratedBusy ? ": the machine is busy, the figures are for this run only" : "");
   LOOM_INFO("calibrated in {:.0f} ms: shm {:.1f} us ({:.2f} per streamed message) {:.2f}/{:.2f} GB/s, tcp {:.1f} us "
-            "({:.2f}) {:.2f}/{:.2f} GB/s ({:.2f} each way duplex), wake {:.1f} us, copy {:.1f}/{:.1f}, reduce {:.1f}/{:.1f} GB/s (memory/cache)",
+            "({:.2f}) {:.2f}/{:.2f} GB/s ({:.2f} each way duplex), wake {:.1f} us, copy {:.1f}/{:.1f}, "
+            "reduce {:.1f}/{:.1f} GB/s (memory/cache)",
             secondsSince(t0) * 1e3, t.shm.alphaUs, t.shm.msgUs, t.shm.gbps, t.shm.cachedGbps, t.tcp.alphaUs, t.tcp.msgUs,
             t.tcp.gbps, t.tcp.cachedGbps, t.tcp.duplexGbps, t.wakeUs, t.copyGbps,
             t.copyCachedGbps, t.reduceGbps, t.reduceCachedGbps);

@@ -49,7 +49,11 @@ std::string hardwareFingerprint() {
 
 namespace {
 json linkJson(const LinkCost& l) {
-  return {{"alpha_us", l.alphaUs}, {"gbps", l.gbps}, {"cached_gbps", l.cachedGbps}, {"msg_us", l.msgUs}, {"duplex_gbps", l.duplexGbps}};
+  return {{"alpha_us", l.alphaUs},
+          {"gbps", l.gbps},
+          {"cached_gbps", l.cachedGbps},
+          {"msg_us", l.msgUs},
+          {"duplex_gbps", l.duplexGbps}};
 }
 }  // namespace
 
