@@ -178,7 +178,11 @@ Status rhdAllGather(const CollArgs& a, Schedule& s) {
   for (int m = 1; m < f.p; m *= 2) {
     const int pv = v ^ m, peer = f.realRank(pv);
     const int mine0 = v & ~(m - 1), theirs0 = pv & ~(m - 1);
-    lastSend = s.add(send(peer, span(mine0, mine0 + m)), deps({own, folded, lastRecv, lastSend}));
+    // The first step sends this rank's own block: from Input, which is at rest (so a single-copy
+    // candidate, shm_cma.cpp) and needs no wait for the copy into Output. From Output, a 2-rank
+    // allgather of 512 KiB went through the ring at 34 us, against 17 us for the ring algorithm.
+    if (m == 1 && !f.proxy()) lastSend = s.add(send(peer, in(0, blk)));
+    else lastSend = s.add(send(peer, span(mine0, mine0 + m)), deps({own, folded, lastRecv, lastSend}));
     lastRecv = s.add(recv(peer, span(theirs0, theirs0 + m)));
   }
   if (f.proxy()) {
