@@ -195,10 +195,12 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
     auto mem = transfer(kBig);
     if (!mem.isOk()) return mem.takeStatus();
     bestStream = std::min(bestStream, mem.value());
-    // One way even over shm: such messages go single copy there (the receiver reads the sender's
-    // buffer), which two processes in a loop of broadcasts do at about this rate, half memcpy's.
-    // The same 256 KiB each time, so that it stays in cache, and 16 of them: 4 x 256 KiB took
-    // about 100 us, short enough for one preemption to decide the figure.
+    // One way even over shm. The calibration pair has single copy off (FabricConfig::shmCmaBytes
+    // 0), so this is the ring's pipelined stream in cache; the model uses it as the single-copy
+    // read rate, which two processes in a loop of broadcasts read at (15-20 GB/s, against 28 for
+    // process_vm_readv alone, which scored no better when tried). The same 256 KiB each time, so
+    // that it stays in cache, and 16 of them: 4 x 256 KiB took about 100 us, short enough for
+    // one preemption to decide the figure.
     auto hot = timeStream(side, big.data(), kHot, 0, kHotStream);
     if (!hot.isOk()) return hot.takeStatus();
     bestHot = std::min(bestHot, hot.value());

@@ -223,16 +223,17 @@ class Replay {
     const size_t bytes = s_[a].steps[ac.a.step].src.bytes;
     const bool hot = inCache(a) && inCache(b);
     const double nic = w_.hostOf[a] != w_.hostOf[b] ? std::min(nicShare_[a], nicShare_[b]) : 1e30;
-    // Over tcp both ways at once (the sender is receiving, or the receiver sending), beyond the
-    // caches, where calibration measures it: each end's kernel does both, and each direction runs
-    // at the duplex rate. Each end's thread pays a copy per direction here already, so the link
-    // runs at twice that. (In cache it made 4-rank exchanges of 1 MiB 40-73% too slow.)
-    const bool duplex = tcp && !hot && t_.tcp.duplexGbps > 0 &&
-                        (tcpRecvUntil_[a] > start || tcpSendUntil_[b] > start);
-    const double linkGbps = duplex ? std::min(link.rate(hot), 2 * t_.tcp.duplexGbps) : link.rate(hot);
-    const double gbps = std::min(linkGbps * std::min(memScale_[a], memScale_[b]), nic);
+    // Over loopback tcp both ways at once (the sender is receiving, or the receiver sending or
+    // about to), beyond the caches, where calibration measures it: each end's kernel does both,
+    // and each direction runs at the duplex rate. Each end's thread pays a copy per direction here
+    // already, so the link runs at twice that. (In cache it made 4-rank exchanges of 1 MiB 40-73%
+    // too slow.) Between hosts each kernel does one end only: not measured, so not applied.
+    const bool duplex = tcp && !hot && t_.tcp.duplexGbps > 0 && w_.hostOf[a] == w_.hostOf[b] &&
+                        (tcpRecvUntil_[a] > start || tcpSendUntil_[b] > start || reverseReady(a, b, start));
+    const double duplexCap = duplex ? 2 * t_.tcp.duplexGbps : 1e30;
+    const double gbps = std::min(std::min(link.rate(hot), duplexCap) * std::min(memScale_[a], memScale_[b]), nic);
     // Forwarding what it has just received, the sender reads from its cache.
-    const double inGbps = !hot && !duplex && forwardsFresh(ac.a) ? std::min(link.rate(true), nic) : gbps;
+    const double inGbps = !hot && forwardsFresh(ac.a) ? std::min({link.rate(true), duplexCap, nic}) : gbps;
     // A shm receiver reduces straight out of the ring. A tcp one reads the socket into a staging
     // buffer that stays in cache (tcp_channel.cpp), then reduces it, one after the other on its
     // thread; the sender may be slower still. In cache the two add up (2-rank reducescatter of
@@ -278,6 +279,18 @@ class Replay {
     complete(ac.a, sendEnd);
     queue_.push({earliest(half), half});
     finishMessage(ac);  // the pair's next message may start: rings and sockets are FIFO
+  }
+
+  // b's next message to a is enabled and ready by `start`: it will flow while a's does (an
+  // exchange's two sends are committed one after the other).
+  bool reverseReady(int a, int b, double start) const {
+    const auto ss = sends_.find({b, a});
+    const auto next = nextMatch_.find({b, a});
+    const size_t k = next == nextMatch_.end() ? 0 : next->second;
+    if (ss == sends_.end() || k >= ss->second.size()) return false;
+    const auto en = sendEnabled_.find({b, a});
+    const uint32_t step = ss->second[k];
+    return en != sendEnabled_.end() && en->second.count(step) && ready_[b][step] <= start;
   }
 
   // A send whose source a step it waits for has just written, small enough to be in its cache

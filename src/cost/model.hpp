@@ -47,7 +47,7 @@ struct Placement {
   size_t boardBytes = 16 << 10;
   // Shm messages of the user's input from this size may go single copy (LOOM_SHM_CMA_BYTES; a
   // communicator sets 0 where its fabric cannot); 0: never.
-  size_t shmCmaBytes = 32 << 10;
+  size_t shmCmaBytes = 16 << 10;
   // tcpOnly from LOOM_TRANSPORT, the rings from LOOM_SHM_SLOT_BYTES and LOOM_SHM_SLOTS (rounded as
   // the transport does), shmCmaBytes from LOOM_SHM_CMA_BYTES.
   void readTransportParams();

@@ -46,7 +46,8 @@ struct Tuning {
   double copyCachedGbps = 0;    // the same rates for data in cache (0: as above)
   double reduceCachedGbps = 0;
   // A shm single-copy read (the receiver copies from the sender's buffer) for data in cache
-  // (0: as shm.cachedGbps); beyond the caches it runs at shm.gbps, which is measured that way.
+  // (0: as shm.cachedGbps), taken from a one-way ring stream (calibrate.cpp); beyond the caches
+  // it runs at shm.gbps.
   double singleCopyCachedGbps = 0;
   double wakeUs = 20;          // extra per message when ranks share cores (more ranks than cores)
   // memcpy on one core against its working set (source + destination bytes), ascending: where

@@ -89,8 +89,7 @@ TEST(CostModel, LoopOverlapsConsecutiveBroadcasts) {
 // Single copy (LOOM_SHM_CMA_BYTES), by the transport's rule: the receiver alone reads a message of
 // the sender's input while the sender goes on, when it has a receive of its own posted or the
 // message is below kCmaOneWayBytes (on crowded cores: a receive from the same peer). So a 2-rank
-// exchange in a loop costs a rank its own copy
-// and one read, not two copies and a read.
+// exchange in a loop costs a rank its own copy and one read, not two copies and a read.
 TEST(CostModel, SingleCopyWhereTheTransportTakesIt) {
   const size_t count = 25000;  // 100000 bytes a block
   auto loopUs = [&](Placement w, Coll c, Algo a, size_t cma) {
@@ -109,11 +108,18 @@ TEST(CostModel, SingleCopyWhereTheTransportTakesIt) {
   // Below the threshold, a reduce receive, a one-way send on crowded cores, or tcp: the ring as before.
   EXPECT_EQ(loopUs(two, Coll::AllToAll, Algo::Direct, 200000), ring);
   EXPECT_EQ(loopUs(two, Coll::ReduceScatter, Algo::Ring, 32 << 10), loopUs(two, Coll::ReduceScatter, Algo::Ring, 0));
-  EXPECT_LT(loopUs(two, Coll::Broadcast, Algo::Tree, 32 << 10), loopUs(two, Coll::Broadcast, Algo::Tree, 0));
   const Placement crowded = Placement::singleHost(2, 1);
   EXPECT_EQ(loopUs(crowded, Coll::Broadcast, Algo::Tree, 32 << 10), loopUs(crowded, Coll::Broadcast, Algo::Tree, 0));
-  // An exchange on crowded cores still goes single copy (each end reads the other's block).
+  // ... which on free cores goes single copy.
+  EXPECT_LT(loopUs(two, Coll::Broadcast, Algo::Tree, 32 << 10), loopUs(two, Coll::Broadcast, Algo::Tree, 0));
+  // An exchange on crowded cores still goes single copy (each end reads the other's block); a
+  // 4-rank ring's sender waits for data from another rank, not from its receiver: the ring.
   EXPECT_LT(loopUs(crowded, Coll::AllToAll, Algo::Direct, 32 << 10), loopUs(crowded, Coll::AllToAll, Algo::Direct, 0));
+  const Placement fourCrowded = Placement::singleHost(4, 2);
+  EXPECT_EQ(loopUs(fourCrowded, Coll::AllGather, Algo::Ring, 32 << 10),
+            loopUs(fourCrowded, Coll::AllGather, Algo::Ring, 0));
+  EXPECT_LT(loopUs(Placement::singleHost(4, 4), Coll::AllGather, Algo::Ring, 32 << 10),
+            loopUs(Placement::singleHost(4, 4), Coll::AllGather, Algo::Ring, 0));
   Placement tcp = two;
   tcp.tcpOnly = true;
   EXPECT_EQ(loopUs(tcp, Coll::AllToAll, Algo::Direct, 32 << 10), loopUs(tcp, Coll::AllToAll, Algo::Direct, 0));
@@ -439,6 +445,7 @@ TEST(Tuning, JsonRoundTrip) {
   t.copyCurve = {{524288, 55.5}, {2097152, 33}, {134217728, 7.5}};
   t.fingerprint = "test cpu / 2 cpus";
   t.tcp.msgUs = 2.5;
+  t.tcp.duplexGbps = 2.9;
   t.singleCopyCachedGbps = 17;
   auto back = fromJson(toJson(t));
   ASSERT_TRUE(back.isOk()) << back.status().message();
@@ -459,6 +466,7 @@ TEST(Tuning, MalformedFilesNameTheField) {
       {R"({"links": {"shm": {"alpha_us": -1}}})", "links.shm.alpha_us: expected a positive number"},
       {R"({"links": {"shm": 3}})", "links.shm: expected an object"},
       {R"({"links": {"tcp": {"msg_us": -2}}})", "links.tcp.msg_us: expected a positive number"},
+      {R"({"links": {"tcp": {"duplex_gbps": "x"}}})", "links.tcp.duplex_gbps: expected a number"},
       {R"({"single_copy_cached_gbps": "x"})", "single_copy_cached_gbps: expected a number"},
       {R"({"reduce_gbps": 0})", "reduce_gbps: expected a positive number"},
       {R"({"fingerprint": 7})", "fingerprint: expected a string"},
@@ -488,7 +496,6 @@ TEST(Tuning, FileSaveAndLoad) {
   EXPECT_NE(missing.status().message().find("cannot open"), std::string::npos);
 }
 
-
 // Over tcp, messages that flow both ways at once beyond the caches run at the calibrated duplex
 // rate (each end's kernel sends and receives); one-way messages and data in cache do not.
 TEST(CostModel, TcpExchangeRunsAtTheDuplexRate) {
@@ -505,7 +512,7 @@ TEST(CostModel, TcpExchangeRunsAtTheDuplexRate) {
   const double plain = us(tcp, Coll::AllGather, Algo::Ring, 0), duplex = us(tcp, Coll::AllGather, Algo::Ring, 0.25);
   EXPECT_GT(duplex, 1.3 * plain) << "a 2-rank allgather exchanges 4 MiB each way (8684 us one way at a time)";
   EXPECT_EQ(us(tcp, Coll::Broadcast, Algo::Tree, 0.25), us(tcp, Coll::Broadcast, Algo::Tree, 0)) << "one way";
-  EXPECT_EQ(us(tcp, Coll::AllGather, Algo::Ring, 2.0), plain) << "a duplex rate above half the link's changes nothing";
+  EXPECT_EQ(us(tcp, Coll::AllGather, Algo::Ring, 2.0), plain) << "2 ranks: a duplex rate above half the link's";
   Placement cached = tcp;
   cached.cacheBytesOfHost = {1e12};
   EXPECT_EQ(us(cached, Coll::AllGather, Algo::Ring, 0.25), us(cached, Coll::AllGather, Algo::Ring, 0)) << "in cache";

@@ -86,10 +86,10 @@ Layout layoutFor(Coll c, size_t requestedBytes, size_t typeSize, int nranks) {
   return l;
 }
 
-void BenchBuffers::reserve(size_t sendBytes, size_t recvBytes) {
+void BenchBuffers::reserveFor(const Layout& layout, size_t elem) {
   // Written, so that timing runs touch real pages.
-  if (send.size() < sendBytes) send.assign(sendBytes, 0);
-  if (recv.size() < recvBytes) recv.assign(recvBytes, 0);
+  if (send.size() < sendBytes(layout, elem)) send.assign(sendBytes(layout, elem), 0);
+  if (recv.size() < recvBytes(layout, elem)) recv.assign(recvBytes(layout, elem), 0);
 }
 
 CollRun::CollRun(Coll c, loomComm_t comm, int rank, int nranks, loomDataType_t type, loomRedOp_t op, int root,
@@ -97,11 +97,9 @@ CollRun::CollRun(Coll c, loomComm_t comm, int rank, int nranks, loomDataType_t t
     : coll_(c), comm_(comm), rank_(rank), nranks_(nranks), type_(type), op_(hasOp(c) ? op : loomSum),
       root_(hasRoot(c) ? root : -1), elem_(mem::typeSize(type)),
       layout_(layoutFor(c, requestedBytes, elem_, nranks)) {
-  // +1 element so that a zero count still has a valid pointer.
-  const size_t sendBytes = (layout_.sendCount + 1) * elem_, recvBytes = (layout_.recvCount + 1) * elem_;
-  buffers.reserve(sendBytes, recvBytes);
-  send_ = {buffers.send.data(), sendBytes};
-  recv_ = {buffers.recv.data(), recvBytes};
+  buffers.reserveFor(layout_, elem_);
+  send_ = {buffers.send.data(), BenchBuffers::sendBytes(layout_, elem_)};
+  recv_ = {buffers.recv.data(), BenchBuffers::recvBytes(layout_, elem_)};
   fillInputs(false);
 }
 

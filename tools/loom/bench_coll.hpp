@@ -68,8 +68,11 @@ using PageBuffer = std::vector<uint8_t, PageAllocator<uint8_t>>;
 // sixth), so buffers made anew for every size timed that at the large sizes' few iterations.
 struct BenchBuffers {
   PageBuffer send, recv;
-  // Grows (never shrinks) to hold `sendBytes` and `recvBytes`, touching every new page.
-  void reserve(size_t sendBytes, size_t recvBytes);
+  // Grows (never shrinks) to hold `layout` of `elem`-byte elements (+1 element each, so that a
+  // zero count still has a valid pointer), touching every new page.
+  void reserveFor(const Layout& layout, size_t elem);
+  static size_t sendBytes(const Layout& l, size_t elem) { return (l.sendCount + 1) * elem; }
+  static size_t recvBytes(const Layout& l, size_t elem) { return (l.recvCount + 1) * elem; }
 };
 
 // Buffers and calls for one (collective, type, op, root, size) on one rank.

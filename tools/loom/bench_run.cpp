@@ -90,23 +90,26 @@ int runRank(loomComm_t comm, const Options& o, const std::vector<Contender>& con
   if (loomResult_t r = sumOverRanks(comm, jsonOk ? 0 : 1, &jsonFailures); r != loomSuccess)
     fatal(c, "starting", r);
   if (jsonFailures) return 2;
-  // The time aggregation (an allreduce of one double) runs once before the sweep: a first call of
-  // a shape chooses its algorithm, and made right after the first timed loop it kept a peer's
-  // core while ranks sharing it were still in their last timed call (4 ranks on 2 cores: the
-  // first row's 8 B allreduce read 2.4-2.7 us instead of 1.6).
-  double unused = 0;
-  if (loomResult_t r = aggregateTime(comm, c.rank, c.nranks, o.agg, 0.0, &unused); r != loomSuccess)
-    fatal(c, "starting", r);
+  // The time aggregation (an allreduce of one double) runs once on every communicator the sweep
+  // times, before the sweep: a first call of a shape chooses its algorithm, and made right after
+  // the first timed loop it kept a peer's core while ranks sharing it were still in their last
+  // timed call (4 ranks on 2 cores: the first row's 8 B allreduce read 2.4-2.7 us, not 1.6).
+  std::vector<loomComm_t> timed{comm};
+  for (const Contender& k : contenders) timed.push_back(k.comm);
+  for (loomComm_t t : timed) {
+    double unused = 0;
+    if (loomResult_t r = aggregateTime(t, c.rank, c.nranks, o.agg, 0.0, &unused); r != loomSuccess)
+      fatal(c, "starting", r);
+  }
   if (report) report->preamble(ranks);
 
   const std::vector<size_t> sizes = sizeSweep(o);
   BenchBuffers buffers;
-  for (Coll coll : o.colls)
-    for (loomDataType_t type : o.types)
-      if (!sizes.empty()) {
+  if (!sizes.empty())
+    for (Coll coll : o.colls)
+      for (loomDataType_t type : o.types) {
         const size_t elem = mem::typeSize(type);
-        const Layout big = layoutFor(coll, sizes.back(), elem, c.nranks);
-        buffers.reserve((big.sendCount + 1) * elem, (big.recvCount + 1) * elem);
+        buffers.reserveFor(layoutFor(coll, sizes.back(), elem, c.nranks), elem);
       }
   for (Coll coll : o.colls) {
     if (report) {
