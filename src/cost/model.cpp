@@ -44,7 +44,9 @@ void Placement::readTransportParams() {
   boardBytes = params::getInt("LOOM_SHM_BOARD_DEPTH") > 0 ? params::getBytes("LOOM_SHM_BOARD_BYTES") : 0;
   shmSlotBytes = transport::shmSlotBytes(params::getBytes("LOOM_SHM_SLOT_BYTES"));
   shmSlots = static_cast<int>(std::max<int64_t>(2, params::getInt("LOOM_SHM_SLOTS")));
+  // 0 leaves the kernel's buffers, which autotune up to its tcp_wmem limit (4 MiB by default).
   tcpBufferBytes = params::getBytes("LOOM_TCP_BUFFER_BYTES");
+  if (tcpBufferBytes == 0) tcpBufferBytes = 4 << 20;
   shmCmaBytes = params::getBytes("LOOM_SHM_CMA_BYTES");
 }
 

@@ -172,6 +172,9 @@ void setNoDelay(int fd) {
 }
 
 void setBufferSizes(int fd, size_t bytes) {
+  // 0 leaves the kernel's default, which it tunes as the connection runs; setting 0 would pin
+  // the buffers to the kernel's minimum (a few KiB) and crawl.
+  if (bytes == 0) return;
   int v = static_cast<int>(bytes);
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);

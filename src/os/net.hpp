@@ -56,7 +56,7 @@ Result<Interface> selectInterface(const std::string& ifnameSpec, const std::stri
 
 Status setNonblocking(int fd);
 void setNoDelay(int fd);
-void setBufferSizes(int fd, size_t bytes);  // SO_SNDBUF and SO_RCVBUF; best effort
+void setBufferSizes(int fd, size_t bytes);  // SO_SNDBUF and SO_RCVBUF; best effort; 0: the kernel's
 
 // A listening TCP socket (nonblocking, CLOEXEC) bound to addr (port 0: any); `bound` gets the
 // actual address.

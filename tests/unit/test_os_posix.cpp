@@ -1,6 +1,7 @@
 // The thin POSIX wrappers: interface matching (NCCL syntax), numeric addresses, interface
 // selection, shm segments, futex wake-up and process liveness.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -114,6 +115,25 @@ TEST(OsNet, ListenConnectAndTransfer) {
   EXPECT_EQ(readAll(server.get(), &x, 1, 50).code(), loomTimeout);
   c->reset();
   EXPECT_EQ(readAll(server.get(), &x, 1, 1000).code(), loomRemoteError);
+}
+
+// LOOM_TCP_BUFFER_BYTES=0 keeps the kernel's own buffers (which it autotunes): setting 0 would
+// pin them to the kernel's minimum of a few KiB.
+TEST(OsNet, BufferSizeZeroKeepsTheKernelDefault) {
+  auto sndbuf = [](int fd) {
+    int v = 0;
+    socklen_t len = sizeof v;
+    EXPECT_EQ(getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len), 0);
+    return v;
+  };
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  const int before = sndbuf(fd);
+  os::setBufferSizes(fd, 0);
+  EXPECT_EQ(sndbuf(fd), before);
+  os::setBufferSizes(fd, 256 << 10);
+  EXPECT_GE(sndbuf(fd), 256 << 10) << "the kernel doubles the value it is given";
+  close(fd);
 }
 
 TEST(OsShm, CreateOpenUnlink) {
