@@ -304,6 +304,7 @@ Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d, int 
     c.nsocks = static_cast<int>(params::getInt("LOOM_NSOCKS"));
     c.ifname = "lo";
     c.tcpBufferBytes = params::getBytes("LOOM_TCP_BUFFER_BYTES");
+    c.tcpCongestion = params::getString("LOOM_TCP_CONGESTION");
     c.shmSlotBytes = params::getBytes("LOOM_SHM_SLOT_BYTES");
     c.shmSlots = static_cast<int>(params::getInt("LOOM_SHM_SLOTS"));
     c.spinUs = spinUs;

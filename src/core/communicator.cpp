@@ -97,6 +97,7 @@ Status Communicator::setUp(const loomUniqueId& id) {
   cfg.ifname = params::getString("LOOM_SOCKET_IFNAME");
   cfg.family = params::getString("LOOM_SOCKET_FAMILY");
   cfg.tcpBufferBytes = params::getBytes("LOOM_TCP_BUFFER_BYTES");
+  cfg.tcpCongestion = params::getString("LOOM_TCP_CONGESTION");
   cfg.shmSlotBytes = params::getBytes("LOOM_SHM_SLOT_BYTES");
   cfg.shmSlots = static_cast<int>(params::getInt("LOOM_SHM_SLOTS"));
   cfg.boardBytes = params::getBytes("LOOM_SHM_BOARD_BYTES");

@@ -20,6 +20,7 @@ const std::vector<Param>& all() {
       {"LOOM_NSOCKS", Type::Int, "2", "TCP sockets per peer."},
       {"LOOM_SOCKET_IFNAME", Type::String, "", "Interfaces for TCP, NCCL syntax: 'eth,ib' prefixes, '^docker' excludes, '=eth0' exact."},
       {"LOOM_SOCKET_FAMILY", Type::String, "", "AF_INET or AF_INET6 to force an address family."},
+      {"LOOM_TCP_CONGESTION", Type::String, "auto", "TCP congestion control of loom's sockets, chosen before each connection is made: 'auto' (cubic within one machine, the system's default across machines), 'system', or an algorithm the kernel allows (cubic, reno, bbr, ...)."},
       {"LOOM_TCP_BUFFER_BYTES", Type::Bytes, "4M", "Socket send/receive buffer size; 0: the kernel's default, which it tunes per connection."},
       {"LOOM_SHM_SLOT_BYTES", Type::Bytes, "256K", "Size of one slot of a shared-memory ring."},
       {"LOOM_SHM_SLOTS", Type::Int, "8", "Slots per shared-memory ring (one ring per ordered pair of local ranks)."},

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 
 namespace loom::os {
@@ -180,6 +181,34 @@ void setBufferSizes(int fd, size_t bytes) {
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
 }
 
+bool setCongestionControl(int fd, const std::string& name) {
+  return setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name.data(), static_cast<socklen_t>(name.size())) == 0;
+}
+
+std::string congestionControl(int fd) {
+  char name[32] = {};
+  socklen_t len = sizeof name - 1;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len) != 0) return {};
+  return std::string(name, strnlen(name, len));
+}
+
+std::string defaultCongestionControl() {
+  std::string name;
+  std::ifstream("/proc/sys/net/ipv4/tcp_congestion_control") >> name;
+  return name;
+}
+
+bool isLocalAddress(const SockAddr& a) {
+  if (a.family() == AF_INET && (ntohl(reinterpret_cast<const sockaddr_in*>(a.get())->sin_addr.s_addr) >> 24) == 127)
+    return true;
+  if (a.family() == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(a.get())->sin6_addr))
+    return true;
+  const std::string host = a.host();
+  for (const Interface& itf : listInterfaces())
+    if (itf.addr.host() == host) return true;
+  return false;
+}
+
 Result<UniqueFd> listenTcp(const SockAddr& addr, SockAddr* bound, int backlog) {
   UniqueFd fd(socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return systemError("socket", errno);
@@ -194,10 +223,12 @@ Result<UniqueFd> listenTcp(const SockAddr& addr, SockAddr* bound, int backlog) {
   return fd;
 }
 
-Result<UniqueFd> connectTcp(const SockAddr& addr, bool* inProgress, size_t bufferBytes) {
+Result<UniqueFd> connectTcp(const SockAddr& addr, bool* inProgress, size_t bufferBytes,
+                            const std::string& congestion) {
   UniqueFd fd(socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return systemError("socket", errno);
   if (bufferBytes) setBufferSizes(fd.get(), bufferBytes);
+  if (!congestion.empty()) setCongestionControl(fd.get(), congestion);
   *inProgress = false;
   if (connect(fd.get(), addr.get(), addr.len) != 0) {
     if (errno != EINPROGRESS) return systemError("connect " + addr.toString(), errno);

@@ -57,13 +57,20 @@ Result<Interface> selectInterface(const std::string& ifnameSpec, const std::stri
 Status setNonblocking(int fd);
 void setNoDelay(int fd);
 void setBufferSizes(int fd, size_t bytes);  // SO_SNDBUF and SO_RCVBUF; best effort; 0: the kernel's
+// TCP_CONGESTION (e.g. "cubic"); false when the kernel refuses it (not loaded, not allowed).
+bool setCongestionControl(int fd, const std::string& name);
+std::string congestionControl(int fd);  // empty when unknown
+std::string defaultCongestionControl();  // net.ipv4.tcp_congestion_control; empty when unknown
+bool isLocalAddress(const SockAddr& a);  // loopback, or an address of an interface of this machine
 
 // A listening TCP socket (nonblocking, CLOEXEC) bound to addr (port 0: any); `bound` gets the
 // actual address.
 Result<UniqueFd> listenTcp(const SockAddr& addr, SockAddr* bound, int backlog = 128);
 // Starts a nonblocking connect; *inProgress is true while EINPROGRESS. bufferBytes > 0 sets the
-// socket buffers before connecting (so the TCP window scale can use them).
-Result<UniqueFd> connectTcp(const SockAddr& addr, bool* inProgress, size_t bufferBytes = 0);
+// socket buffers before connecting (so the TCP window scale can use them); a congestion control
+// name is set before connecting too (best effort: the kernel's choice when it refuses).
+Result<UniqueFd> connectTcp(const SockAddr& addr, bool* inProgress, size_t bufferBytes = 0,
+                            const std::string& congestion = {});
 // The pending error of a connecting socket (0 when connected).
 int socketError(int fd);
 

@@ -39,6 +39,7 @@ struct FabricConfig {
   std::string ifname;        // LOOM_SOCKET_IFNAME (NCCL syntax)
   std::string family;        // LOOM_SOCKET_FAMILY ("", "AF_INET", "AF_INET6")
   size_t tcpBufferBytes = 4 << 20;
+  std::string tcpCongestion = "auto";  // LOOM_TCP_CONGESTION: "auto", "system" or an algorithm
   size_t shmSlotBytes = 256 << 10;
   int shmSlots = 8;
   // LOOM_SHM_CMA_BYTES: shm messages of at least this many bytes go in one copy, the receiver

@@ -117,6 +117,42 @@ TEST(OsNet, ListenConnectAndTransfer) {
   EXPECT_EQ(readAll(server.get(), &x, 1, 1000).code(), loomRemoteError);
 }
 
+// LOOM_TCP_CONGESTION: the algorithm is chosen before the handshake, on the connecting socket and
+// on the listener, whose accepted sockets inherit it (switched after the handshake, BBR's pacing
+// stayed on).
+TEST(OsNet, CongestionControlIsChosenBeforeConnecting) {
+  auto lo = selectInterface("lo", "AF_INET");
+  ASSERT_TRUE(lo.isOk());
+  SockAddr bound;
+  auto l = listenTcp(lo->addr, &bound);
+  ASSERT_TRUE(l.isOk());
+  if (!setCongestionControl(l->get(), "cubic")) GTEST_SKIP() << "cubic is not allowed here";
+  bool inProgress = false;
+  auto c = connectTcp(bound, &inProgress, 0, "reno");
+  ASSERT_TRUE(c.isOk());
+  int s = -1;
+  for (int i = 0; i < 500 && s < 0; ++i) {
+    s = accept4(l->get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (s < 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_GE(s, 0);
+  UniqueFd server(s);
+  EXPECT_EQ(congestionControl(server.get()), "cubic");
+  EXPECT_EQ(congestionControl(c->get()), "reno");
+  EXPECT_FALSE(setCongestionControl(c->get(), "no-such-algorithm"));
+  EXPECT_FALSE(defaultCongestionControl().empty());
+}
+
+TEST(OsNet, LocalAddresses) {
+  auto loopback = SockAddr::parse("127.0.0.1", 0);
+  ASSERT_TRUE(loopback.isOk());
+  EXPECT_TRUE(isLocalAddress(*loopback));
+  for (const Interface& itf : listInterfaces()) EXPECT_TRUE(isLocalAddress(itf.addr)) << itf.name;
+  auto elsewhere = SockAddr::parse("203.0.113.7", 0);  // TEST-NET-3: no machine's own address
+  ASSERT_TRUE(elsewhere.isOk());
+  EXPECT_FALSE(isLocalAddress(*elsewhere));
+}
+
 // LOOM_TCP_BUFFER_BYTES=0 keeps the kernel's own buffers (which it autotunes): setting 0 would
 // pin them to the kernel's minimum of a few KiB.
 TEST(OsNet, BufferSizeZeroKeepsTheKernelDefault) {
