@@ -261,8 +261,11 @@ class Replay {
     half.notBefore = sendEnd + link.alphaUs + perByte(frag, outGbps) * sOut;
     const double ring = tcp ? static_cast<double>(w_.tcpBufferBytes)
                             : static_cast<double>(frag) * std::max(w_.shmSlots, 1);
+    // Nothing below moves the receiver's readiness (only the sender's), so this is when the
+    // receiving half can start.
+    const double halfStart = earliest(half);
+    const double recvEnd = std::max(halfStart + half.work, half.notBefore);
     if (static_cast<double>(bytes) > ring) {  // runs at most a ring ahead of the receiver
-      const double recvEnd = std::max(earliest(half) + half.work, half.notBefore);
       sendEnd = std::max(sendEnd, recvEnd - perByte(size_t(ring), outGbps) * sOut);
     }
     // Waiting for ring space does not hold the thread: it moves its other messages meanwhile
@@ -272,14 +275,14 @@ class Replay {
     threadFree_[a] = copied;
     if (tcp) {
       tcpSendUntil_[a] = std::max(tcpSendUntil_[a], sendEnd);
-      tcpRecvUntil_[b] = std::max(tcpRecvUntil_[b], std::max(earliest(half) + half.work, half.notBefore));
+      tcpRecvUntil_[b] = std::max(tcpRecvUntil_[b], recvEnd);
     }
     busy_[a][kLatency] += t_.stepUs;
     busy_[a][tcp ? kTcp : kShm] += copyIn;
     sent_[a][tcp ? 1 : 0] += bytes;
     sent_[a][2] += 1;
     complete(ac.a, sendEnd);
-    queue_.push({earliest(half), half});
+    queue_.push({halfStart, half});
     finishMessage(ac);  // the pair's next message may start: rings and sockets are FIFO
   }
 

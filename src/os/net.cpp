@@ -198,13 +198,13 @@ std::string defaultCongestionControl() {
   return name;
 }
 
-bool isLocalAddress(const SockAddr& a) {
+bool isLocalAddress(const SockAddr& a, const std::vector<Interface>& interfaces) {
   if (a.family() == AF_INET && (ntohl(reinterpret_cast<const sockaddr_in*>(a.get())->sin_addr.s_addr) >> 24) == 127)
     return true;
   if (a.family() == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(a.get())->sin6_addr))
     return true;
   const std::string host = a.host();
-  for (const Interface& itf : listInterfaces())
+  for (const Interface& itf : interfaces)
     if (itf.addr.host() == host) return true;
   return false;
 }
@@ -227,7 +227,7 @@ Result<UniqueFd> connectTcp(const SockAddr& addr, bool* inProgress, size_t buffe
                             const std::string& congestion) {
   UniqueFd fd(socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return systemError("socket", errno);
-  if (bufferBytes) setBufferSizes(fd.get(), bufferBytes);
+  setBufferSizes(fd.get(), bufferBytes);
   if (!congestion.empty()) setCongestionControl(fd.get(), congestion);
   *inProgress = false;
   if (connect(fd.get(), addr.get(), addr.len) != 0) {

@@ -61,7 +61,8 @@ void setBufferSizes(int fd, size_t bytes);  // SO_SNDBUF and SO_RCVBUF; best eff
 bool setCongestionControl(int fd, const std::string& name);
 std::string congestionControl(int fd);  // empty when unknown
 std::string defaultCongestionControl();  // net.ipv4.tcp_congestion_control; empty when unknown
-bool isLocalAddress(const SockAddr& a);  // loopback, or an address of an interface of this machine
+// Loopback, or the address of one of `interfaces` (listInterfaces(), read once by the caller).
+bool isLocalAddress(const SockAddr& a, const std::vector<Interface>& interfaces);
 
 // A listening TCP socket (nonblocking, CLOEXEC) bound to addr (port 0: any); `bound` gets the
 // actual address.

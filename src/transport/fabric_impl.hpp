@@ -218,9 +218,9 @@ class FabricImpl final : public Fabric {
   bool progressSelf(Peer& p);
   // shm single copy (shm_cma.cpp)
   // LOOM_TCP_CONGESTION for the listener (inherited by accepted sockets) and for a connection
-  // to `peer`; empty: the system's (tcp_setup.cpp).
+  // to `peer` given this machine's interfaces; empty: the system's (tcp_setup.cpp).
   std::string listenerCongestion() const;
-  std::string congestionTo(const os::SockAddr& peer) const;
+  std::string congestionTo(const os::SockAddr& peer, const std::vector<os::Interface>& local) const;
   void probeCma(int rank, Peer& p);  // at connect: can we read `rank`'s memory? (RingCtl::cmaOk)
   bool wantsCma(const Peer& p, size_t bytes) const;
   // Now: is this rank's core better off leaving the copy of a message to `to` (see shm_cma.cpp)?

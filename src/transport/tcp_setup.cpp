@@ -97,9 +97,9 @@ std::string FabricImpl::listenerCongestion() const {
   return want == "auto" ? "cubic" : want;
 }
 
-std::string FabricImpl::congestionTo(const os::SockAddr& peer) const {
+std::string FabricImpl::congestionTo(const os::SockAddr& peer, const std::vector<os::Interface>& local) const {
   if (cfg_.tcpCongestion != "auto") return listenerCongestion();
-  return os::isLocalAddress(peer) ? "cubic" : std::string{};
+  return os::isLocalAddress(peer, local) ? "cubic" : std::string{};
 }
 
 Status FabricImpl::connectTcp(const std::vector<PeerAddress>& addrs, Deadline deadline) {
@@ -124,6 +124,21 @@ Status FabricImpl::connectTcp(const std::vector<PeerAddress>& addrs, Deadline de
     else
       expectIn += ns;
   }
+  // Each socket's congestion control follows congestionTo; an accepted one inherited the
+  // listener's and is switched only where that differs (a connection from another machine under
+  // "auto"). Interfaces and the system's default are read once for the whole setup.
+  const std::vector<os::Interface> local = os::listInterfaces();
+  const std::string listenerCc = listenerCongestion();
+  std::string systemCc;
+  auto adoptCongestion = [&](int fd, const os::SockAddr& from) {
+    std::string want = congestionTo(from, local);
+    if (want == listenerCc) return;
+    if (want.empty()) {
+      if (systemCc.empty()) systemCc = os::defaultCongestionControl();
+      want = systemCc;
+    }
+    os::setCongestionControl(fd, want);
+  };
   auto install = [&](int peer, int idx, os::UniqueFd fd) -> Status {
     os::setNoDelay(fd.get());
     os::setBufferSizes(fd.get(), cfg_.tcpBufferBytes);
@@ -135,7 +150,7 @@ Status FabricImpl::connectTcp(const std::vector<PeerAddress>& addrs, Deadline de
   };
   auto startConnect = [&](Outgoing& o) -> Status {
     bool inProgress = false;
-    auto fd = os::connectTcp(o.addr, &inProgress, cfg_.tcpBufferBytes, congestionTo(o.addr));
+    auto fd = os::connectTcp(o.addr, &inProgress, cfg_.tcpBufferBytes, congestionTo(o.addr, local));
     if (!fd) return Status(fd.status().code(), fmt::format("rank {}: {}", o.peer, fd.status().message()), o.peer);
     o.fd = std::move(fd.value());
     o.connecting = true;
@@ -251,8 +266,7 @@ Status FabricImpl::connectTcp(const std::vector<PeerAddress>& addrs, Deadline de
         from.len = sizeof from.storage;
         int fd = ::accept4(listener_.get(), from.get(), &from.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) break;
-        if (cfg_.tcpCongestion == "auto" && !os::isLocalAddress(from))
-          os::setCongestionControl(fd, os::defaultCongestionControl());
+        adoptCongestion(fd, from);
         ins.push_back(Incoming{os::UniqueFd(fd), from.toString()});
       }
     }
