@@ -88,6 +88,13 @@ TEST(OsNet, SelectsInterfaces) {
   EXPECT_EQ(selectInterface("", "AF_BOGUS").status().code(), loomInvalidArgument);
 }
 
+// A listener on lo's IPv4 address, any port (`bound` gets it).
+static Result<UniqueFd> listenOnLoopback(SockAddr* bound) {
+  auto lo = selectInterface("lo", "AF_INET");
+  if (!lo.isOk()) return lo.takeStatus();
+  return listenTcp(lo->addr, bound);
+}
+
 // The connection a nonblocking listener has pending, waiting up to a second for it (invalid: none).
 static UniqueFd acceptWithinASecond(int listener) {
   for (int i = 0; i < 500; ++i) {
@@ -99,11 +106,9 @@ static UniqueFd acceptWithinASecond(int listener) {
 }
 
 TEST(OsNet, ListenConnectAndTransfer) {
-  auto lo = selectInterface("lo", "AF_INET");
-  ASSERT_TRUE(lo.isOk());
   SockAddr bound;
-  auto l = listenTcp(lo->addr, &bound);
-  ASSERT_TRUE(l.isOk());
+  auto l = listenOnLoopback(&bound);
+  ASSERT_TRUE(l.isOk()) << l.status().message();
   EXPECT_NE(bound.port(), 0);
   bool inProgress = false;
   auto c = connectTcp(bound, &inProgress, 1 << 20);
@@ -126,11 +131,9 @@ TEST(OsNet, ListenConnectAndTransfer) {
 // on the listener, whose accepted sockets inherit it (switched after the handshake, BBR's pacing
 // stayed on).
 TEST(OsNet, CongestionControlIsChosenBeforeConnecting) {
-  auto lo = selectInterface("lo", "AF_INET");
-  ASSERT_TRUE(lo.isOk());
   SockAddr bound;
-  auto l = listenTcp(lo->addr, &bound);
-  ASSERT_TRUE(l.isOk());
+  auto l = listenOnLoopback(&bound);
+  ASSERT_TRUE(l.isOk()) << l.status().message();
   if (!setCongestionControl(l->get(), "cubic")) GTEST_SKIP() << "cubic is not allowed here";
   bool inProgress = false;
   auto c = connectTcp(bound, &inProgress, 0, "reno");
