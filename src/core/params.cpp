@@ -25,7 +25,7 @@ const std::vector<Param>& all() {
       {"LOOM_SHM_SLOT_BYTES", Type::Bytes, "256K", "Size of one slot of a shared-memory ring."},
       {"LOOM_SHM_SLOTS", Type::Int, "8", "Slots per shared-memory ring (one ring per ordered pair of local ranks)."},
       {"LOOM_SHM_BOARD_BYTES", Type::Bytes, "16K", "Payload bytes of one board entry: a collective whose input (per rank) fits runs one-shot on the shared board when the cost model picks algorithm 'board'; 0: no board."},
-      {"LOOM_SHM_BOARD_DEPTH", Type::Int, "16", "Board entries per rank: how many board calls a rank may run ahead of the slowest."},
+      {"LOOM_SHM_BOARD_DEPTH", Type::Int, "64", "Board entries per rank: how many board calls a rank may run ahead of the slowest."},
       {"LOOM_SHM_CMA_BYTES", Type::Bytes, "16K", "Shared-memory messages of at least this size go in one copy: the receiver reads the sender's buffer (process_vm_readv) where the OS lets it; 0: always through the ring (two copies)."},
       {"LOOM_SPIN_US", Type::Int, "-1", "Microseconds to spin before sleeping when waiting; -1: 1000 when this host's ranks fit its cores, else 0 (sleep at once and let the peer run)."},
       {"LOOM_YIELD_US", Type::Int, "-1", "Microseconds a shared-memory wait polls with sched_yield (after the spin) before it sleeps; -1: 20000 when this host's ranks outnumber its cores (the peer gets the core at once), else 0."},

@@ -275,17 +275,21 @@ bool FabricImpl::progressPass(bool holdUndecided) {
       }
     }
   }
-  if (moved && cfg_.yieldUs > 0) lastMoved_ = Clock::now();  // only yield-polling reads it
+  movedSinceYield_ |= moved;
   return moved || !status_.isOk();
 }
 
 // With more ranks than cores (yieldUs > 0): poll `ready` and yield, so the rank that will answer
-// gets the core, for yieldUs from the last movement (not per call: callers loop on us). True when
-// something is ready, a wake() came or the fabric was aborted.
+// gets the core, for yieldUs from the first wait after the last movement (not per call: callers
+// loop on us). True when something is ready, a wake() came or the fabric was aborted.
 template <typename Ready>
 bool FabricImpl::yieldPoll(int timeoutMs, Ready ready) {
   if (cfg_.yieldUs <= 0) return false;
   const auto now = Clock::now();
+  if (movedSinceYield_) {
+    movedSinceYield_ = false;
+    lastMoved_ = now;
+  }
   auto yieldEnd = lastMoved_ + std::chrono::microseconds(cfg_.yieldUs);
   if (now >= yieldEnd) return false;
   yieldEnd = std::min(yieldEnd, now + std::chrono::milliseconds(timeoutMs));

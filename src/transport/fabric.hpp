@@ -47,7 +47,7 @@ struct FabricConfig {
   size_t shmCmaBytes = 0;
   // LOOM_SHM_BOARD_BYTES / LOOM_SHM_BOARD_DEPTH: the board's entries (payload bytes, how many).
   size_t boardBytes = 16 << 10;
-  int boardDepth = 16;
+  int boardDepth = 64;
   int spinUs = 50;
   int yieldUs = 0;  // after the spin: poll with sched_yield this long before sleeping (shm waits)
   // How long a one-way single-copy candidate whose receive will be a copy waits for that receive
@@ -166,6 +166,8 @@ void corruptNextFragment();
 uint64_t singleCopySends();
 // Single-copy descriptors this process has withdrawn (a failed sender revokes each unread one).
 uint64_t singleCopyRevokes();
+// Futex sleeps on a doorbell this process has made (shm_channel.cpp's sleepOnBell).
+uint64_t bellSleeps();
 }  // namespace testhooks
 
 }  // namespace loom::transport

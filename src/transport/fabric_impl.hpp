@@ -312,7 +312,10 @@ class FabricImpl final : public Fabric {
   Clock::time_point nextCheck_{};
   static constexpr unsigned kCheckEvery = 32;
   unsigned checkSkips_ = kCheckEvery;  // calls of maybeCheckPeers since it last read the clock
-  Clock::time_point lastMoved_{};  // progress() last moved data (bounds yield-polling)
+  // Bounds yield-polling: data moved (rings, sockets or the board) since the last yieldPoll,
+  // which then restarts its window; a flag, not a clock read per movement.
+  bool movedSinceYield_ = false;
+  Clock::time_point lastMoved_{};
   std::vector<int> failed_;
 };
 

@@ -84,6 +84,8 @@ void FabricImpl::boardFinish(uint64_t call) {
   boardCtl_->finished.store(call + 1, std::memory_order_release);
   boardWatch_ = nullptr;
   ++boardCalls_;
+  movedSinceYield_ = true;  // board calls move no ring data: without this, yielding would stop
+                            // yieldUs into a run of them, and each wait would sleep instead
 }
 
 void FabricImpl::ringBoardPeers() {

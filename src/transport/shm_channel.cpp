@@ -140,13 +140,22 @@ void FabricImpl::ringDueBells() {
   }
 }
 
+namespace {
+std::atomic<uint64_t> gBellSleeps{0};  // testhooks::bellSleeps
+}  // namespace
+
+uint64_t testhooks::bellSleeps() { return gBellSleeps.load(std::memory_order_relaxed); }
+
 void FabricImpl::sleepOnBell(int timeoutMs) {
   // A publisher that missed our `sleeping` published before our fence, so shmReady() sees it;
   // one that saw it bumps the bell after we read `v` (futex_wait returns at once) or wakes us.
   bell_->sleeping.store(1);
   std::atomic_thread_fence(std::memory_order_seq_cst);
   uint32_t v = bell_->seq.load();
-  if (!wakePending_.load() && !aborted_.load() && !shmReady()) os::futexWait(&bell_->seq, v, timeoutMs);
+  if (!wakePending_.load() && !aborted_.load() && !shmReady()) {
+    gBellSleeps.fetch_add(1, std::memory_order_relaxed);
+    os::futexWait(&bell_->seq, v, timeoutMs);
+  }
   bell_->sleeping.store(0, std::memory_order_relaxed);
 }
 
