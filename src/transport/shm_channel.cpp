@@ -220,12 +220,16 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool hol
         continue;
       }
       if (holdUndecided) break;  // its receive may yet come: through the ring it would copy twice
-      // Nothing else to move with this peer: wait a little for the receive, which is usually on its
-      // way (a loop of in-place 2-rank broadcasts of 512 KiB: the root arrives first and took the
-      // ring on every call), but no longer than cmaWaitUs: the receiver may be busy for long. Only
-      // where the receive will be a copy: a reduce receive, posted later, would find the data
-      // already in the ring had we not waited (2-rank reduce of 32 KiB 3.4 -> 5.7 us).
-      if (i == 0 && s.cmaMayWait && p.recvs.empty()) {
+      // Wait a little for the receive, which is usually on its way (a loop of in-place 2-rank
+      // broadcasts of 512 KiB: the root arrives first and took the ring on every call), but no
+      // longer than cmaWaitUs: the receiver may be busy for long. Only where the receive will be
+      // a copy: a reduce receive, posted later, would find the data already in the ring had we
+      // not waited (2-rank reduce of 32 KiB 3.4 -> 5.7 us). In an exchange (we wait for this
+      // peer's data too) only where ranks fit the cores: the end that came first took the ring
+      // (a 2-rank in-place allgather of 2 MiB went single copy one way only, 150 us; 66 waiting),
+      // while on crowded cores the peer may not run for a while (4-rank alltoall of 128 KiB
+      // 1.3-1.4x slower waiting).
+      if (i == 0 && s.cmaMayWait && (p.recvs.empty() || cfg_.yieldUs <= 0)) {
         if (*now == Clock::time_point{}) *now = Clock::now();
         if (s.cmaWaitSince == Clock::time_point{}) s.cmaWaitSince = *now;
         if (*now - s.cmaWaitSince < std::chrono::microseconds(cfg_.cmaWaitUs)) break;

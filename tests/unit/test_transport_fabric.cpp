@@ -450,10 +450,11 @@ TEST(FabricSingleCopy, WithdrawsEveryPublishedSend) {
 }
 
 // Rank 0 sends 64 KiB of the user's input to rank 1 and runs `early` on its fabric before rank 1
-// posts the copy receive; then both finish. Returns how many messages went single copy (0: the
-// ring); the bytes must arrive either way.
+// posts the copy receive; then both finish. With `exchange` rank 0 also waits for 8 bytes from
+// rank 1 meanwhile. Returns how many messages went single copy (0: the ring); the bytes must
+// arrive either way.
 uint64_t singleCopiesWhenTheReceiveComesLate(const std::function<void(FabricConfig&)>& config, bool peerCopies,
-                                             const std::function<void(Fabric&)>& early) {
+                                             const std::function<void(Fabric&)>& early, bool exchange = false) {
   Group g = makeGroup(2, Kind::Shm, [&](FabricConfig& c) {
     c.shmCmaBytes = 4096;
     config(c);
@@ -463,17 +464,27 @@ uint64_t singleCopiesWhenTheReceiveComesLate(const std::function<void(FabricConf
   const size_t bytes = 64 << 10;
   std::vector<uint8_t> data(bytes), got(bytes, 0);
   for (size_t i = 0; i < bytes; ++i) data[i] = pattern(0, 1, 0, i);
-  Completion send, recv;
+  std::vector<uint8_t> tiny(8, 7), tinyIn(8, 0);
+  Completion send, recv, tinySend, tinyRecv;
+  RecvSink tinySink;
+  tinySink.dst = tinyIn.data();
+  if (exchange) g.f[0]->postRecv(1, 8, tinySink, &tinyRecv);
   const uint64_t before = testhooks::singleCopySends();
   g.f[0]->postSend(1, data.data(), bytes, &send, true, peerCopies);
   early(*g.f[0]);
   RecvSink sink;
   sink.dst = got.data();
   g.f[1]->postRecv(0, bytes, sink, &recv);
-  onEachRank(2, [&](int r) { EXPECT_TRUE(drive(*g.f[r], {r == 0 ? &send : &recv}, Deadline::after(std::chrono::seconds(20)))); });
+  if (exchange) g.f[1]->postSend(0, tiny.data(), 8, &tinySend);
+  onEachRank(2, [&](int r) {
+    std::vector<Completion*> cs{r == 0 ? &send : &recv};
+    if (exchange) cs.push_back(r == 0 ? &tinyRecv : &tinySend);
+    EXPECT_TRUE(drive(*g.f[r], cs, Deadline::after(std::chrono::seconds(20))));
+  });
   EXPECT_TRUE(send.status.isOk()) << send.status.message();
   EXPECT_TRUE(recv.status.isOk()) << recv.status.message();
   EXPECT_EQ(got, data);
+  EXPECT_EQ(tinyIn, exchange ? tiny : std::vector<uint8_t>(8, 0));
   return testhooks::singleCopySends() - before;
 }
 
@@ -509,6 +520,29 @@ TEST(FabricSingleCopy, OneWaySenderWaitsForACopyReceive) {
           f.progress();
         });
     EXPECT_EQ(single, k.single ? 1u : 0u);
+  }
+}
+
+// In an exchange (the sender waits for this peer's data too) the sender waits for the copy
+// receive as well, where ranks fit the cores: the end that came first used to take the ring (a
+// 2-rank in-place allgather of 2 MiB went single copy one way only). On crowded cores the peer
+// may not run for a while, and the message takes the ring at once.
+TEST(FabricSingleCopy, ExchangeWaitsForACopyReceiveWhereRanksFitTheCores) {
+  if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
+  for (const int yieldUs : {0, 20000}) {
+    SCOPED_TRACE(yieldUs ? "crowded cores" : "ranks fit the cores");
+    const uint64_t single = singleCopiesWhenTheReceiveComesLate(
+        [&](FabricConfig& c) {
+          c.cmaWaitUs = 10000000;
+          c.yieldUs = yieldUs;
+        },
+        true,
+        [](Fabric& f) {
+          f.progress();  // the receive is not posted yet
+          f.progress();
+        },
+        true);
+    EXPECT_EQ(single, yieldUs ? 0u : 1u);
   }
 }
 
