@@ -214,22 +214,24 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool hol
     }
     char* slot = o.slot(o.mine);
     if (s.cma && s.pos == 0 && cmaPays(p, s.bytes)) {
-      if (o.ctl->copyRecvsBelow.load(std::memory_order_acquire) > p.sendBase + i) {
+      // Published once the peer shows a copy receive for it, or at once where its receive will be
+      // a copy (cmaMayWait) and we wait for this peer's data anyway (an exchange): the end that
+      // came first took the ring, so a 2-rank in-place allgather went single copy one way only
+      // (2 MiB 150 us, 55 so), and a 4-rank alltoall on 2 cores mostly through the ring.
+      if (o.ctl->copyRecvsBelow.load(std::memory_order_acquire) > p.sendBase + i ||
+          (s.cmaMayWait && !p.recvs.empty())) {
         publishCma(p, s, slot);
         moved = true;
         continue;
       }
       if (holdUndecided) break;  // its receive may yet come: through the ring it would copy twice
-      // Wait a little for the receive, which is usually on its way (a loop of in-place 2-rank
-      // broadcasts of 512 KiB: the root arrives first and took the ring on every call), but no
-      // longer than cmaWaitUs: the receiver may be busy for long. Only where the receive will be
-      // a copy: a reduce receive, posted later, would find the data already in the ring had we
-      // not waited (2-rank reduce of 32 KiB 3.4 -> 5.7 us). In an exchange (we wait for this
-      // peer's data too) only where ranks fit the cores: the end that came first took the ring
-      // (a 2-rank in-place allgather of 2 MiB went single copy one way only, 150 us; 66 waiting),
-      // while on crowded cores the peer may not run for a while (4-rank alltoall of 128 KiB
-      // 1.3-1.4x slower waiting).
-      if (i == 0 && s.cmaMayWait && (p.recvs.empty() || cfg_.yieldUs <= 0)) {
+      // Nothing else to move with this peer: wait a little for the receive, which is usually on its
+      // way (a loop of in-place 2-rank broadcasts of 512 KiB: the root arrives first and took the
+      // ring on every call), but no longer than cmaWaitUs: the receiver may be busy for long, and
+      // until it reads, the send does not complete. Only where the receive will be a copy: a
+      // reduce receive, posted later, would find the data already in the ring had we not waited
+      // (2-rank reduce of 32 KiB 3.4 -> 5.7 us).
+      if (i == 0 && s.cmaMayWait && p.recvs.empty()) {
         if (*now == Clock::time_point{}) *now = Clock::now();
         if (s.cmaWaitSince == Clock::time_point{}) s.cmaWaitSince = *now;
         if (*now - s.cmaWaitSince < std::chrono::microseconds(cfg_.cmaWaitUs)) break;

@@ -523,26 +523,29 @@ TEST(FabricSingleCopy, OneWaySenderWaitsForACopyReceive) {
   }
 }
 
-// In an exchange (the sender waits for this peer's data too) the sender waits for the copy
-// receive as well, where ranks fit the cores: the end that came first used to take the ring (a
-// 2-rank in-place allgather of 2 MiB went single copy one way only). On crowded cores the peer
-// may not run for a while, and the message takes the ring at once.
-TEST(FabricSingleCopy, ExchangeWaitsForACopyReceiveWhereRanksFitTheCores) {
+// In an exchange (the sender waits for this peer's data too) a message whose receive will be a
+// copy is published single copy before that receive is posted, crowded cores or not: the end
+// that came first used to take the ring (a 2-rank in-place allgather went single copy one way
+// only). Without the hint it takes the ring, as it cannot know the receive.
+TEST(FabricSingleCopy, ExchangePublishesAtOnceWhereThePeerCopies) {
   if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
   for (const int yieldUs : {0, 20000}) {
-    SCOPED_TRACE(yieldUs ? "crowded cores" : "ranks fit the cores");
-    const uint64_t single = singleCopiesWhenTheReceiveComesLate(
-        [&](FabricConfig& c) {
-          c.cmaWaitUs = 10000000;
-          c.yieldUs = yieldUs;
-        },
-        true,
-        [](Fabric& f) {
-          f.progress();  // the receive is not posted yet
-          f.progress();
-        },
-        true);
-    EXPECT_EQ(single, yieldUs ? 0u : 1u);
+    for (const bool peerCopies : {true, false}) {
+      SCOPED_TRACE(std::string(yieldUs ? "crowded cores" : "ranks fit the cores") +
+                   (peerCopies ? ", peer copies" : ", no hint"));
+      const uint64_t single = singleCopiesWhenTheReceiveComesLate(
+          [&](FabricConfig& c) {
+            c.cmaWaitUs = 0;  // no one-way wait: only the exchange rule may send it single copy
+            c.yieldUs = yieldUs;
+          },
+          peerCopies,
+          [](Fabric& f) {
+            f.progress();  // the receive is not posted yet
+            f.progress();
+          },
+          true);
+      EXPECT_EQ(single, peerCopies ? 1u : 0u);
+    }
   }
 }
 
