@@ -89,7 +89,8 @@ std::span<const Algo> algorithmsFor(Coll coll) {
   static constexpr Algo kAllReduce[] = {Ring, Rhd, Tree, Direct, Hier};
   static constexpr Algo kBroadcast[] = {Ring, Tree, Direct, Hier};
   static constexpr Algo kReduce[] = {Ring, Tree};
-  static constexpr Algo kGatherLike[] = {Ring, Rhd, Hier};  // allgather, reducescatter
+  static constexpr Algo kAllGather[] = {Ring, Rhd, Direct, Hier};
+  static constexpr Algo kReduceScatter[] = {Ring, Rhd, Hier};
   static constexpr Algo kDirect[] = {Direct};
   static constexpr Algo kRooted[] = {Direct, Tree};  // gather, scatter
   static constexpr Algo kBarrier[] = {Dissemination};
@@ -97,8 +98,8 @@ std::span<const Algo> algorithmsFor(Coll coll) {
     case Coll::AllReduce: return kAllReduce;
     case Coll::Broadcast: return kBroadcast;
     case Coll::Reduce: return kReduce;
-    case Coll::AllGather:
-    case Coll::ReduceScatter: return kGatherLike;
+    case Coll::AllGather: return kAllGather;
+    case Coll::ReduceScatter: return kReduceScatter;
     case Coll::AllToAll:
     case Coll::AllToAllv:
     case Coll::SendRecv: return kDirect;
@@ -192,7 +193,12 @@ Status generate(Algo algo, const CollArgs& a, sched::Schedule& s) {
         default: return treeBroadcast(a, s);
       }
     case Coll::Reduce: return algo == Algo::Ring ? chainReduce(a, s) : treeReduce(a, s);
-    case Coll::AllGather: return algo == Algo::Ring ? ringAllGather(a, s) : rhdAllGather(a, s);
+    case Coll::AllGather:
+      switch (algo) {
+        case Algo::Ring: return ringAllGather(a, s);
+        case Algo::Direct: return directAllGather(a, s);
+        default: return rhdAllGather(a, s);
+      }
     case Coll::ReduceScatter: return algo == Algo::Ring ? ringReduceScatter(a, s) : rhdReduceScatter(a, s);
     case Coll::AllToAll:
     case Coll::AllToAllv: return directAllToAll(a, s);

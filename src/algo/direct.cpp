@@ -6,6 +6,11 @@
 // staged into scratch (a receive may land on bytes not yet sent).
 //   cost: n-1 steps; (n-1) B bytes sent per rank: (n-1)(alpha + B beta) when links are busy one
 //   at a time, all steps are independent so a transport may overlap them.
+// Allgather by pairwise exchange: rank r sends its input to every peer (r+k for k = 1..n-1, as
+//   alltoall orders it) and receives each peer's block straight into its place in Output. Every
+//   message leaves from the user's input, so on shared memory each can go single copy: a rank
+//   copies each block once, where a ring forwards n-2 of them through its rings (two copies each).
+//   cost: n-1 steps; (n-1) B bytes sent per rank, all independent.
 // Linear gather / scatter: the root receives from (sends to) every rank; root link carries
 //   (n-1) B: alpha + (n-1) B beta with full overlap, no forwarding hops.
 // Flat broadcast: the root sends the whole buffer to every rank. No rank forwards, so a receiver
@@ -185,6 +190,20 @@ Status directSendRecv(const CollArgs& a, Schedule& s) {
   if (selfRecvs != selfSends.size())
     return invalidArgument(fmt::format("rank {} sends to itself {} times but receives {}", a.rank, selfSends.size(),
                                        selfRecvs));
+  return Status::ok();
+}
+
+Status directAllGather(const CollArgs& a, Schedule& s) {
+  const int n = a.nranks, r = a.rank;
+  const size_t blk = a.count * a.elemSize;
+  if (a.count == 0) return Status::ok();
+  s.add(copy(in(0, blk), out(r * blk, blk)));  // a no-op in place
+  // In place, Input is Output's own block, which no receive writes.
+  for (int k = 1; k < n; ++k) {
+    const int to = (r + k) % n, from = (r - k + n) % n;
+    s.add(send(to, in(0, blk)));
+    s.add(recv(from, out(from * blk, blk)));
+  }
   return Status::ok();
 }
 

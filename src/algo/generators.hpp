@@ -54,6 +54,7 @@ Status treeAllReduce(const CollArgs& a, sched::Schedule& s);
 
 Status directAllReduce(const CollArgs& a, sched::Schedule& s);  // one-shot, for small messages
 Status directAllToAll(const CollArgs& a, sched::Schedule& s);  // alltoall and alltoallv
+Status directAllGather(const CollArgs& a, sched::Schedule& s);  // pairwise, single copy over shm
 Status directGather(const CollArgs& a, sched::Schedule& s);
 Status directScatter(const CollArgs& a, sched::Schedule& s);
 Status directBroadcast(const CollArgs& a, sched::Schedule& s);  // flat, for small messages

@@ -150,6 +150,28 @@ TEST(CostModel, SingleCopyWhereTheTransportTakesIt) {
   EXPECT_NEAR(hot->us, 2.0 + 100000 / 5e3, 1e-6);
 }
 
+// A direct allgather sends every block from the user's input, so over shm each goes single copy,
+// on crowded cores too (every pair is an exchange): a rank copies each block once, where a ring
+// or halving-doubling forwards blocks it has just received through the rings (two copies). The
+// model prices the difference and chooses it for a large 4-rank allgather on 2 cores; without
+// single copy the three move the same bytes.
+TEST(CostModel, DirectAllGatherCopiesEachBlockOnceOverSharedMemory) {
+  Placement crowded = Placement::singleHost(4, 2);
+  crowded.shmCmaBytes = 16 << 10;
+  auto c = choose(simple(), crowded, shape(Coll::AllGather, 2 << 20), {512 << 10});
+  ASSERT_TRUE(c.isOk()) << c.status().message();
+  EXPECT_EQ(c->best.algo, Algo::Direct);
+  double direct = 0, others = 1e30;
+  for (const Estimate& e : c->candidates) {
+    if (e.algo == Algo::Direct) direct = e.loopUs;
+    else others = std::min(others, e.loopUs);
+  }
+  EXPECT_LT(direct, 0.8 * others);
+  auto off = estimate(simple(), ringOnly(4, 2), shape(Coll::AllGather, 2 << 20), Algo::Direct, false, true);
+  ASSERT_TRUE(off.isOk());
+  EXPECT_GT(off->loopUs, direct * 1.25) << "through the rings, each block costs two copies";
+}
+
 // Messages larger than the ring (8 slots of 256 KiB): a sender waiting for ring space goes on
 // with its other messages, so an exchange costs each thread its copies in and out, not a send
 // held until the peer has drained it followed by the peer's message.
