@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -369,6 +370,22 @@ std::vector<std::array<double, 2>> measureCopyCurve() {
   return curve;
 }
 
+// A single-copy read as the transport makes it (shm_cma.cpp: process_vm_readv, 4 MiB per call)
+// of 16 MiB, this process reading itself; 0 where the OS forbids it (the transport then keeps the
+// ring too).
+double measureSingleCopyRead() {
+  constexpr size_t kBytes = 16 << 20, kBurst = 4 << 20;
+  std::vector<uint8_t> src(kBytes, 1), dst(kBytes, 2);
+  bool ok = true;
+  const double gbps = rateGbps(kBytes, [&] {
+    for (size_t off = 0; ok && off < kBytes; off += kBurst) {
+      iovec local{dst.data() + off, kBurst}, remote{src.data() + off, kBurst};
+      ok = process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(kBurst);
+    }
+  });
+  return ok && dst[kBytes - 1] == 1 ? gbps : 0;
+}
+
 }  // namespace
 
 Result<cost::Tuning> calibrate(double limitSeconds) {
@@ -428,15 +445,16 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   auto sumBf16 = mem::reduceFn(loomBfloat16, mem::ReduceKind::Sum);
   t.reduceLowGbps = rateGbps(n * 4, [&] { sumBf16(c.data(), a.data(), b.data(), 2 * n); });
   t.copyCurve = measureCopyCurve();
+  t.singleCopyGbps = measureSingleCopyRead();
   if (cpuShare < kBusyCpuShare || t.shm.alphaUs > kBusyAlphaUs) t.source = kCalibratedBusy;
   LOOM_INFO("measuring pair had {:.0f}% of its cores{}", 100 * cpuShare,
             t.source == kCalibratedBusy ? ": the machine is busy, the figures are for this run only" : "");
   LOOM_INFO("calibrated in {:.0f} ms: shm {:.1f} us ({:.2f} per streamed message) {:.2f}/{:.2f} GB/s, tcp {:.1f} us "
             "({:.2f}) {:.2f}/{:.2f} GB/s ({:.2f} each way duplex), wake {:.1f} us, copy {:.1f}/{:.1f}, "
-            "reduce {:.1f}/{:.1f} GB/s (memory/cache)",
+            "reduce {:.1f}/{:.1f} GB/s (memory/cache), single-copy read {:.1f} GB/s",
             secondsSince(t0) * 1e3, t.shm.alphaUs, t.shm.msgUs, t.shm.gbps, t.shm.cachedGbps, t.tcp.alphaUs, t.tcp.msgUs,
             t.tcp.gbps, t.tcp.cachedGbps, t.tcp.duplexGbps, t.wakeUs, t.copyGbps,
-            t.copyCachedGbps, t.reduceGbps, t.reduceCachedGbps);
+            t.copyCachedGbps, t.reduceGbps, t.reduceCachedGbps, t.singleCopyGbps);
   return t;
 }
 

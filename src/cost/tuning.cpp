@@ -21,7 +21,7 @@ using nlohmann::json;
 
 namespace {
 // Bump when the meaning of a constant or the way it is measured changes: caches measure again.
-constexpr int kModelVersion = 13;  // 13: tcp within a machine runs cubic (12: tcp duplex rate)
+constexpr int kModelVersion = 14;  // 14: single-copy read rate beyond the caches (13: tcp cubic; 12: duplex)
 }  // namespace
 
 std::string hardwareFingerprint() {
@@ -70,7 +70,8 @@ std::string toJson(const Tuning& t) {
             {"op_us", t.opUs},
             {"copy_cached_gbps", t.copyCachedGbps},
             {"reduce_cached_gbps", t.reduceCachedGbps},
-            {"single_copy_cached_gbps", t.singleCopyCachedGbps}};
+            {"single_copy_cached_gbps", t.singleCopyCachedGbps},
+            {"single_copy_gbps", t.singleCopyGbps}};
   if (!t.copyCurve.empty()) j["copy_curve"] = t.copyCurve;
   return j.dump(2) + "\n";
 }
@@ -167,6 +168,7 @@ Result<Tuning> fromJson(std::string_view text) {
   LOOM_TRY(readNumber(j, "copy_cached_gbps", "", &t.copyCachedGbps, true));
   LOOM_TRY(readNumber(j, "reduce_cached_gbps", "", &t.reduceCachedGbps, true));
   LOOM_TRY(readNumber(j, "single_copy_cached_gbps", "", &t.singleCopyCachedGbps, true));
+  LOOM_TRY(readNumber(j, "single_copy_gbps", "", &t.singleCopyGbps, true));
   LOOM_TRY(readCurve(j, &t.copyCurve));
   return t;
 }

@@ -46,9 +46,11 @@ struct Tuning {
   double copyCachedGbps = 0;    // the same rates for data in cache (0: as above)
   double reduceCachedGbps = 0;
   // A shm single-copy read (the receiver copies from the sender's buffer) for data in cache
-  // (0: as shm.cachedGbps), taken from a one-way ring stream (calibrate.cpp); beyond the caches
-  // it runs at shm.gbps.
+  // (0: as shm.cachedGbps), taken from a one-way ring stream (calibrate.cpp), and at the memory
+  // reference working set (0: as shm.gbps), a process_vm_readv of 16 MiB: slower than memcpy
+  // there (9-11.6 GB/s against 14.5-14.8 on this VM), which a ring stream does not show.
   double singleCopyCachedGbps = 0;
+  double singleCopyGbps = 0;
   double wakeUs = 20;          // extra per message when ranks share cores (more ranks than cores)
   // memcpy on one core against its working set (source + destination bytes), ascending: where
   // the caches end, and how far memory falls below the rates above (measured at a working set of
@@ -64,7 +66,8 @@ struct Tuning {
   // from fp32's by the memory rates' ratio).
   double copyRate(bool inCache) const { return inCache && copyCachedGbps > 0 ? copyCachedGbps : copyGbps; }
   double singleCopyRate(bool inCache) const {
-    return inCache && singleCopyCachedGbps > 0 ? singleCopyCachedGbps : shm.rate(inCache);
+    const double measured = inCache ? singleCopyCachedGbps : singleCopyGbps;
+    return measured > 0 ? measured : shm.rate(inCache);
   }
   double reduceRate(bool inCache, bool lowPrecision) const {
     const double mem = lowPrecision ? reduceLowGbps : reduceGbps;

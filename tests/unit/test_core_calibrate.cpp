@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/calibrate.hpp"
+#include "own_memory.hpp"
 
 namespace loom::core {
 namespace {
@@ -46,6 +47,13 @@ TEST(Calibrate, MeasuresSaneFiguresWithinTwoSeconds) {
   EXPECT_GT(t->shm.alphaUs, 0.0);
   EXPECT_GT(t->tcp.alphaUs, 0.0);
   EXPECT_LT(t->tcp.alphaUs, 1e5);
+  // The single-copy read where the OS allows it, else none (the model then uses the ring's rate).
+  if (canReadOwnMemory()) {
+    EXPECT_GT(t->singleCopyGbps, 0.01);
+    EXPECT_LT(t->singleCopyGbps, 1000.0);
+  } else {
+    EXPECT_EQ(t->singleCopyGbps, 0.0);
+  }
 }
 
 // Other work on every core: the measuring threads get about half their time, and the figures

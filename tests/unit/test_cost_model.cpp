@@ -469,6 +469,7 @@ TEST(Tuning, JsonRoundTrip) {
   t.tcp.msgUs = 2.5;
   t.tcp.duplexGbps = 2.9;
   t.singleCopyCachedGbps = 17;
+  t.singleCopyGbps = 9.5;
   auto back = fromJson(toJson(t));
   ASSERT_TRUE(back.isOk()) << back.status().message();
   back.value().source = t.source;
@@ -490,6 +491,7 @@ TEST(Tuning, MalformedFilesNameTheField) {
       {R"({"links": {"tcp": {"msg_us": -2}}})", "links.tcp.msg_us: expected a positive number"},
       {R"({"links": {"tcp": {"duplex_gbps": "x"}}})", "links.tcp.duplex_gbps: expected a number"},
       {R"({"single_copy_cached_gbps": "x"})", "single_copy_cached_gbps: expected a number"},
+      {R"({"single_copy_gbps": []})", "single_copy_gbps: expected a number"},
       {R"({"reduce_gbps": 0})", "reduce_gbps: expected a positive number"},
       {R"({"fingerprint": 7})", "fingerprint: expected a string"},
       {R"({"copy_curve": 3})", "copy_curve: expected an array"},

@@ -1,7 +1,5 @@
 // Data paths of the fabric: shm, tcp, mixed and self; sizes around fragment boundaries,
 // FIFO order, reduce-on-arrival, size mismatches and abort; single-copy messages.
-#include <sys/uio.h>
-
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -9,6 +7,7 @@
 #include <numeric>
 #include <tuple>
 
+#include "own_memory.hpp"
 #include "test_transport_util.hpp"
 #include "transport/fabric_impl.hpp"
 
@@ -17,13 +16,6 @@ using namespace loom::transport;
 using namespace loom::transport::testing;
 
 namespace {
-
-// process_vm_readv on ourselves: false where seccomp or the kernel forbid it (then no single copy).
-bool canReadOwnMemory() {
-  uint64_t src = 42, dst = 0;
-  iovec l{&dst, sizeof dst}, r{&src, sizeof src};
-  return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == static_cast<ssize_t>(sizeof dst) && dst == 42;
-}
 
 struct Mode {
   const char* name;
