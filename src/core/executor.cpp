@@ -116,6 +116,14 @@ void ScheduleRun::complete(uint32_t step) {
   }
 }
 
+bool ScheduleRun::hasLocalWork() {
+  for (uint32_t step : m_.localQueue) {
+    const auto& st = prepared_.schedule.steps[step];
+    if (st.kind != StepKind::Copy || ptr(st.dst) != ptr(st.src)) return true;  // not an in-place no-op
+  }
+  return false;
+}
+
 void ScheduleRun::drainLocal() {
   while (!m_.localQueue.empty() && !failed_) {
     uint32_t s = m_.localQueue.back();
@@ -134,7 +142,9 @@ void ScheduleRun::fail(Status s) {
 
 bool ScheduleRun::advance() {
   if (finished()) return false;
-  bool moved = fabric_.progress();
+  // With local work queued the pass is one in the middle of it (progressStarted): a single-copy
+  // candidate then leaves the copy to its receiver, this core having work of its own.
+  bool moved = hasLocalWork() ? fabric_.progressStarted() : fabric_.progress();
   for (size_t i = 0; i < m_.inflight.size();) {
     uint32_t idx = m_.inflight[i];
     auto& c = m_.completions[idx];

@@ -77,6 +77,8 @@ class Replay {
   Result<Estimate> run() {
     const int n = w_.nranks();
     threadFree_.assign(n, 0);
+    localUntil_.assign(n, 0);
+    localEnabled_.assign(n, 0);
     tcpSendUntil_.assign(n, 0);
     tcpRecvUntil_.assign(n, 0);
     ready_.resize(n);
@@ -141,6 +143,7 @@ class Replay {
         queue_.push({start, action});
         continue;
       }
+      now_ = start;
       committed += commit(action, start);
     }
     if (committed != total) return invalidArgument("cost model: the schedules deadlock");
@@ -179,14 +182,35 @@ class Replay {
   // A single-copy message (src/transport/shm_cma.cpp): the receiver reads the sender's input
   // straight from its memory while the sender goes on; the send completes when the read does.
   // The transport does this for a copy (not a reduction) of the user's input when its host's
-  // ranks fit its cores and the message is small enough or the sender has receives posted; where
-  // they outnumber the cores, only when the sender waits for data from this same receiver.
+  // ranks fit its cores and the sender has receives posted, is in the middle of local work, or
+  // streams no more than kCmaOneWayBytes to this receiver from this message on; where they
+  // outnumber the cores, only when the sender waits for data from this same receiver.
   bool singleCopy(const Action& ac) const {
     const int a = ac.a.rank, b = ac.b.rank;
     const auto& sa = s_[a].steps[ac.a.step];
-    return w_.shmCmaBytes > 0 && !isRemote(a, b) && sa.src.buf == sched::Buf::Input &&
-           sa.src.bytes >= w_.shmCmaBytes && s_[b].steps[ac.b.step].kind == StepKind::Recv &&
-           (sleeps_[a] ? exchanging(a, b) : sa.src.bytes < transport::kCmaOneWayBytes || recvsPosted_[a] > 0);
+    if (w_.shmCmaBytes == 0 || isRemote(a, b) || sa.src.buf != sched::Buf::Input || sa.src.bytes < w_.shmCmaBytes ||
+        s_[b].steps[ac.b.step].kind != StepKind::Recv)
+      return false;
+    if (sleeps_[a]) return exchanging(a, b);
+    return recvsPosted_[a] > 0 || busyLocally(a, ready_[a][ac.a.step]) ||
+           streamBytes(a, b) <= transport::kCmaOneWayBytes;
+  }
+
+  // a has local work (a copy or reduction) enabled, or running at `ready` or now.
+  bool busyLocally(int a, double ready) const { return localEnabled_[a] > 0 || localUntil_[a] > std::max(ready, now_); }
+
+  // Bytes a's enabled sends to b queue from the next one to match on, counted up to just past
+  // kCmaOneWayBytes (as the transport counts).
+  size_t streamBytes(int a, int b) const {
+    const auto ss = sends_.find({a, b});
+    const auto en = sendEnabled_.find({a, b});
+    const auto next = nextMatch_.find({a, b});
+    if (ss == sends_.end() || en == sendEnabled_.end()) return 0;
+    size_t stream = 0;
+    for (size_t k = next == nextMatch_.end() ? 0 : next->second;
+         k < ss->second.size() && en->second.count(ss->second[k]) && stream <= transport::kCmaOneWayBytes; ++k)
+      stream += s_[a].steps[ss->second[k]].src.bytes;
+    return stream;
   }
 
   bool exchanging(int a, int from) const {
@@ -326,6 +350,7 @@ class Replay {
   void enable(int r, uint32_t i) {
     const auto& st = s_[r].steps[i];
     if (st.kind == StepKind::Copy || st.kind == StepKind::Reduce) {
+      ++localEnabled_[r];
       queue_.push({earliest({{r, i}, {-1, 0}}), {{r, i}, {-1, 0}}});
       return;
     }
@@ -378,6 +403,8 @@ class Replay {
       busy_[r][c] += cost[c];
     }
     threadFree_[r] = end;
+    localUntil_[r] = end;
+    --localEnabled_[r];
     complete(ac.a, end);
     return 1;
   }
@@ -431,6 +458,9 @@ class Replay {
   std::vector<double> cacheShare_;  // per rank: bytes of cache it may count on (0: unknown)
   std::vector<double> memScale_;  // per rank: memory rates at its working set / at kMemoryRefBytes (1 in cache)
   std::vector<double> threadFree_, stretch_;
+  std::vector<double> localUntil_;  // per rank: when its last local step (copy, reduction) ends
+  std::vector<int> localEnabled_;   // per rank: local steps enabled and not yet run
+  double now_ = 0;                  // start of the action last committed
   std::vector<bool> sleeps_;
   std::vector<double> tcpSendUntil_, tcpRecvUntil_;  // per rank: when its tcp messages out and in end
   std::vector<int> recvsPosted_;  // per rank: receives enabled and not yet complete

@@ -224,7 +224,7 @@ class FabricImpl final : public Fabric {
   void probeCma(int rank, Peer& p);  // at connect: can we read `rank`'s memory? (RingCtl::cmaOk)
   bool wantsCma(const Peer& p, size_t bytes) const;
   // Now: is this rank's core better off leaving the copy of a message to `to` (see shm_cma.cpp)?
-  bool cmaPays(const Peer& to, size_t bytes) const;
+  bool cmaPays(const Peer& to, size_t at, bool busyLocally) const;
   // Tells `p` which of its next messages have a copy receive posted here (RingCtl::copyRecvsBelow);
   // only a large copy receive or a finished reduce receive can change what it may use.
   void showCopyRecvs(Peer& p);

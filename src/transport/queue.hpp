@@ -17,6 +17,7 @@ class Queue {
   const T& front() const { return buf_[head_]; }
   T& back() { return (*this)[size_ - 1]; }
   T& operator[](size_t i) { return buf_[(head_ + i) & (buf_.size() - 1)]; }
+  const T& operator[](size_t i) const { return buf_[(head_ + i) & (buf_.size() - 1)]; }
   void push_back(T v) {
     if (size_ == buf_.size()) grow();
     buf_[(head_ + size_) & (buf_.size() - 1)] = std::move(v);

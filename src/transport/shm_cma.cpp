@@ -48,23 +48,28 @@ bool FabricImpl::wantsCma(const Peer& p, size_t bytes) const {
   return from > 0 && bytes >= from && p.out.ctl->cmaOk.load(std::memory_order_acquire) == 1;
 }
 
-// A sender with nothing else to do copies a large message into the ring itself: then both cores
+// A sender with nothing else to do copies a long stream into the ring itself: then both cores
 // copy, in parallel, and a one-way stream runs at two copies' speed (a 2-rank 16 MiB broadcast
-// took 2.6 ms so, 5.3 ms single copy). Below kCmaOneWayBytes the pipeline's fill and the second pass
-// cost more than the receiver's one read (2-rank broadcast of 64-512 KiB 1.2-1.6x faster single
-// copy, 1-4 MiB even). A sender that also waits for data is better off leaving the one copy to
-// the receiver at any size (an exchange: 2-rank allgather and alltoall of 512 KiB-4 MiB ran
-// 1.2-1.75x faster). When ranks outnumber cores, only within an exchange with this very peer: a
-// one-way send completes only once its receiver has been scheduled and moves the copy onto it,
-// which stalls forwarding chains (4-rank broadcast of 32 MiB 1.2-1.4x, in-place ring allgather
-// 1.25x slower), while in an exchange each end still copies one side (4-rank out-of-place
-// alltoall of 2-8 MiB 1.15-1.2x faster).
-bool FabricImpl::cmaPays(const Peer& to, size_t bytes) const {
+// took 2.6 ms so, 5.3 ms single copy). The stream is what is queued to this peer from the
+// message on: a chunked broadcast's 512 KiB chunks are one stream (2-rank in-place broadcast of
+// 256 MiB: 52 ms single copy chunk by chunk, 37 through the ring). Below kCmaOneWayBytes the
+// pipeline's fill and the second pass cost more than the receiver's one read (2-rank broadcast of
+// 64-512 KiB 1.2-1.6x faster single copy, 1-4 MiB even). A sender that also waits for data, or
+// that is in the middle of local work (`busyLocally`: an out-of-place root copying to its own
+// output), is better off leaving the one copy to the receiver at any size (an exchange: 2-rank
+// allgather and alltoall of 512 KiB-4 MiB ran 1.2-1.75x faster). When ranks outnumber cores,
+// only within an exchange with this very peer: a one-way send completes only once its receiver
+// has been scheduled and moves the copy onto it, which stalls forwarding chains (4-rank broadcast
+// of 32 MiB 1.2-1.4x, in-place ring allgather 1.25x slower), while in an exchange each end still
+// copies one side (4-rank out-of-place alltoall of 2-8 MiB 1.15-1.2x faster).
+bool FabricImpl::cmaPays(const Peer& to, size_t at, bool busyLocally) const {
   if (cfg_.yieldUs > 0) return !to.recvs.empty();
-  if (bytes < kCmaOneWayBytes) return true;
+  if (busyLocally) return true;
   for (int r : shmPeers_)
     if (!peers_[r].recvs.empty()) return true;
-  return false;
+  size_t stream = 0;
+  for (size_t k = at; k < to.sends.size() && stream <= kCmaOneWayBytes; ++k) stream += to.sends[k].bytes;
+  return stream <= kCmaOneWayBytes;
 }
 
 void FabricImpl::showCopyRecvs(Peer& p) {

@@ -481,15 +481,19 @@ uint64_t singleCopiesWhenTheReceiveComesLate(const std::function<void(FabricConf
 }
 
 // progressStarted() (a pass in the middle of local work) leaves a single-copy candidate whose
-// receive is not posted yet for a later pass; progress() sends it through the ring at once.
-TEST(FabricSingleCopy, ProgressStartedWaitsForTheReceive) {
+// receive will be a copy but is not posted yet for a later pass; progress() sends it through the
+// ring at once (no one-way wait here), and so does progressStarted() where the receive may
+// reduce (it would never show).
+TEST(FabricSingleCopy, ProgressStartedWaitsForACopyReceive) {
   if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
-  for (const bool started : {false, true}) {
-    SCOPED_TRACE(started ? "progressStarted" : "progress");
-    const uint64_t single = singleCopiesWhenTheReceiveComesLate([](FabricConfig&) {}, false, [&](Fabric& f) {
-      started ? f.progressStarted() : f.progress();
-    });
-    EXPECT_EQ(single, started ? 1u : 0u);
+  for (const auto& [started, peerCopies, single] :
+       {std::tuple{true, true, 1u}, {false, true, 0u}, {true, false, 0u}}) {
+    SCOPED_TRACE(std::string(started ? "progressStarted" : "progress") + (peerCopies ? ", peer copies" : ", no hint"));
+    const uint64_t got = singleCopiesWhenTheReceiveComesLate([](FabricConfig& c) { c.cmaWaitUs = 0; }, peerCopies,
+                                                             [&](Fabric& f) {
+                                                               started ? f.progressStarted() : f.progress();
+                                                             });
+    EXPECT_EQ(got, single);
   }
 }
 
@@ -541,8 +545,45 @@ TEST(FabricSingleCopy, ExchangePublishesAtOnceWhereThePeerCopies) {
   }
 }
 
+// A one-way stream is judged whole: of three queued 512 KiB messages (a chunked broadcast) the
+// first takes the ring, where both cores copy, though alone it would go single copy; a sender in
+// the middle of local work (progressStarted) leaves every copy to the receiver instead.
+TEST(FabricSingleCopy, AOneWayStreamTakesTheRingUnlessTheSenderIsBusy) {
+  if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
+  for (const bool busy : {false, true}) {
+    SCOPED_TRACE(busy ? "sender busy with local work" : "sender idle");
+    Group g = makeGroup(2, Kind::Shm, [](FabricConfig& c) { c.shmCmaBytes = 4096; });
+    ASSERT_EQ(g.f.size(), 2u);
+    constexpr int kMsgs = 3;
+    const size_t bytes = 512 << 10;
+    std::vector<uint8_t> data(kMsgs * bytes), got(kMsgs * bytes, 0);
+    for (size_t i = 0; i < data.size(); ++i) data[i] = pattern(0, 1, 0, i);
+    Completion sends[kMsgs], recvs[kMsgs];
+    for (int m = 0; m < kMsgs; ++m) {
+      RecvSink sink;
+      sink.dst = got.data() + m * bytes;
+      g.f[1]->postRecv(0, bytes, sink, &recvs[m]);
+    }
+    g.f[1]->progress();  // rank 0 can see the copy receives
+    const uint64_t before = testhooks::singleCopySends();
+    for (int m = 0; m < kMsgs; ++m) g.f[0]->postSend(1, data.data() + m * bytes, bytes, &sends[m]);
+    busy ? g.f[0]->progressStarted() : g.f[0]->progress();
+    onEachRank(2, [&](int r) {
+      std::vector<Completion*> cs;
+      for (int m = 0; m < kMsgs; ++m) cs.push_back(r == 0 ? &sends[m] : &recvs[m]);
+      EXPECT_TRUE(drive(*g.f[r], cs, Deadline::after(std::chrono::seconds(20))));
+    });
+    for (int m = 0; m < kMsgs; ++m) ASSERT_TRUE(recvs[m].status.isOk()) << recvs[m].status.message();
+    EXPECT_EQ(got, data);
+    // Idle, the first message goes through the ring; the last kCmaOneWayBytes of the stream,
+    // short enough, go single copy.
+    static_assert(kMsgs * (512 << 10) - kCmaOneWayBytes == 512 << 10);
+    EXPECT_EQ(testhooks::singleCopySends() - before, busy ? static_cast<uint64_t>(kMsgs) : kMsgs - 1u);
+  }
+}
+
 // Each rule that keeps a large message in the ring, alone: bytes the schedule just wrote, a
-// sender with nothing else to wait for (from kCmaOneWayBytes), ranks outnumbering cores unless the
+// sender with nothing else to wait for (past kCmaOneWayBytes), ranks outnumbering cores unless the
 // sender also waits for this peer's data. The bytes arrive either way.
 TEST(FabricSingleCopy, TakesTheRingWhereItPaysBetter) {
   if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
@@ -556,8 +597,8 @@ TEST(FabricSingleCopy, TakesTheRingWhereItPaysBetter) {
   const size_t oneWay = kCmaOneWayBytes;
   for (const Case& k : {Case{"all rules met", true, true, 0, 100000, true},
                         Case{"just written", false, true, 0, 100000, false},
-                        Case{"sender idle, below the one-way size", true, false, 0, oneWay - 64, true},
-                        Case{"sender idle", true, false, 0, oneWay, false},
+                        Case{"sender idle, up to the one-way size", true, false, 0, oneWay, true},
+                        Case{"sender idle", true, false, 0, oneWay + 64, false},
                         Case{"sender waits, large", true, true, 0, oneWay, true},
                         Case{"crowded cores, an exchange with the peer", true, true, 20000, 100000, true},
                         Case{"crowded cores, one way", true, false, 20000, 100000, false}}) {
