@@ -250,11 +250,13 @@ class Replay {
     const bool hot = inCache(a) && inCache(b);
     const double nic = w_.hostOf[a] != w_.hostOf[b] ? std::min(nicShare_[a], nicShare_[b]) : 1e30;
     // Over loopback tcp both ways at once (the sender is receiving, or the receiver sending or
-    // about to), beyond the caches, where calibration measures it: each end's kernel does both,
+    // about to), with a working set of kMemoryRefBytes or more, where calibration measures it
+    // (exchanges of 1-4 MiB measured at the one-way rate): each end's kernel does both,
     // and each direction runs at the duplex rate. Each end's thread pays a copy per direction here
     // already, so the link runs at twice that. (In cache it made 4-rank exchanges of 1 MiB 40-73%
     // too slow.) Between hosts each kernel does one end only: not measured, so not applied.
-    const bool duplex = tcp && !hot && t_.tcp.duplexGbps > 0 && w_.hostOf[a] == w_.hostOf[b] &&
+    const bool duplex = tcp && !hot && static_cast<double>(footprint_) >= kMemoryRefBytes && t_.tcp.duplexGbps > 0 &&
+                        w_.hostOf[a] == w_.hostOf[b] &&
                         (tcpRecvUntil_[a] > start || tcpSendUntil_[b] > start || reverseReady(a, b, start));
     const double duplexCap = duplex ? 2 * t_.tcp.duplexGbps : 1e30;
     const double gbps = std::min(std::min(link.rate(hot), duplexCap) * std::min(memScale_[a], memScale_[b]), nic);
