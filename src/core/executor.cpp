@@ -116,7 +116,7 @@ void ScheduleRun::complete(uint32_t step) {
   }
 }
 
-bool ScheduleRun::hasLocalWork() {
+bool ScheduleRun::hasLocalWork() const {
   for (uint32_t step : m_.localQueue) {
     const auto& st = prepared_.schedule.steps[step];
     if (st.kind != StepKind::Copy || ptr(st.dst) != ptr(st.src)) return true;  // not an in-place no-op

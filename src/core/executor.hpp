@@ -61,7 +61,7 @@ class ScheduleRun {
   void postReady(int peer, bool sends);
   void runLocal(uint32_t step);
   void drainLocal();
-  bool hasLocalWork();  // a copy or reduction is queued that is not an in-place no-op
+  bool hasLocalWork() const;  // a copy or reduction is queued that is not an in-place no-op
   void fail(Status s);
 
   const PreparedSchedule& prepared_;

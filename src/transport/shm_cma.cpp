@@ -52,7 +52,7 @@ bool FabricImpl::wantsCma(const Peer& p, size_t bytes) const {
 // copy, in parallel, and a one-way stream runs at two copies' speed (a 2-rank 16 MiB broadcast
 // took 2.6 ms so, 5.3 ms single copy). The stream is what is queued to this peer from the
 // message on: a chunked broadcast's 512 KiB chunks are one stream (2-rank in-place broadcast of
-// 256 MiB: 52 ms single copy chunk by chunk, 37 through the ring). Below kCmaOneWayBytes the
+// 256 MiB: 52 ms single copy chunk by chunk, 31 through the ring). Up to kCmaOneWayBytes the
 // pipeline's fill and the second pass cost more than the receiver's one read (2-rank broadcast of
 // 64-512 KiB 1.2-1.6x faster single copy, 1-4 MiB even). A sender that also waits for data, or
 // that is in the middle of local work (`busyLocally`: an out-of-place root copying to its own
