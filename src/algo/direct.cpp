@@ -200,7 +200,7 @@ Status directAllGather(const CollArgs& a, Schedule& s) {
   s.add(copy(in(0, blk), out(r * blk, blk)));  // a no-op in place
   // In place, Input is Output's own block, which no receive writes.
   for (int k = 1; k < n; ++k) {
-    const int to = (r + k) % n, from = (r - k + n) % n;
+    const int to = mod(r + k, n), from = mod(r - k, n);
     s.add(send(to, in(0, blk)));
     s.add(recv(from, out(from * blk, blk)));
   }

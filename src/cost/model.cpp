@@ -9,6 +9,7 @@
 #include <map>
 #include <queue>
 #include <set>
+#include <span>
 
 #include "core/params.hpp"
 #include "transport/shm_fragments.hpp"  // header-only: the fragment rule the transport follows
@@ -202,15 +203,25 @@ class Replay {
   // Bytes a's enabled sends to b queue from the next one to match on, counted up to just past
   // kCmaOneWayBytes (as the transport counts).
   size_t streamBytes(int a, int b) const {
-    const auto ss = sends_.find({a, b});
-    const auto en = sendEnabled_.find({a, b});
-    const auto next = nextMatch_.find({a, b});
-    if (ss == sends_.end() || en == sendEnabled_.end()) return 0;
     size_t stream = 0;
-    for (size_t k = next == nextMatch_.end() ? 0 : next->second;
-         k < ss->second.size() && en->second.count(ss->second[k]) && stream <= transport::kCmaOneWayBytes; ++k)
-      stream += s_[a].steps[ss->second[k]].src.bytes;
+    for (uint32_t step : queuedSends(a, b)) {
+      if (!sendIsEnabled(a, b, step) || stream > transport::kCmaOneWayBytes) break;
+      stream += s_[a].steps[step].src.bytes;
+    }
     return stream;
+  }
+
+  // a's sends to b not yet matched, in FIFO order (enabled or not).
+  std::span<const uint32_t> queuedSends(int a, int b) const {
+    const auto ss = sends_.find({a, b});
+    if (ss == sends_.end()) return {};
+    const auto next = nextMatch_.find({a, b});
+    return std::span<const uint32_t>(ss->second).subspan(next == nextMatch_.end() ? 0 : next->second);
+  }
+
+  bool sendIsEnabled(int a, int b, uint32_t step) const {
+    const auto en = sendEnabled_.find({a, b});
+    return en != sendEnabled_.end() && en->second.count(step);
   }
 
   bool exchanging(int a, int from) const {
@@ -315,13 +326,8 @@ class Replay {
   // b's next message to a is enabled and ready by `start`: it will flow while a's does (an
   // exchange's two sends are committed one after the other).
   bool reverseReady(int a, int b, double start) const {
-    const auto ss = sends_.find({b, a});
-    const auto next = nextMatch_.find({b, a});
-    const size_t k = next == nextMatch_.end() ? 0 : next->second;
-    if (ss == sends_.end() || k >= ss->second.size()) return false;
-    const auto en = sendEnabled_.find({b, a});
-    const uint32_t step = ss->second[k];
-    return en != sendEnabled_.end() && en->second.count(step) && ready_[b][step] <= start;
+    const auto q = queuedSends(b, a);
+    return !q.empty() && sendIsEnabled(b, a, q.front()) && ready_[b][q.front()] <= start;
   }
 
   // A send whose source a step it waits for has just written, small enough to be in its cache

@@ -138,6 +138,20 @@ TEST(CostModel, SingleCopyWhereTheTransportTakesIt) {
   const size_t big = transport::kCmaOneWayBytes / 4 + 16;  // elements: 64 bytes past kCmaOneWayBytes
   EXPECT_NEAR(oneCall(big, 32 << 10), 2.0 + big * 4 / 1e4, 1e-6);
   EXPECT_LT(oneCall(big, 32 << 10), oneCall(big, 0));
+  // A one-way sender with no local work of its own (a gather's non-root rank): single copy up to
+  // kCmaOneWayBytes, through the ring past it, as the transport judges the stream. (The root's
+  // own copy made instant, so that its read of the message is what the call takes.)
+  auto gatherUs = [&](size_t n, size_t cma) {
+    Placement w = two;
+    w.shmCmaBytes = cma;
+    Tuning t = simple();
+    t.copyGbps = 1e9;
+    auto e = estimate(t, w, shape(Coll::Gather, n), Algo::Direct);
+    EXPECT_TRUE(e.isOk());
+    return e.isOk() ? e->us : -1;
+  };
+  EXPECT_EQ(gatherUs(big, 32 << 10), gatherUs(big, 0));
+  EXPECT_LT(gatherUs(big - 16, 32 << 10), gatherUs(big - 16, 0));
   // Ring and halving-doubling allgather both send their own block from the input first.
   EXPECT_LT(loopUs(two, Coll::AllGather, Algo::Ring, 32 << 10), loopUs(two, Coll::AllGather, Algo::Ring, 0));
   EXPECT_LT(loopUs(two, Coll::AllGather, Algo::Rhd, 32 << 10), loopUs(two, Coll::AllGather, Algo::Rhd, 0));

@@ -167,14 +167,13 @@ TEST(OsNet, BufferSizeZeroKeepsTheKernelDefault) {
     EXPECT_EQ(getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len), 0);
     return v;
   };
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  const int before = sndbuf(fd);
-  os::setBufferSizes(fd, 0);
-  EXPECT_EQ(sndbuf(fd), before);
-  os::setBufferSizes(fd, 256 << 10);
-  EXPECT_GE(sndbuf(fd), 256 << 10) << "the kernel doubles the value it is given";
-  close(fd);
+  UniqueFd fd(socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_TRUE(fd.valid());
+  const int before = sndbuf(fd.get());
+  os::setBufferSizes(fd.get(), 0);
+  EXPECT_EQ(sndbuf(fd.get()), before);
+  os::setBufferSizes(fd.get(), 256 << 10);
+  EXPECT_GE(sndbuf(fd.get()), 256 << 10) << "the kernel doubles the value it is given";
 }
 
 TEST(OsShm, CreateOpenUnlink) {

@@ -363,6 +363,43 @@ TEST(FabricSingleCopy, FollowsTheReceiversPostedCopyReceive) {
   }
 }
 
+// `n` messages of `bytes` from rank 0's input to copy receives that rank 1 has posted and shown.
+struct QueuedMessages {
+  Group g;
+  size_t bytes;
+  std::vector<uint8_t> data, got;
+  std::vector<Completion> sends, recvs;  // sized once: the fabrics hold pointers into them
+
+  QueuedMessages(int n, size_t messageBytes)
+      : g(makeGroup(2, Kind::Shm, [](FabricConfig& c) { c.shmCmaBytes = 4096; })),
+        bytes(messageBytes), data(n * bytes), got(n * bytes, 0), sends(n), recvs(n) {
+    for (size_t i = 0; i < data.size(); ++i) data[i] = pattern(0, 1, 0, i);
+    for (int m = 0; m < n; ++m) {
+      RecvSink sink;
+      sink.dst = got.data() + m * bytes;
+      g.f[1]->postRecv(0, bytes, sink, &recvs[m]);
+    }
+    g.f[1]->progress();  // rank 0 can see the copy receives
+  }
+  void postSends() {
+    for (size_t m = 0; m < sends.size(); ++m) g.f[0]->postSend(1, data.data() + m * bytes, bytes, &sends[m]);
+  }
+  // Drives both ranks until every message (and each rank's `more`) is through, then checks them.
+  void finish(const std::function<void(int rank, std::vector<Completion*>& more)>& more = {}) {
+    onEachRank(2, [&](int r) {
+      std::vector<Completion*> cs;
+      for (size_t m = 0; m < sends.size(); ++m) cs.push_back(r == 0 ? &sends[m] : &recvs[m]);
+      if (more) more(r, cs);
+      EXPECT_TRUE(drive(*g.f[r], cs, Deadline::after(std::chrono::seconds(20))));
+    });
+    for (size_t m = 0; m < sends.size(); ++m) {
+      EXPECT_TRUE(sends[m].status.isOk()) << sends[m].status.message();
+      EXPECT_TRUE(recvs[m].status.isOk()) << recvs[m].status.message();
+    }
+    EXPECT_EQ(got, data);
+  }
+};
+
 // A sender that only sends to a peer publishes every queued single-copy message in one pass (a
 // chunked broadcast root); one that also waits for the peer's data publishes one at a time, so
 // that it cannot run ahead into a call whose receives the peer has not posted.
@@ -370,41 +407,24 @@ TEST(FabricSingleCopy, PublishesQueuedSendsTogetherOnlyOneWay) {
   if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
   for (const bool exchange : {false, true}) {
     SCOPED_TRACE(exchange ? "exchange" : "one way");
-    Group g = makeGroup(2, Kind::Shm, [](FabricConfig& c) { c.shmCmaBytes = 4096; });
-    ASSERT_EQ(g.f.size(), 2u);
     constexpr int kMsgs = 4;
-    const size_t bytes = 64 << 10;
-    std::vector<uint8_t> data(kMsgs * bytes), got(kMsgs * bytes, 0), tiny(8, 7), tinyIn(8, 0);
-    for (size_t i = 0; i < data.size(); ++i) data[i] = pattern(0, 1, 0, i);
-    Completion sends[kMsgs], recvs[kMsgs], tinySend, tinyRecv;
-    for (int m = 0; m < kMsgs; ++m) {
-      RecvSink sink;
-      sink.dst = got.data() + m * bytes;
-      g.f[1]->postRecv(0, bytes, sink, &recvs[m]);
-    }
-    g.f[1]->progress();  // rank 0 can see the copy receives
+    QueuedMessages q(kMsgs, 64 << 10);
+    ASSERT_EQ(q.g.f.size(), 2u);
+    std::vector<uint8_t> tiny(8, 7), tinyIn(8, 0);
+    Completion tinySend, tinyRecv;
     RecvSink tinySink;
     tinySink.dst = tinyIn.data();
-    if (exchange) g.f[0]->postRecv(1, 8, tinySink, &tinyRecv);
+    if (exchange) q.g.f[0]->postRecv(1, 8, tinySink, &tinyRecv);
     const uint64_t before = testhooks::singleCopySends();
-    for (int m = 0; m < kMsgs; ++m) g.f[0]->postSend(1, data.data() + m * bytes, bytes, &sends[m]);
-    g.f[0]->progress();
+    q.postSends();
+    q.g.f[0]->progress();
     EXPECT_EQ(testhooks::singleCopySends() - before, exchange ? 1u : static_cast<uint64_t>(kMsgs));
-    onEachRank(2, [&](int r) {
-      std::vector<Completion*> cs;
-      for (int m = 0; m < kMsgs; ++m) cs.push_back(r == 0 ? &sends[m] : &recvs[m]);
-      if (exchange) {
-        if (r == 1) g.f[1]->postSend(0, tiny.data(), 8, &tinySend);
-        cs.push_back(r == 0 ? &tinyRecv : &tinySend);
-      }
-      EXPECT_TRUE(drive(*g.f[r], cs, Deadline::after(std::chrono::seconds(20))));
+    q.finish([&](int r, std::vector<Completion*>& cs) {
+      if (!exchange) return;
+      if (r == 1) q.g.f[1]->postSend(0, tiny.data(), 8, &tinySend);
+      cs.push_back(r == 0 ? &tinyRecv : &tinySend);
     });
-    for (int m = 0; m < kMsgs; ++m) {
-      ASSERT_TRUE(sends[m].status.isOk()) << sends[m].status.message();
-      ASSERT_TRUE(recvs[m].status.isOk()) << recvs[m].status.message();
-    }
     EXPECT_EQ(testhooks::singleCopySends() - before, static_cast<uint64_t>(kMsgs));
-    EXPECT_EQ(got, data);
   }
 }
 
@@ -412,32 +432,23 @@ TEST(FabricSingleCopy, PublishesQueuedSendsTogetherOnlyOneWay) {
 // receiver's errors alone cannot show it: its first failed read fails the others too.)
 TEST(FabricSingleCopy, WithdrawsEveryPublishedSend) {
   if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
-  Group g = makeGroup(2, Kind::Shm, [](FabricConfig& c) { c.shmCmaBytes = 4096; });
-  ASSERT_EQ(g.f.size(), 2u);
   constexpr int kMsgs = 3;
-  const size_t bytes = 64 << 10;
-  std::vector<uint8_t> data(kMsgs * bytes, 0x11), got(kMsgs * bytes, 0);
-  Completion sends[kMsgs], recvs[kMsgs];
-  for (int m = 0; m < kMsgs; ++m) {
-    RecvSink sink;
-    sink.dst = got.data() + m * bytes;
-    g.f[1]->postRecv(0, bytes, sink, &recvs[m]);
-  }
-  g.f[1]->progress();
+  QueuedMessages q(kMsgs, 64 << 10);
+  ASSERT_EQ(q.g.f.size(), 2u);
   const uint64_t before = testhooks::singleCopySends();
-  for (int m = 0; m < kMsgs; ++m) g.f[0]->postSend(1, data.data() + m * bytes, bytes, &sends[m]);
-  g.f[0]->progress();
+  q.postSends();
+  q.g.f[0]->progress();
   ASSERT_EQ(testhooks::singleCopySends() - before, static_cast<uint64_t>(kMsgs));
   const uint64_t revokedBefore = testhooks::singleCopyRevokes();
-  g.f[0]->cancelPending(remoteError("test: sender gives up", -1));
+  q.g.f[0]->cancelPending(remoteError("test: sender gives up", -1));
   EXPECT_EQ(testhooks::singleCopyRevokes() - revokedBefore, static_cast<uint64_t>(kMsgs));
-  std::fill(data.begin(), data.end(), 0xee);  // the caller reuses its buffer
+  std::fill(q.data.begin(), q.data.end(), 0xee);  // the caller reuses its buffer
   std::vector<Completion*> cs;
-  for (auto& r : recvs) cs.push_back(&r);
-  ASSERT_TRUE(drive(*g.f[1], cs, Deadline::after(std::chrono::seconds(10))));
+  for (auto& r : q.recvs) cs.push_back(&r);
+  ASSERT_TRUE(drive(*q.g.f[1], cs, Deadline::after(std::chrono::seconds(10))));
   for (int m = 0; m < kMsgs; ++m) {
-    EXPECT_FALSE(recvs[m].status.isOk()) << m;
-    EXPECT_NE(recvs[m].status.message().find("withdrew"), std::string::npos) << recvs[m].status.message();
+    EXPECT_FALSE(q.recvs[m].status.isOk()) << m;
+    EXPECT_NE(q.recvs[m].status.message().find("withdrew"), std::string::npos) << q.recvs[m].status.message();
   }
 }
 
@@ -552,29 +563,13 @@ TEST(FabricSingleCopy, AOneWayStreamTakesTheRingUnlessTheSenderIsBusy) {
   if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
   for (const bool busy : {false, true}) {
     SCOPED_TRACE(busy ? "sender busy with local work" : "sender idle");
-    Group g = makeGroup(2, Kind::Shm, [](FabricConfig& c) { c.shmCmaBytes = 4096; });
-    ASSERT_EQ(g.f.size(), 2u);
     constexpr int kMsgs = 3;
-    const size_t bytes = 512 << 10;
-    std::vector<uint8_t> data(kMsgs * bytes), got(kMsgs * bytes, 0);
-    for (size_t i = 0; i < data.size(); ++i) data[i] = pattern(0, 1, 0, i);
-    Completion sends[kMsgs], recvs[kMsgs];
-    for (int m = 0; m < kMsgs; ++m) {
-      RecvSink sink;
-      sink.dst = got.data() + m * bytes;
-      g.f[1]->postRecv(0, bytes, sink, &recvs[m]);
-    }
-    g.f[1]->progress();  // rank 0 can see the copy receives
+    QueuedMessages q(kMsgs, 512 << 10);
+    ASSERT_EQ(q.g.f.size(), 2u);
     const uint64_t before = testhooks::singleCopySends();
-    for (int m = 0; m < kMsgs; ++m) g.f[0]->postSend(1, data.data() + m * bytes, bytes, &sends[m]);
-    busy ? g.f[0]->progressStarted() : g.f[0]->progress();
-    onEachRank(2, [&](int r) {
-      std::vector<Completion*> cs;
-      for (int m = 0; m < kMsgs; ++m) cs.push_back(r == 0 ? &sends[m] : &recvs[m]);
-      EXPECT_TRUE(drive(*g.f[r], cs, Deadline::after(std::chrono::seconds(20))));
-    });
-    for (int m = 0; m < kMsgs; ++m) ASSERT_TRUE(recvs[m].status.isOk()) << recvs[m].status.message();
-    EXPECT_EQ(got, data);
+    q.postSends();
+    busy ? q.g.f[0]->progressStarted() : q.g.f[0]->progress();
+    q.finish();
     // Idle, the first message goes through the ring; the last kCmaOneWayBytes of the stream,
     // short enough, go single copy.
     static_assert(kMsgs * (512 << 10) - kCmaOneWayBytes == 512 << 10);

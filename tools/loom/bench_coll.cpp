@@ -88,8 +88,9 @@ Layout layoutFor(Coll c, size_t requestedBytes, size_t typeSize, int nranks) {
 
 void BenchBuffers::reserveFor(const Layout& layout, size_t elem) {
   // Written, so that timing runs touch real pages.
-  if (send.size() < sendBytes(layout, elem)) send.assign(sendBytes(layout, elem), 0);
-  if (recv.size() < recvBytes(layout, elem)) recv.assign(recvBytes(layout, elem), 0);
+  const size_t s = sendBytes(layout, elem), r = recvBytes(layout, elem);
+  if (send.size() < s) send.assign(s, 0);
+  if (recv.size() < r) recv.assign(r, 0);
 }
 
 CollRun::CollRun(Coll c, loomComm_t comm, int rank, int nranks, loomDataType_t type, loomRedOp_t op, int root,
