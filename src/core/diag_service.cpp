@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "core/log.hpp"
 #include "os/net.hpp"
@@ -50,10 +51,17 @@ Result<ProgressSnapshot> snapshotFromJson(const std::string& text) {
   const char* field = "(document)";
   try {
     auto j = nlohmann::json::parse(text);
+    // A call number: get<uint64_t>() would cast a float or a negative number (1e97 is undefined
+    // behaviour), so only a non-negative integer is taken.
+    auto callNumber = [&j](const char* name) {
+      const auto& v = j.at(name);
+      if (!v.is_number_unsigned()) throw std::invalid_argument("expected a non-negative integer, got " + v.dump());
+      return v.get<uint64_t>();
+    };
     field = "issued";
-    s.issued = j.at(field).get<uint64_t>();
+    s.issued = callNumber(field);
     field = "running";
-    s.running = j.at(field).get<uint64_t>();
+    s.running = callNumber(field);
     field = "what";
     s.runningWhat = j.at(field).get<std::string>();
     field = "seconds";
@@ -61,7 +69,7 @@ Result<ProgressSnapshot> snapshotFromJson(const std::string& text) {
     field = "waiting_on";
     s.waitingOn = j.at(field).get<std::string>();
     field = "finished";
-    s.finished = j.at(field).get<uint64_t>();
+    s.finished = callNumber(field);
   } catch (const std::exception& e) {
     return invalidArgument(fmt::format("diagnostics reply: bad field '{}': {}", field, e.what()));
   }
