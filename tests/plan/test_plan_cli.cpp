@@ -111,6 +111,12 @@ TEST_F(PlanCli, BadInputsGiveClearErrors) {
   const fs::path broken = dir_ / "broken.json";
   std::ofstream(broken) << R"({"hidden_size":4096,"num_attention_heads":32,"vocab_size":32000,
     "intermediate_size":11008})";
+  // Topology files with a field of the wrong type or out of range (each once ended the tool with
+  // an uncaught exception or a cast out of range).
+  const fs::path topoText = dir_ / "topo-text.json", topoHuge = dir_ / "topo-huge.json", topoGpu = dir_ / "topo-gpu.json";
+  std::ofstream(topoText) << R"({"nodes": "two"})";
+  std::ofstream(topoHuge) << R"({"gpus_per_node": 1e97})";
+  std::ofstream(topoGpu) << R"({"gpu": 3})";
   for (const Case& c : {Case{"-m llama-99b", "unknown model 'llama-99b'"}, Case{"-m llama-2-7b -g tpu-v9", "unknown GPU 'tpu-v9'"},
                         Case{"-m llama-2-7b -b 0", "--micro-batch must be positive"},
                         Case{"-m llama-2-7b -s -5", "--seq-len must be positive"},
@@ -121,6 +127,9 @@ TEST_F(PlanCli, BadInputsGiveClearErrors) {
                         Case{"--params -3B", "--params must be positive"},
                         Case{"-m llama-2-7b --tokens lots", "--tokens"},
                         Case{"-m llama-2-7b --network carrier-pigeon --nodes 2", "unknown network"},
+                        Case{"-m llama-2-7b --topology " + topoText.string(), "nodes must be a number, got \"two\""},
+                        Case{"-m llama-2-7b --topology " + topoHuge.string(), "gpus_per_node 1e+97 is out of range"},
+                        Case{"-m llama-2-7b --topology " + topoGpu.string(), "gpu must be a string, got 3"},
                         Case{"", "no model"}}) {
     Proc r = plan(c.args);
     EXPECT_EQ(r.rc, 1) << c.args;

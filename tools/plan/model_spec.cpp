@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "gpu_catalog.hpp"
+#include "int_fields.hpp"
 #include "plan_types.hpp"
 
 namespace loom::plan {
@@ -119,26 +120,6 @@ bool isOneOf(const std::string& s, std::initializer_list<const char*> names) {
     if (s == n) return true;
   return false;
 }
-
-// Converts JSON numbers to integer fields. Casting a double outside the target's range (1e300,
-// or an overflowing literal parsed as infinity) is undefined behaviour, so it is an error
-// instead; the first one is kept.
-class IntFields {
- public:
-  explicit IntFields(const std::string& origin) : origin_(origin) {}
-  template <class T>
-  T get(double v, const char* field) {
-    constexpr double lo = double(std::numeric_limits<T>::min()) - 1.0, hi = double(std::numeric_limits<T>::max()) + 1.0;
-    if (v > lo && v < hi) return static_cast<T>(v);
-    if (status_.isOk()) status_ = invalidArgument(fmt::format("{}: {} {} is out of range", origin_, field, v));
-    return 0;
-  }
-  const Status& status() const { return status_; }
-
- private:
-  const std::string& origin_;
-  Status status_;
-};
 
 Result<ModelSpec> fromJson(const json& j, const std::string& origin) {
   if (!j.is_object()) return invalidArgument(fmt::format("{}: expected a JSON object", origin));

@@ -10,7 +10,9 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
+#include "int_fields.hpp"
 #include "report.hpp"
 
 #ifndef LOOM_DATA_DIR
@@ -172,12 +174,29 @@ Result<PlanInput> buildInput(const Options& o, const CLI::App& app, const GpuCat
     auto j = nlohmann::json::parse(*text, nullptr, false);
     if (j.is_discarded() || !j.is_object())
       return invalidArgument(fmt::format("topology file '{}' is not a JSON object", o.topology));
-    auto given = [&](const char* opt) { return app.count(opt) > 0; };
-    if (j.contains("gpu") && !given("--gpu")) gpuName = j["gpu"].get<std::string>();
-    if (j.contains("gpus_per_node") && !given("--gpus-per-node")) gpn = j["gpus_per_node"].get<int>();
-    if (j.contains("nodes") && !given("--nodes")) nodes = j["nodes"].get<int>();
-    if (j.contains("network") && !given("--network")) netName = j["network"].get<std::string>();
-    if (j.contains("nics_per_node") && !given("--nics-per-node")) nics = j["nics_per_node"].get<int>();
+    // A field of the wrong type is an error naming it, never an exception out of the tool.
+    const std::string origin = fmt::format("topology file '{}'", o.topology);
+    IntFields ints(origin);
+    Status bad;
+    auto take = [&](const char* key, const char* flag, auto* out) {
+      if (!j.contains(key) || app.count(flag) > 0 || !bad.isOk()) return;
+      const auto& v = j[key];
+      if constexpr (std::is_same_v<std::remove_pointer_t<decltype(out)>, std::string>) {
+        if (v.is_string()) *out = v.get<std::string>();
+        else bad = invalidArgument(fmt::format("{}: {} must be a string, got {}", origin, key, v.dump()));
+      } else if (v.is_number()) {
+        *out = ints.get<int>(v.get<double>(), key);
+      } else {
+        bad = invalidArgument(fmt::format("{}: {} must be a number, got {}", origin, key, v.dump()));
+      }
+    };
+    take("gpu", "--gpu", &gpuName);
+    take("gpus_per_node", "--gpus-per-node", &gpn);
+    take("nodes", "--nodes", &nodes);
+    take("network", "--network", &netName);
+    take("nics_per_node", "--nics-per-node", &nics);
+    LOOM_TRY(bad);
+    LOOM_TRY(ints.status());
   }
   auto gpu = gpus.findGpu(gpuName);
   if (!gpu) return gpu.status();
