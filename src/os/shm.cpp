@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -38,6 +39,21 @@ void ShmSegment::release() {
 void ShmSegment::unlink() {
   if (owner_) ::shm_unlink(name_.c_str());
   owner_ = false;
+}
+
+void ShmSegment::prefault(size_t at, size_t bytes, bool write) const {
+  if (!data_ || at >= size_ || bytes == 0) return;
+  bytes = std::min(bytes, size_ - at);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t first = at / page * page;
+  char* base = static_cast<char*>(data_);
+  // One call instead of a fault per page; kernels before 5.14 lack it, so touch the pages then.
+  if (::madvise(base + first, at + bytes - first, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) == 0) return;
+  volatile char* p = base;
+  for (size_t off = first; off < at + bytes; off += page) {
+    if (write) p[off] = p[off];
+    else (void)p[off];
+  }
 }
 
 Result<ShmSegment> ShmSegment::create(const std::string& name, size_t bytes) {

@@ -28,6 +28,9 @@ class ShmSegment {
   size_t size() const { return size_; }
   const std::string& name() const { return name_; }
   bool valid() const { return data_ != nullptr; }
+  // Maps [at, at + bytes) of this segment now (allocating it when `write`), so that the hot
+  // path takes no page fault on it later. Best effort: memory stays usable if this fails.
+  void prefault(size_t at, size_t bytes, bool write) const;
 
  private:
   void release();
