@@ -21,7 +21,7 @@ std::string encodeCard(const InitCard& c) {
 }
 
 Result<InitCard> decodeCard(const std::string& text, int fromRank) {
-  auto bad = [&](const char* what) {
+  auto bad = [&](const std::string& what) {
     return remoteError(fmt::format("malformed init exchange from rank {}: {}", fromRank, what), fromRank);
   };
   json j = json::parse(text, nullptr, false);
@@ -50,9 +50,12 @@ Result<InitCard> decodeCard(const std::string& text, int fromRank) {
   if (!str("fabric", &c.fabric, true)) return bad("fabric");
   if (!str("tuning", &c.tuning, false)) return bad("tuning");
   if (!str("host", &c.host, false)) return bad("host");
+  // Checked as unsigned 64 bits: get<int>() would wrap 4294967297 to 1 and accept it.
   auto cores = j.find("cores");
-  if (cores == j.end() || !cores->is_number_integer() || cores->get<int>() < 1) return bad("cores");
-  c.cores = cores->get<int>();
+  if (cores == j.end() || !cores->is_number_unsigned() || cores->get<uint64_t>() < 1 ||
+      cores->get<uint64_t>() > kMaxCores)
+    return bad(fmt::format("cores must be a whole number from 1 to {}", kMaxCores));
+  c.cores = static_cast<int>(cores->get<uint64_t>());
   return c;
 }
 

@@ -10,6 +10,8 @@
 
 namespace loom::core {
 
+inline constexpr int kMaxCores = 1 << 20;  // far above any host; bounds a peer's claim
+
 struct InitCard {
   ControlAddress control;
   ControlAddress diag;  // diagnostics port (DiagService); port 0: none (LOOM_TIMEOUT_REPORT=0)
