@@ -25,10 +25,10 @@ for ((r = 0; r < N; r++)); do
   echo "rank $r: exit $rc after $end_ms ms; failed after $det ms: $(t_field "$line" code): ${line#*msg=}"
   [[ -n $line ]] || { t_dump; t_fail "rank $r reported no failure"; }
   [[ $rc != 0 && $rc != 1 && $rc != 124 && $rc != 137 ]] || { t_dump; t_fail "rank $r: exit $rc"; }
-  ((end_ms <= BOUND_MS)) || t_fail "rank $r took $end_ms ms (bound $BOUND_MS)"
+  ((end_ms <= BOUND_MS)) || { t_dump; t_fail "rank $r took $end_ms ms (bound $BOUND_MS)"; }
   ((r != VICTIM)) && grep -q "rank $VICTIM\b" <<<"${line#*msg=}" && named=$((named + 1))
 done
-((named > 0)) || t_fail "no survivor names the cut-off rank $VICTIM"
+((named > 0)) || { t_dump; t_fail "no survivor names the cut-off rank $VICTIM"; }
 lab_link h$VICTIM up
 lab_check_leaks || t_fail leaks
 exit 0
