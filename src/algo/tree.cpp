@@ -12,6 +12,7 @@
 //              two where the relative order wraps past rank n-1 so it lands in place in Output.
 //   scatter:   the mirror image of gather.
 //   allreduce: reduce to rank 0 then broadcast from it: 2 ceil(log2 n)(alpha + B beta) + ...
+#include <algorithm>
 #include <vector>
 
 #include "algo/generators.hpp"
@@ -33,14 +34,21 @@ namespace {
 
 struct Binomial {
   int n, root, v;
-  Binomial(int nranks, int rootRank, int rank) : n(nranks), root(rootRank), v(mod(rank - rootRank, nranks)) {}
+  bool doubling;  // see oneHost(); gather and scatter need halving's contiguous subtrees
+  Binomial(int nranks, int rootRank, int rank, bool distanceDoubling = false)
+      : n(nranks), root(rootRank), v(mod(rank - rootRank, nranks)), doubling(distanceDoubling) {}
   int real(int u) const { return mod(u + root, n); }
   static int lowbit(int u) { return u & -u; }
-  int parent() const { return v - lowbit(v); }
+  static int highbit(int u) { return u ? 1 << (31 - __builtin_clz(static_cast<unsigned>(u))) : 0; }
+  int parent() const { return doubling ? v - highbit(v) : v - lowbit(v); }
   int size(int u) const { return u == 0 ? n : std::min(lowbit(u), n - u); }
   // Children of v, nearest (smallest subtree) first.
   std::vector<int> children() const {
     std::vector<int> c;
+    if (doubling) {  // v + m for every power of two m above v's highest bit; the farthest has the fewest below it
+      for (int m = v == 0 ? 1 : 2 * highbit(v); m < n && v + m < n; m *= 2) c.insert(c.begin(), v + m);
+      return c;
+    }
     for (int m = 1; m < n && (v == 0 || m < lowbit(v)) && v + m < n; m *= 2) c.push_back(v + m);
     return c;
   }
@@ -52,11 +60,22 @@ struct Binomial {
   }
 };
 
+// Broadcast and reduce trees use distance doubling on one host and halving across hosts.
+// loomrun binds ranks that outnumber the CPUs round-robin (rank r on CPU r mod cores), so with
+// halving the root's first send (to v + n/2; a reduce's last receive, mirrored) went to a rank on
+// its own CPU while it was the only transfer running: 4 ranks on 2 cores broadcast 64 MiB
+// 1.2-1.4x slower than the chain, and no slower unbound. Doubling sends to v + 1 first. Across
+// hosts (ranks in blocks per host) halving crosses the network once, first, and doubling n/2
+// times at once in its last step.
+bool oneHost(const CollArgs& a) {
+  return std::all_of(a.hostOf.begin(), a.hostOf.end(), [&](int h) { return h == a.hostOf[0]; });
+}
+
 // Reduce towards `root`; returns the step that completes this rank's part (the send to the
 // parent, or at the root the last write of Output).
 uint32_t reduceUp(const CollArgs& a, int root, Schedule& s) {
   const size_t bytes = a.count * a.elemSize;
-  Binomial t(a.nranks, root, a.rank);
+  Binomial t(a.nranks, root, a.rank, oneHost(a));
   auto kids = t.children();
   if (kids.empty()) return t.v == 0 ? s.add(copy(in(0, bytes), out(0, bytes))) : s.add(send(t.real(t.parent()), in(0, bytes)));
   Span acc = t.v == 0 ? out(0, bytes) : scratch(0, bytes);
@@ -69,7 +88,7 @@ uint32_t reduceUp(const CollArgs& a, int root, Schedule& s) {
 // Broadcast from `root`; the root sends from Input (or from Output when `rootFromOutput`).
 void broadcastDown(const CollArgs& a, int root, bool rootFromOutput, uint32_t after, Schedule& s) {
   const size_t bytes = a.count * a.elemSize;
-  Binomial t(a.nranks, root, a.rank);
+  Binomial t(a.nranks, root, a.rank, oneHost(a));
   std::vector<uint32_t> ready;
   if (after != kNoStep) ready.push_back(after);
   Span src = out(0, bytes);
