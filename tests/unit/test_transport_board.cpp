@@ -192,9 +192,15 @@ TEST(Board, IsFaultedInAtSetUp) {
   }
   const long reading = minorFaults() - before - writing;
   EXPECT_EQ(sum, depth * (depth + 1) / 2 * (bytes / 512));
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // Their shadow memory faults in on first use too: the count says nothing about the board.
+  (void)writing;
+  (void)reading;
+#else
   // 4 pages an entry: 64 faults each way when the board is left to fault on first use.
   EXPECT_LE(writing, 2) << "page faults writing " << depth << " entries";
   EXPECT_LE(reading, 2) << "page faults reading them";
+#endif
 }
 
 TEST(Board, RanksMustAgreeOnItsGeometry) {
