@@ -71,6 +71,10 @@ struct CollArgs {
   std::vector<P2pOp> p2p;
   // Host index of each rank (size nranks), for hierarchical algorithms; empty means one host.
   std::vector<int> hostOf;
+  // Binomial broadcast and reduce trees pair neighbours first (rank v with v + 1). Set where the
+  // ranks share one host with fewer cores than ranks (cost::Placement::crowdedOneHost): loomrun
+  // binds them round-robin, so neighbours sit on different CPUs (docs/algorithms.md, tree).
+  bool neighboursFirst = false;
 };
 
 }  // namespace loom::algo

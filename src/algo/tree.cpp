@@ -1,8 +1,11 @@
 // Binomial trees: the latency-optimal family for small messages.
 //
-// Ranks are renumbered relative to the root (v = r - root mod n). The parent of v is v with its
-// lowest set bit cleared; its children are v + m for every power of two m below that bit (all
-// m < n for the root), so the subtree of v holds the relative ranks [v, v + min(lowbit v, n - v)).
+// Ranks are renumbered relative to the root (v = r - root mod n). Distance halving (the
+// default): the parent of v is v with its lowest set bit cleared; its children are v + m for
+// every power of two m below that bit (all m < n for the root), so the subtree of v holds the
+// relative ranks [v, v + min(lowbit v, n - v)). Distance doubling (broadcast and reduce with
+// CollArgs::neighboursFirst): the parent clears the highest set bit; the children are v + m for
+// every power of two m above it; subtrees are not contiguous, so gather and scatter never use it.
 //   broadcast: ceil(log2 n) steps of B bytes: ceil(log2 n)(alpha + B beta); a rank sends to each
 //              child (largest subtree first), so the root sends ceil(log2 n) B bytes.
 //   reduce:    the mirror image, children folded in with RecvReduce (non-root accumulators
@@ -34,25 +37,26 @@ namespace {
 
 struct Binomial {
   int n, root, v;
-  bool doubling;  // see oneHost(); gather and scatter need halving's contiguous subtrees
+  bool doubling;  // CollArgs::neighboursFirst; gather and scatter need halving's contiguous subtrees
   Binomial(int nranks, int rootRank, int rank, bool distanceDoubling = false)
       : n(nranks), root(rootRank), v(mod(rank - rootRank, nranks)), doubling(distanceDoubling) {}
   int real(int u) const { return mod(u + root, n); }
   static int lowbit(int u) { return u & -u; }
   static int highbit(int u) { return u ? 1 << (31 - __builtin_clz(static_cast<unsigned>(u))) : 0; }
   int parent() const { return doubling ? v - highbit(v) : v - lowbit(v); }
-  int size(int u) const { return u == 0 ? n : std::min(lowbit(u), n - u); }
-  // Children of v, nearest (smallest subtree) first.
+  int size(int u) const { return u == 0 ? n : std::min(lowbit(u), n - u); }  // halving only
+  // Children of v in the order a reduce folds them in (a broadcast sends in reverse): for a
+  // power-of-two n, smallest subtree first.
   std::vector<int> children() const {
     std::vector<int> c;
-    if (doubling) {  // v + m for every power of two m above v's highest bit; the farthest has the fewest below it
+    if (doubling) {  // the farthest child has the fewest below it: it comes first
       for (int m = v == 0 ? 1 : 2 * highbit(v); m < n && v + m < n; m *= 2) c.insert(c.begin(), v + m);
       return c;
     }
     for (int m = 1; m < n && (v == 0 || m < lowbit(v)) && v + m < n; m *= 2) c.push_back(v + m);
     return c;
   }
-  // Relative interval [x, y) cut where the absolute ranks wrap from n-1 to 0.
+  // Relative interval [x, y) cut where the absolute ranks wrap from n-1 to 0 (halving only).
   std::vector<Range> pieces(int x, int y) const {
     const int wrap = n - root;
     if (root > 0 && x < wrap && wrap < y) return {{size_t(x), size_t(wrap - x)}, {size_t(wrap), size_t(y - wrap)}};
@@ -60,22 +64,20 @@ struct Binomial {
   }
 };
 
-// Broadcast and reduce trees use distance doubling on one host and halving across hosts.
-// loomrun binds ranks that outnumber the CPUs round-robin (rank r on CPU r mod cores), so with
-// halving the root's first send (to v + n/2; a reduce's last receive, mirrored) went to a rank on
-// its own CPU while it was the only transfer running: 4 ranks on 2 cores broadcast 64 MiB
-// 1.2-1.4x slower than the chain, and no slower unbound. Doubling sends to v + 1 first. Across
-// hosts (ranks in blocks per host) halving crosses the network once, first, and doubling n/2
-// times at once in its last step.
-bool oneHost(const CollArgs& a) {
-  return std::all_of(a.hostOf.begin(), a.hostOf.end(), [&](int h) { return h == a.hostOf[0]; });
-}
+// Broadcast and reduce trees pair neighbours first (distance doubling) where asked
+// (CollArgs::neighboursFirst: more ranks than cores on one host), else distance halving.
+// loomrun binds crowded ranks round-robin (rank r on CPU r mod cores), so with halving the root's
+// first send (to v + n/2; a reduce's last receive, mirrored) went to a rank on its own CPU while
+// it was the only transfer running: 4 ranks on 2 cores broadcast 64 MiB about 1.2x slower than
+// the chain, and no slower unbound. Elsewhere halving is kept: ranks come in blocks per host or
+// per socket, and from a root at the start of a block halving crosses between two blocks once,
+// first, where doubling crosses n/2 times at once in its last step.
 
 // Reduce towards `root`; returns the step that completes this rank's part (the send to the
 // parent, or at the root the last write of Output).
 uint32_t reduceUp(const CollArgs& a, int root, Schedule& s) {
   const size_t bytes = a.count * a.elemSize;
-  Binomial t(a.nranks, root, a.rank, oneHost(a));
+  Binomial t(a.nranks, root, a.rank, a.neighboursFirst);
   auto kids = t.children();
   if (kids.empty()) return t.v == 0 ? s.add(copy(in(0, bytes), out(0, bytes))) : s.add(send(t.real(t.parent()), in(0, bytes)));
   Span acc = t.v == 0 ? out(0, bytes) : scratch(0, bytes);
@@ -88,7 +90,7 @@ uint32_t reduceUp(const CollArgs& a, int root, Schedule& s) {
 // Broadcast from `root`; the root sends from Input (or from Output when `rootFromOutput`).
 void broadcastDown(const CollArgs& a, int root, bool rootFromOutput, uint32_t after, Schedule& s) {
   const size_t bytes = a.count * a.elemSize;
-  Binomial t(a.nranks, root, a.rank, oneHost(a));
+  Binomial t(a.nranks, root, a.rank, a.neighboursFirst);
   std::vector<uint32_t> ready;
   if (after != kNoStep) ready.push_back(after);
   Span src = out(0, bytes);

@@ -128,6 +128,7 @@ std::shared_ptr<const PreparedSchedule> Communicator::cachedPlan(const algo::Col
   // Only a cache miss generates a schedule: the per-rank host map is copied in here, not per call.
   algo::CollArgs full = args;
   full.hostOf = placement_.hostOf;
+  full.neighboursFirst = placement_.crowdedOneHost();
   auto sched = algo::makeSchedule(algo, full);
   if (!sched.isOk()) {
     *err = sched.takeStatus();

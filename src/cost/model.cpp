@@ -35,6 +35,10 @@ Placement Placement::blocks(int nranks, int hosts, int cores) {
   return p;
 }
 
+bool Placement::crowdedOneHost() const {
+  return numHosts() == 1 && !coresOfHost.empty() && nranks() > coresOfHost[0];
+}
+
 bool Placement::boardFits(algo::Coll coll, size_t count, size_t elemSize) const {
   return boardBytes && !tcpOnly && numHosts() == 1 && nranks() > 1 && algo::boardImplements(coll) &&
          algo::boardPostBytes(coll, count, elemSize, nranks()) <= boardBytes;
@@ -515,6 +519,7 @@ Result<Estimate> estimate(const Tuning& t, const Placement& where, algo::CollArg
   if (a == algo::Algo::Board) return estimateBoard(t, where, shape, lowPrecision, loop);
   shape.nranks = n;
   shape.hostOf = where.hostOf;
+  shape.neighboursFirst = where.crowdedOneHost();
   std::vector<sched::Schedule> perRank;
   perRank.reserve(n);
   for (int r = 0; r < n; ++r) {

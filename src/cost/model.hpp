@@ -56,6 +56,9 @@ struct Placement {
   int numHosts() const;
   // The board can run this call: one host, shm, a board whose entries hold what a rank posts.
   bool boardFits(algo::Coll coll, size_t count, size_t elemSize) const;
+  // One host with more ranks than cores: launchers bind such ranks round-robin (loomrun does),
+  // and the trees pair neighbours first (algo::CollArgs::neighboursFirst).
+  bool crowdedOneHost() const;
   // Every rank on one host (a single host with `cores` cores).
   static Placement singleHost(int nranks, int cores);
   // nranks spread in blocks over `hosts` hosts of `cores` cores each.

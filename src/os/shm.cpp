@@ -47,8 +47,13 @@ void ShmSegment::prefault(size_t at, size_t bytes, bool write) const {
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   const size_t first = at / page * page;
   char* base = static_cast<char*>(data_);
-  // One call instead of a fault per page; kernels before 5.14 lack it, so touch the pages then.
-  if (::madvise(base + first, at + bytes - first, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) == 0) return;
+#if defined(MADV_POPULATE_READ) && defined(MADV_POPULATE_WRITE)
+  // One call instead of a fault per page. Kernels before 5.14 lack it (EINVAL): touch the pages
+  // then. Any other error means a touch could kill the process (SIGBUS on a full tmpfs).
+  if (::madvise(base + first, at + bytes - first, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) == 0 ||
+      errno != EINVAL)
+    return;
+#endif
   volatile char* p = base;
   for (size_t off = first; off < at + bytes; off += page) {
     if (write) p[off] = p[off];

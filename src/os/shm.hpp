@@ -28,8 +28,10 @@ class ShmSegment {
   size_t size() const { return size_; }
   const std::string& name() const { return name_; }
   bool valid() const { return data_ != nullptr; }
-  // Maps [at, at + bytes) of this segment now (allocating it when `write`), so that the hot
-  // path takes no page fault on it later. Best effort: memory stays usable if this fails.
+  // Faults [at, at + bytes) of this segment into this mapping now (writable when `write`; on
+  // shared memory a read fault also allocates the page), so that the hot path takes no page
+  // fault there later. Best effort: where the kernel refuses (memory or tmpfs space short), the
+  // pages are left to fault where they are used, as without this.
   void prefault(size_t at, size_t bytes, bool write) const;
 
  private:

@@ -160,6 +160,7 @@ Status FabricImpl::connect(const std::vector<std::string>& addresses, Deadline d
   for (int r : shmPeers_) LOOM_TRY(connectShm(r, addrs[r]));
   if (!tcpPeers_.empty()) LOOM_TRY(connectTcp(addrs, deadline));
   boardReady_ = boardDepth_ && !shmPeers_.empty() && tcpPeers_.empty();
+  prefaultBoards();
   listener_.reset();  // every data connection exists now
   auto now = Clock::now();
   for (int r : tcpPeers_) {

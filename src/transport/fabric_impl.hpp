@@ -246,6 +246,7 @@ class FabricImpl final : public Fabric {
   size_t boardRegionBytes() const;  // the board's share of the segment, whole pages
   void placeBoard(char* base, wire::SegHeader* h);  // in our new segment
   Status connectBoard(int rank, Peer& p, const wire::SegHeader& h);
+  void prefaultBoards();  // once boardReady_ is known
   size_t boardStride() const { return wire::kLine + boardBytes_; }  // entry to entry
   char* boardSlot(const char* entries, uint64_t call) const {
     return const_cast<char*>(entries) + (call % boardDepth_) * boardStride();

@@ -97,11 +97,12 @@ TEST(Seeds, ManyOrders) {
       }
 }
 
-// The broadcast and reduce trees: distance doubling on one host (the root's first send goes to
-// the next rank, which crowded ranks bound round-robin put on another CPU), halving across hosts
-// (one crossing, first). Both shapes reduce and broadcast correctly from every root.
-int firstSendPeer(Coll coll, int n, int rank, int root, const std::vector<int>& hostOf) {
-  Case c{coll, Algo::Tree, n, 5, false, root, 4096, 1, hostOf};
+// The broadcast and reduce trees: neighbours first (distance doubling) where CollArgs asks for
+// it (crowded ranks bound round-robin put the next rank on another CPU), else distance halving
+// (one crossing between blocks of ranks, first). Both shapes reduce and broadcast correctly from
+// every root (test_cost_model.cpp: where the library asks for neighbours first).
+int firstSendPeer(Coll coll, int n, int rank, int root, bool neighboursFirst) {
+  Case c{coll, Algo::Tree, n, 5, false, root, 4096, 1, {}, neighboursFirst};
   auto s = algo::makeSchedule(Algo::Tree, argsFor(c, rank, sizeof(int64_t)));
   EXPECT_TRUE(s.isOk());
   if (!s) return -1;
@@ -110,27 +111,25 @@ int firstSendPeer(Coll coll, int n, int rank, int root, const std::vector<int>& 
   return -1;
 }
 
-TEST(Tree, DoublingOnOneHostHalvingAcrossHosts) {
-  EXPECT_EQ(firstSendPeer(Coll::Broadcast, 4, 0, 0, {}), 1);
-  EXPECT_EQ(firstSendPeer(Coll::Broadcast, 4, 2, 2, {0, 0, 0, 0}), 3);
-  EXPECT_EQ(firstSendPeer(Coll::Broadcast, 8, 1, 0, {}), 3);  // 1's subtree: {1, 3, 5, 7}
-  EXPECT_EQ(firstSendPeer(Coll::Broadcast, 4, 0, 0, {0, 0, 1, 1}), 2);
-  EXPECT_EQ(firstSendPeer(Coll::Broadcast, 8, 0, 0, {0, 0, 0, 0, 1, 1, 1, 1}), 4);
-  // A reduce mirrors it: the root's last partner is the next rank on one host.
-  EXPECT_EQ(firstSendPeer(Coll::Reduce, 4, 1, 0, {}), 0);
-  EXPECT_EQ(firstSendPeer(Coll::Reduce, 4, 3, 0, {}), 1);
-  EXPECT_EQ(firstSendPeer(Coll::Reduce, 4, 1, 0, {0, 0, 1, 1}), 0);
-  EXPECT_EQ(firstSendPeer(Coll::Reduce, 4, 3, 0, {0, 0, 1, 1}), 2);
-  for (const std::vector<int>& hosts : {std::vector<int>{0, 0, 0, 1, 1}, std::vector<int>{0, 0, 1, 1, 2, 2, 3, 3},
-                                        std::vector<int>{0, 1, 0}, std::vector<int>{}})
-    for (Coll coll : {Coll::Broadcast, Coll::Reduce, Coll::AllReduce}) {
-      const int n = hosts.empty() ? 7 : static_cast<int>(hosts.size());
-      for (int root = 0; root < (coll == Coll::AllReduce ? 1 : n); ++root)
-        for (bool inPlace : {false, true}) {
-          Case c{coll, Algo::Tree, n, 29, inPlace, root, 4096, uint64_t(n * 31 + root), hosts};
-          ASSERT_TRUE(runInt64Sum(c));
-        }
-    }
+TEST(Tree, NeighboursFirstOnlyWhereAsked) {
+  EXPECT_EQ(firstSendPeer(Coll::Broadcast, 4, 0, 0, true), 1);
+  EXPECT_EQ(firstSendPeer(Coll::Broadcast, 4, 2, 2, true), 3);
+  EXPECT_EQ(firstSendPeer(Coll::Broadcast, 8, 1, 0, true), 3);  // 1's subtree: {1, 3, 5, 7}
+  EXPECT_EQ(firstSendPeer(Coll::Broadcast, 4, 0, 0, false), 2);
+  EXPECT_EQ(firstSendPeer(Coll::Broadcast, 8, 0, 0, false), 4);
+  // A reduce mirrors it: with neighbours first the root's last partner is the next rank.
+  EXPECT_EQ(firstSendPeer(Coll::Reduce, 4, 1, 0, true), 0);
+  EXPECT_EQ(firstSendPeer(Coll::Reduce, 4, 3, 0, true), 1);
+  EXPECT_EQ(firstSendPeer(Coll::Reduce, 4, 1, 0, false), 0);
+  EXPECT_EQ(firstSendPeer(Coll::Reduce, 4, 3, 0, false), 2);
+  for (bool neighboursFirst : {false, true})
+    for (int n : {1, 2, 3, 4, 5, 7, 8, 11})
+      for (Coll coll : {Coll::Broadcast, Coll::Reduce, Coll::AllReduce})
+        for (int root = 0; root < (coll == Coll::AllReduce ? 1 : n); ++root)
+          for (bool inPlace : {false, true}) {
+            Case c{coll, Algo::Tree, n, 29, inPlace, root, 4096, uint64_t(n * 31 + root), {}, neighboursFirst};
+            ASSERT_TRUE(runInt64Sum(c));
+          }
 }
 
 }  // namespace

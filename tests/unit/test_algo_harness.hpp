@@ -45,12 +45,14 @@ struct Case {
   size_t chunkBytes = 4096;
   uint64_t seed = 1;
   std::vector<int> hostOf = {};  // CollArgs::hostOf (empty: one host)
+  bool neighboursFirst = false;  // CollArgs::neighboursFirst
   std::string describe() const {
     std::string hosts;
     for (int h : hostOf) hosts += (hosts.empty() ? " hosts=" : ",") + std::to_string(h);
     return std::string(algo::collName(coll)) + "/" + std::string(algo::algoName(algo)) + " n=" +
            std::to_string(nranks) + " count=" + std::to_string(count) + (inPlace ? " inplace" : "") +
-           " root=" + std::to_string(root) + " chunk=" + std::to_string(chunkBytes) + hosts;
+           " root=" + std::to_string(root) + " chunk=" + std::to_string(chunkBytes) + hosts +
+           (neighboursFirst ? " neighbours-first" : "");
   }
 };
 
@@ -85,6 +87,7 @@ inline CollArgs argsFor(const Case& c, int rank, size_t elemSize) {
   a.inPlace = c.inPlace;
   a.chunkBytes = c.chunkBytes;
   a.hostOf = c.hostOf;
+  a.neighboursFirst = c.neighboursFirst;
   if (c.coll == Coll::AllToAllv) alltoallvArgs(a);
   return a;
 }

@@ -66,6 +66,16 @@ TEST(CostModel, TwoRankBroadcastIsOneMessage) {
   EXPECT_EQ(x->loopUs, -1) << "not asked for";
 }
 
+// The trees pair neighbours first only on one host with more ranks than cores (where launchers
+// bind round-robin).
+TEST(CostModel, TreesPairNeighboursFirstOnlyOnOneCrowdedHost) {
+  EXPECT_TRUE(Placement::singleHost(4, 2).crowdedOneHost());
+  EXPECT_FALSE(Placement::singleHost(2, 2).crowdedOneHost());
+  EXPECT_FALSE(Placement::singleHost(4, 8).crowdedOneHost());
+  EXPECT_FALSE(Placement::blocks(8, 2, 2).crowdedOneHost());
+  EXPECT_FALSE(Placement{}.crowdedOneHost());
+}
+
 TEST(CostModel, LoopOverlapsConsecutiveBroadcasts) {
   // Calls back to back: over shm the receiver's copy-out of one broadcast overlaps the root's
   // next call, so the root's own two copies (input -> output, then into the ring) set the pace:
