@@ -24,4 +24,21 @@ ok = {"loom", "mpi", "gloo"} <= libs and ratios and r["machine"]["memcpy_gbps"] 
 print("libraries:", sorted(libs), "cases:", len(r["cases"]), "memcpy", r["machine"]["memcpy_gbps"], "tcp", r["machine"]["tcp_loopback_gbps"])
 sys.exit(0 if ok else 1)
 PY
+# The baseline check: a run checked against its own ratios passes; against a baseline that
+# says loom was twice as fast everywhere it fails, naming the regressed ratios.
+base="$out/baseline.json"
+"$src/bench/compare" --rerender --update-baseline --baseline "$base" --out "$out" >/dev/null ||
+  { echo "FAIL: --rerender --update-baseline"; exit 1; }
+"$src/bench/compare" --rerender --check --baseline "$base" --out "$out" >"$out/check.txt" ||
+  { echo "FAIL: a run checked against its own baseline"; cat "$out/check.txt"; exit 1; }
+python3 - "$base" <<'PY' || exit 1
+import json, sys
+b = json.load(open(sys.argv[1]))
+b["ratios"] = {k: 2 * v for k, v in b["ratios"].items()}
+json.dump(b, open(sys.argv[1], "w"))
+PY
+if "$src/bench/compare" --rerender --check --baseline "$base" --out "$out" >"$out/check.txt"; then
+  echo "FAIL: --check passed against a baseline twice as fast"; exit 1
+fi
+grep -q "REGRESSED" "$out/check.txt" || { echo "FAIL: --check did not name the regressions"; cat "$out/check.txt"; exit 1; }
 echo "PASS"
