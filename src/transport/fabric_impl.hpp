@@ -105,6 +105,7 @@ enum class PeerKind : uint8_t { None, Self, Shm, Tcp };
 
 // Segment geometry (shm_channel.cpp, shm_board.cpp).
 constexpr size_t kPage = 4096;
+constexpr size_t kBoardPrefaultBytes = 8 << 20;  // boards up to this are faulted in whole at connect
 inline size_t roundUp(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
 // What a peer's address blob ("loomfab1 <hex host id> <pid> <pid ns> <shm name|-> <tcp host|-> <port>")

@@ -43,14 +43,22 @@ Status FabricImpl::connectBoard(int rank, Peer& p, const wire::SegHeader& h) {
 // Once the board is known to be used (every peer on shared memory): else the first `depth`
 // calls take a page fault per page they touch, each as dear as a small call (a 4-rank 8 KiB
 // allreduce ran 8.5 us a call for its first 200 calls, 5.2 us after). Ours for writing, each
-// peer's in our mapping of it; a board left unused stays unallocated.
+// peer's in our mapping of it; a board left unused stays unallocated. A board larger than
+// kBoardPrefaultBytes (LOOM_SHM_BOARD_* allow up to 4 GiB) is not committed whole: only each
+// entry's header page, which the owner wrote already and peers map here.
 void FabricImpl::prefaultBoards() {
   if (!boardReady_) return;
-  ownSeg_.prefault(kPage, boardRegionBytes(), true);
+  const bool whole = boardRegionBytes() <= kBoardPrefaultBytes;
+  if (whole) ownSeg_.prefault(kPage, boardRegionBytes(), true);
   const size_t used = sizeof(wire::BoardCtl) + boardDepth_ * boardStride();  // connectBoard checked it fits
   for (int r : shmPeers_) {
     const Peer& p = peers_[r];
-    p.seg.prefault(reinterpret_cast<const char*>(p.boardCtl) - static_cast<const char*>(p.seg.data()), used, false);
+    if (whole) {
+      p.seg.prefault(reinterpret_cast<const char*>(p.boardCtl) - static_cast<const char*>(p.seg.data()), used, false);
+      continue;
+    }
+    for (uint32_t i = 0; i < boardDepth_; ++i)
+      (void)reinterpret_cast<const wire::BoardHeader*>(boardSlot(p.boardEntries, i))->seq.load(std::memory_order_relaxed);
   }
 }
 

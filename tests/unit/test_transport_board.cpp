@@ -1,6 +1,7 @@
 // The board (shm_board.cpp): who has one, posting and reading entries, reuse only after every
 // rank finished, agreement on its geometry, and the segment header checks that guard it.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -208,6 +209,37 @@ TEST(Board, IsFaultedInAtSetUp) {
   EXPECT_LE(writing, 2) << "page faults writing " << depth << " entries";
   EXPECT_LE(reading, 2) << "page faults reading them";
 #endif
+}
+
+// A board past kBoardPrefaultBytes (16 entries of 1 MiB here) is not committed whole at set-up:
+// its payload pages stay unallocated until used, while every entry's header is mapped for its
+// readers. The default-sized board is resident throughout.
+TEST(Board, OnlyHeadersOfAVeryLargeBoardAreFaultedIn) {
+  auto resident = [](const void* p) {
+    const uintptr_t page = reinterpret_cast<uintptr_t>(p) & ~uintptr_t(kPage - 1);
+    unsigned char in = 0;
+    EXPECT_EQ(mincore(reinterpret_cast<void*>(page), kPage, &in), 0) << std::strerror(errno);
+    return (in & 1) != 0;
+  };
+  for (const size_t bytes : {size_t(16) << 10, size_t(1) << 20}) {
+    Group g = makeGroup(2, Kind::Shm, [&](FabricConfig& c) {
+      c.boardBytes = bytes;
+      c.boardDepth = 16;
+    });
+    const bool whole = 16 * (bytes + wire::kLine) <= kBoardPrefaultBytes;
+    for (uint64_t call = 0; call < 16; ++call) {
+      const char* payload = g.f[0]->boardPayload(call);
+      EXPECT_EQ(resident(payload + bytes / 2), whole) << bytes << "-byte entries, call " << call;  // not a header page
+    }
+    // Rank 0 looks at each of rank 1's entries (none posted yet) without a page fault.
+    rusage before{}, after{};
+    getrusage(RUSAGE_THREAD, &before);
+    for (uint64_t call = 0; call < 16; ++call) EXPECT_EQ(g.f[0]->boardEntry(1, call), nullptr);
+    getrusage(RUSAGE_THREAD, &after);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)  // their shadow memory faults too
+    EXPECT_LE(after.ru_minflt - before.ru_minflt, 2) << bytes << "-byte entries";
+#endif
+  }
 }
 
 TEST(Board, RanksMustAgreeOnItsGeometry) {
