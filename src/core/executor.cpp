@@ -97,9 +97,9 @@ void ScheduleRun::postReady(int peer, bool sends) {
 void ScheduleRun::runLocal(uint32_t step) {
   constexpr size_t kSliceBytes = 256 << 10;  // a multiple of every element size
   const auto& st = prepared_.schedule.steps[step];
+  if (isNoOp(st)) return;
   uint8_t* dst = ptr(st.dst);
   const uint8_t* src = ptr(st.src);
-  if (st.kind == StepKind::Copy && dst == src) return;
   for (size_t pos = 0; pos < st.dst.bytes; pos += kSliceBytes) {
     if (pos > 0 && !m_.inflight.empty()) fabric_.progressStarted();
     const size_t len = std::min(kSliceBytes, st.dst.bytes - pos);
@@ -116,11 +116,11 @@ void ScheduleRun::complete(uint32_t step) {
   }
 }
 
+bool ScheduleRun::isNoOp(const sched::Step& st) const { return st.kind == StepKind::Copy && ptr(st.dst) == ptr(st.src); }
+
 bool ScheduleRun::hasLocalWork() const {
-  for (uint32_t step : m_.localQueue) {
-    const auto& st = prepared_.schedule.steps[step];
-    if (st.kind != StepKind::Copy || ptr(st.dst) != ptr(st.src)) return true;  // not an in-place no-op
-  }
+  for (uint32_t step : m_.localQueue)
+    if (!isNoOp(prepared_.schedule.steps[step])) return true;
   return false;
 }
 

@@ -61,6 +61,7 @@ class ScheduleRun {
   void postReady(int peer, bool sends);
   void runLocal(uint32_t step);
   void drainLocal();
+  bool isNoOp(const sched::Step& st) const;  // an in-place copy: nothing to do
   bool hasLocalWork() const;  // a copy or reduction is queued that is not an in-place no-op
   void fail(Status s);
 

@@ -249,7 +249,7 @@ bool FabricImpl::progressSelf(Peer& p) {
 bool FabricImpl::progress() { return progressPass(false); }
 bool FabricImpl::progressStarted() { return progressPass(true); }
 
-bool FabricImpl::progressPass(bool holdUndecided) {
+bool FabricImpl::progressPass(bool busyLocally) {
   maybeCheckPeers();
   if (aborted_.load(std::memory_order_relaxed) && status_.isOk()) {
     fail(remoteError("aborted", -1));
@@ -261,7 +261,7 @@ bool FabricImpl::progressPass(bool holdUndecided) {
   Clock::time_point now{};
   for (int r : shmPeers_) {
     if (!status_.isOk()) break;
-    moved |= progressShm(r, peers_[r], &now, holdUndecided);
+    moved |= progressShm(r, peers_[r], &now, busyLocally);
   }
   if (moved) ringDueBells();
   if (!status_.isOk()) return true;

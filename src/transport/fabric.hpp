@@ -102,9 +102,10 @@ class Fabric {
   // bad frame, abort) makes the fabric sticky-failed: every pending and later completion is
   // completed with that error.
   virtual bool progress() = 0;
-  // As progress(), for a rank in the middle of local work: it keeps feeding messages already
-  // under way but starts no single-copy candidate through the ring because its receiver has not
-  // posted yet (a normal pass makes that choice once the local work is done).
+  // As progress(), for a rank in the middle of local work (the executor calls it while copies or
+  // reductions of its own are queued or running): single-copy candidates leave the copy to their
+  // receivers at any size, this core being busy, and one whose receive will be a copy but is not
+  // posted yet waits for it rather than take the ring (a normal pass decides once the work is done).
   virtual bool progressStarted() = 0;
   // Blocks up to timeoutMs until progress() may find work, wake() is called, or abort().
   virtual void waitForActivity(int timeoutMs) = 0;

@@ -180,7 +180,7 @@ class FabricImpl final : public Fabric {
   void postRecv(int peer, size_t bytes, const RecvSink& sink, Completion* done) override;
   bool progress() override;
   bool progressStarted() override;
-  bool progressPass(bool holdUndecided);  // progress() and progressStarted()
+  bool progressPass(bool busyLocally);  // progress() and progressStarted()
   void waitForActivity(int timeoutMs) override;
   void wake() override;
   void setSpinMicros(int us) override { cfg_.spinUs = us; }
@@ -236,8 +236,10 @@ class FabricImpl final : public Fabric {
   // shm (shm_channel.cpp)
   Status createSegment();
   Status connectShm(int rank, const PeerAddress& a);
-  // holdUndecided (progressStarted): a single-copy candidate whose receive is not posted waits.
-  bool progressShm(int rank, Peer& p, Clock::time_point* now, bool holdUndecided);
+  // busyLocally (progressStarted: this rank is in the middle of local work): a single-copy
+  // candidate leaves the copy to its receiver at any size, and one whose receive will be a copy
+  // but is not posted yet waits for it.
+  bool progressShm(int rank, Peer& p, Clock::time_point* now, bool busyLocally);
   void finishSend(Peer& p);  // the front send is done
   void finishRecv(Peer& p);  // the front receive is done
   bool shmReady() const;  // some pending shm op can move now

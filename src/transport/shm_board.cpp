@@ -48,9 +48,9 @@ Status FabricImpl::connectBoard(int rank, Peer& p, const wire::SegHeader& h) {
 // entry's header page, which the owner wrote already and peers map here.
 void FabricImpl::prefaultBoards() {
   if (!boardReady_) return;
-  const bool whole = boardRegionBytes() <= kBoardPrefaultBytes;
-  if (whole) ownSeg_.prefault(kPage, boardRegionBytes(), true);
-  const size_t used = sizeof(wire::BoardCtl) + boardDepth_ * boardStride();  // connectBoard checked it fits
+  const size_t used = sizeof(wire::BoardCtl) + boardDepth_ * boardStride();  // connectBoard checked peers' fit
+  const bool whole = used <= kBoardPrefaultBytes;
+  if (whole) ownSeg_.prefault(kPage, used, true);
   for (int r : shmPeers_) {
     const Peer& p = peers_[r];
     if (whole) {

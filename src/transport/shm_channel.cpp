@@ -186,7 +186,7 @@ void FabricImpl::finishRecv(Peer& p) {
   if (reduced) showCopyRecvs(p);  // copy receives behind it may now lead
 }
 
-bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool holdUndecided) {
+bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool busyLocally) {
   bool moved = false;
   ShmRing& o = p.out;
   // Sends leave in order. A single-copy send is wholly in the ring once its descriptor is, so the
@@ -213,7 +213,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool hol
       if (o.mine - o.cached >= o.nslots) break;  // ring full
     }
     char* slot = o.slot(o.mine);
-    if (s.cma && s.pos == 0 && cmaPays(p, i, holdUndecided)) {
+    if (s.cma && s.pos == 0 && cmaPays(p, i, busyLocally)) {
       // Published once the peer shows a copy receive for it, or at once where its receive will be
       // a copy (cmaMayWait) and we wait for this peer's data anyway (an exchange): the end that
       // came first took the ring, so a 2-rank in-place allgather went single copy one way only
@@ -227,7 +227,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool hol
       // In the middle of local work, a message whose receive will be a copy waits for it: it may
       // yet come, and through the ring it would copy twice. Not one whose receive may reduce (it
       // never shows): held, it would only be late.
-      if (holdUndecided && s.cmaMayWait) break;
+      if (busyLocally && s.cmaMayWait) break;
       // Nothing else to move with this peer: wait a little for the receive, which is usually on its
       // way (a loop of in-place 2-rank broadcasts of 512 KiB: the root arrives first and took the
       // ring on every call), but no longer than cmaWaitUs: the receiver may be busy for long, and

@@ -66,9 +66,9 @@ TEST(CostModel, TwoRankBroadcastIsOneMessage) {
   EXPECT_EQ(x->loopUs, -1) << "not asked for";
 }
 
-// The trees pair neighbours first only on one host with more ranks than cores (where launchers
-// bind round-robin).
-TEST(CostModel, TreesPairNeighboursFirstOnlyOnOneCrowdedHost) {
+// Where the trees pair neighbours first (CollArgs::neighboursFirst, set from this in the model
+// and the communicator): one host with more ranks than cores, where launchers bind round-robin.
+TEST(CostModel, CrowdedOneHostMeansMoreRanksThanCoresOnOneHost) {
   EXPECT_TRUE(Placement::singleHost(4, 2).crowdedOneHost());
   EXPECT_FALSE(Placement::singleHost(2, 2).crowdedOneHost());
   EXPECT_FALSE(Placement::singleHost(4, 8).crowdedOneHost());
