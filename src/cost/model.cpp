@@ -82,6 +82,8 @@ class Replay {
   Result<Estimate> run() {
     const int n = w_.nranks();
     threadFree_.assign(n, 0);
+    coreOf_.clear();
+    coreBusy_.assign(2 * n, {});
     localUntil_.assign(n, 0);
     localEnabled_.assign(n, 0);
     tcpSendUntil_.assign(n, 0);
@@ -94,7 +96,6 @@ class Replay {
     sent_.assign(n, {0, 0, 0});
     recvsPosted_.assign(n, 0);
     recvsFrom_.clear();
-    stretch_.resize(n);
     std::vector<int> onHost(w_.numHosts(), 0);
     for (int h : w_.hostOf) ++onHost[h];
     const double knee = cost::cacheKneeBytes(t_);
@@ -104,10 +105,17 @@ class Replay {
     const double beyondCache =
         ref > 0 ? std::min(1.0, cost::curveGbps(t_, static_cast<double>(footprint_)) / ref) : 1.0;
     size_t total = 0;
+    std::vector<int> localIndex(w_.numHosts(), 0);
+    std::map<std::pair<int, int>, int> sharedCores;  // (host, core) -> index in cpuBusy_
     for (int r = 0; r < n; ++r) {
       int h = w_.hostOf[r];
-      int cores = h < static_cast<int>(w_.coresOfHost.size()) ? w_.coresOfHost[h] : 1;
-      stretch_[r] = std::max(1.0, static_cast<double>(onHost[h]) / std::max(cores, 1));
+      int cores = std::max(h < static_cast<int>(w_.coresOfHost.size()) ? w_.coresOfHost[h] : 1, 1);
+      // A crowded host's ranks are bound round-robin (as loomrun binds them); elsewhere each
+      // rank has a core of its own.
+      const int local = localIndex[h]++;
+      coreOf_.push_back(onHost[h] <= cores ? r
+                                           : sharedCores.try_emplace({h, local % cores}, n + static_cast<int>(sharedCores.size()))
+                                                 .first->second);
       sleeps_.push_back(onHost[h] > cores);  // the communicator stops spinning (LOOM_SPIN_US=-1)
       double cache = h < static_cast<int>(w_.cacheBytesOfHost.size()) ? w_.cacheBytesOfHost[h] / onHost[h] : 0;
       // A measured knee beats the topology's figure (a VM may report its host's whole cache):
@@ -164,7 +172,8 @@ class Replay {
     bool recvHalf = false;
     double arrival = 0;    // recvHalf: the first fragment is in
     double notBefore = 0;  // recvHalf: the last fragment is in, plus its copy
-    double work = 0;       // recvHalf: the receiver's copy or reduction
+    double work = 0;       // recvHalf: the receiver's copy or reduction, its wake-up included
+    double wake = 0;       // recvHalf: waking the receiver (its core's time)
     bool reduces = false;
     bool singleCopy = false;  // recvHalf: the receiver reads the sender's buffer; the send ends with it
   };
@@ -179,9 +188,36 @@ class Replay {
   // A single-copy send only publishes a descriptor, which a progress pass does before it reads or
   // copies anything (shm_channel.cpp), so it does not wait for its rank's thread.
   double earliest(const Action& ac) const {
-    if (ac.recvHalf) return std::max({ac.arrival, ready_[ac.b.rank][ac.b.step], threadFree_[ac.b.rank]});
+    if (ac.recvHalf)
+      return coreSlot(ac.b.rank, std::max({ac.arrival, ready_[ac.b.rank][ac.b.step], threadFree_[ac.b.rank]}), ac.work);
     if (ac.b.rank >= 0 && singleCopy(ac)) return ready_[ac.a.rank][ac.a.step];
-    return std::max(ready_[ac.a.rank][ac.a.step], threadFree_[ac.a.rank]);
+    const double t = std::max(ready_[ac.a.rank][ac.a.step], threadFree_[ac.a.rank]);
+    return coreSlot(ac.a.rank, t, t_.stepUs + (ac.b.rank >= 0 ? 0 : localWork(ac.a.rank, ac.a.step)));
+  }
+
+  // The earliest start from t of w us of work on r's core, in a gap between the work already
+  // placed there. Gaps matter: actions commit out of time order (a message starts when its sender
+  // could, though its receiver was enabled later), so work may land before work committed earlier.
+  double coreSlot(int r, double t, double w) const {
+    for (const auto& [from, to] : coreBusy_[coreOf_[r]]) {
+      if (to <= t + 1e-9) continue;
+      if (from >= t + w - 1e-9) break;
+      t = to;
+    }
+    return t;
+  }
+
+  void takeCore(int r, double from, double to) {
+    auto& busy = coreBusy_[coreOf_[r]];
+    std::pair<double, double> iv{from, to};
+    busy.insert(std::lower_bound(busy.begin(), busy.end(), iv), iv);
+  }
+
+  // A copy's or reduction's time, beyond the step overhead (none for an in-place copy).
+  double localWork(int r, uint32_t step) const {
+    const auto& sa = s_[r].steps[step];
+    if (sa.kind == StepKind::Copy && sa.src.buf == sa.dst.buf && sa.src.offset == sa.dst.offset) return 0;
+    return perByte(sa.dst.bytes, sa.kind == StepKind::Copy ? copyRate(inCache(r), r) : reduceRate(inCache(r), r));
   }
 
   // A single-copy message (src/transport/shm_cma.cpp): the receiver reads the sender's input
@@ -240,10 +276,11 @@ class Replay {
     Action half = ac;
     half.recvHalf = true;
     half.singleCopy = true;
-    half.work = t_.stepUs + perByte(bytes, t_.singleCopyRate(hot) * std::min(memScale_[a], memScale_[b])) * stretch_[b];
+    half.work = t_.stepUs + perByte(bytes, t_.singleCopyRate(hot) * std::min(memScale_[a], memScale_[b]));
     half.arrival = start + t_.stepUs + t_.shm.alphaUs;
     half.notBefore = half.arrival;
     threadFree_[a] = std::max(threadFree_[a], start) + t_.stepUs;
+    takeCore(a, threadFree_[a] - t_.stepUs, threadFree_[a]);
     busy_[a][kLatency] += t_.stepUs;
     sent_[a][0] += bytes;
     sent_[a][2] += 1;
@@ -287,19 +324,20 @@ class Replay {
                            : tcp ? std::min(gbps, 1 / (1 / link.rate(true) + 1 / red))
                                  : std::min(gbps, red);
     const size_t frag = std::min(bytes, tcp ? kTcpFragBytes : transport::shmFragBytes(bytes, w_.shmSlotBytes));
-    const double sIn = stretch_[a], sOut = stretch_[b];
-    const double wake = sleeps_[a] || sleeps_[b] ? t_.wakeUs : 0;
-    const double copyIn = perByte(bytes, inGbps) * sIn;
+    const double copyIn = perByte(bytes, inGbps);
     Action half = ac;
     half.recvHalf = true;
     half.reduces = sb.kind == StepKind::RecvReduce && outGbps < gbps;
     // The receiver's thread time per message is part of the latency, not on top of it.
     const double msgUs = link.threadUs();
-    half.work = t_.stepUs + (msgUs + perByte(bytes, outGbps)) * sOut;
-    half.arrival = start + t_.stepUs + link.alphaUs - msgUs + wake + perByte(frag, inGbps) * sIn;
+    // Waking a sleeping receiver takes its core's time: where another rank holds that core, the
+    // wake-up waits for it.
+    half.wake = sleeps_[a] || sleeps_[b] ? t_.wakeUs : 0;
+    half.work = t_.stepUs + msgUs + perByte(bytes, outGbps) + half.wake;
+    half.arrival = start + t_.stepUs + link.alphaUs - msgUs + perByte(frag, inGbps);
     const double copied = start + t_.stepUs + copyIn;
     double sendEnd = copied;
-    half.notBefore = sendEnd + link.alphaUs + perByte(frag, outGbps) * sOut;
+    half.notBefore = sendEnd + link.alphaUs + perByte(frag, outGbps);
     const double ring = tcp ? static_cast<double>(w_.tcpBufferBytes)
                             : static_cast<double>(frag) * std::max(w_.shmSlots, 1);
     // Nothing below moves the receiver's readiness (only the sender's), so this is when the
@@ -307,13 +345,14 @@ class Replay {
     const double halfStart = earliest(half);
     const double recvEnd = std::max(halfStart + half.work, half.notBefore);
     if (static_cast<double>(bytes) > ring) {  // runs at most a ring ahead of the receiver
-      sendEnd = std::max(sendEnd, recvEnd - perByte(size_t(ring), outGbps) * sOut);
+      sendEnd = std::max(sendEnd, recvEnd - perByte(size_t(ring), outGbps));
     }
     // Waiting for ring space does not hold the thread: it moves its other messages meanwhile
     // (an exchange's receive above all), so only the copying counts against it. Holding it had
     // priced a 2-rank halving-doubling allreduce of 64 MiB, whose messages outgrow the ring, at
     // 1.4x the ring algorithm's; they measure the same.
     threadFree_[a] = copied;
+    takeCore(a, start, copied);
     if (tcp) {
       tcpSendUntil_[a] = std::max(tcpSendUntil_[a], sendEnd);
       tcpRecvUntil_[b] = std::max(tcpRecvUntil_[b], recvEnd);
@@ -353,8 +392,9 @@ class Replay {
     const int b = ac.b.rank;
     const double end = std::max(start + ac.work, ac.notBefore);
     threadFree_[b] = end;
-    busy_[b][kLatency] += t_.stepUs;
-    busy_[b][ac.reduces ? kReduce : isRemote(ac.a.rank, b) ? kTcp : kShm] += ac.work - t_.stepUs;
+    takeCore(b, start, start + ac.work);
+    busy_[b][kLatency] += t_.stepUs + ac.wake;
+    busy_[b][ac.reduces ? kReduce : isRemote(ac.a.rank, b) ? kTcp : kShm] += ac.work - t_.stepUs - ac.wake;
     complete(ac.b, end);
     if (ac.singleCopy) complete(ac.a, end);
   }
@@ -400,21 +440,16 @@ class Replay {
       return 1;
     }
     const int r = ac.a.rank;
-    const auto& sa = s_[r].steps[ac.a.step];
     std::array<double, kNumCats> cost{};
     cost[kLatency] = t_.stepUs;
-    const bool noop = sa.kind == StepKind::Copy && sa.src.buf == sa.dst.buf && sa.src.offset == sa.dst.offset;
-    const bool hot = inCache(r);
-    // Sharing a core slows the work; the wait for the core is the wake-up already in latency.
-    if (!noop)
-      (sa.kind == StepKind::Copy ? cost[kCopy] : cost[kReduce]) +=
-          perByte(sa.dst.bytes, sa.kind == StepKind::Copy ? copyRate(hot, r) : reduceRate(hot, r)) * stretch_[r];
+    cost[s_[r].steps[ac.a.step].kind == StepKind::Copy ? kCopy : kReduce] = localWork(r, ac.a.step);
     double end = start;
     for (int c = 0; c < kNumCats; ++c) {
       end += cost[c];
       busy_[r][c] += cost[c];
     }
     threadFree_[r] = end;
+    takeCore(r, start, end);
     localUntil_[r] = end;
     --localEnabled_[r];
     complete(ac.a, end);
@@ -469,7 +504,9 @@ class Replay {
   size_t footprint_;           // bytes of one rank's buffers
   std::vector<double> cacheShare_;  // per rank: bytes of cache it may count on (0: unknown)
   std::vector<double> memScale_;  // per rank: memory rates at its working set / at kMemoryRefBytes (1 in cache)
-  std::vector<double> threadFree_, stretch_;
+  std::vector<double> threadFree_;
+  std::vector<int> coreOf_;  // per rank: its core, an index into coreBusy_
+  std::vector<std::vector<std::pair<double, double>>> coreBusy_;  // per core: work placed on it, by start
   std::vector<double> localUntil_;  // per rank: when its last local step (copy, reduction) ends
   std::vector<int> localEnabled_;   // per rank: local steps enabled and not yet run
   double now_ = 0;                  // start of the action last committed

@@ -211,14 +211,30 @@ TEST(CostModel, ExchangeBeyondTheRingKeepsBothThreadsBusy) {
   EXPECT_NEAR(e->us, b / 2e4 + 2 * b / 1e4 + 2.0 + (256 << 10) / 1e4, 1e-6);
 }
 
-TEST(CostModel, OversubscribedHostStretchesWorkAndPaysWakeUps) {
-  const size_t count = 25000;
+// More ranks than cores: a core runs one rank's work at a time, and waking a sleeping receiver
+// takes its core's time too.
+TEST(CostModel, OversubscribedCoreRunsOneRankAtATime) {
+  const size_t count = 25000;  // 100,000 bytes: copy 5 us, through the ring 10 us each way
   auto fit = estimate(simple(), Placement::singleHost(2, 2), shape(Coll::Broadcast, count), Algo::Tree);
   auto over = estimate(simple(), Placement::singleHost(2, 1), shape(Coll::Broadcast, count), Algo::Tree);
   ASSERT_TRUE(fit.isOk() && over.isOk());
-  // (copy + first fragment + bytes/bw) x 2 ranks/core + alpha + wake
-  EXPECT_NEAR(over->us, 2 * (5.0 + 2.5024 + 10.0) + 2.0 + 30.0, 1e-6);
+  // The root's copy and copy into the ring, then the receiver's wake-up and copy out: the alpha
+  // and the first fragment pass while the root still holds the core.
+  EXPECT_NEAR(over->us, 5.0 + 10.0 + 30.0 + 10.0, 1e-6);
   EXPECT_GT(over->us, fit->us);
+}
+
+// Four ranks on two cores, bound round-robin (0 and 2 on one core, 1 and 3 on the other): the
+// neighbours-first tree sends 0 -> 1, then 0 -> 2 and 1 -> 3. Work on different cores overlaps;
+// on one core it queues.
+TEST(CostModel, CrowdedRanksShareTheirCoreOnly) {
+  const size_t count = 25000;
+  auto e = estimate(simple(), Placement::singleHost(4, 2), shape(Coll::Broadcast, count), Algo::Tree);
+  ASSERT_TRUE(e.isOk()) << e.status().message();
+  const double first = 2.0 + 2.5024;  // alpha, then the first fragment (25,024 B) into the ring
+  // Rank 1 is woken and copies out once the root's first fragment is in (40 us with the wake-up),
+  // copies into rank 3's ring (10), and rank 3, on its core, is woken and copies out after it.
+  EXPECT_NEAR(e->us, 5.0 + first + 40.0 + 10.0 + 40.0, 1e-6);
 }
 
 TEST(CostModel, TimeGrowsWithSize) {
