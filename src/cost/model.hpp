@@ -6,9 +6,9 @@
 // copies it into the shm ring or the socket, the receiver copies (or reduces) it out, starting
 // once the first fragment is in (alpha later) and ending one fragment after the sender; a sender
 // runs at most a ring (a socket buffer) ahead. A local copy or reduction occupies its rank.
-// Dependencies and FIFO matching order the work; a host with more ranks than cores stretches its
-// copying and reducing by ranks / cores, and its messages pay a wake-up (its ranks sleep rather
-// than spin). When a rank's buffers fit in its share of the cache (the tuning's measured knee, or
+// Dependencies and FIFO matching order the work. On a host with more ranks than cores the ranks
+// are bound round-robin to its cores and a core runs one rank's work at a time; its messages pay
+// a wake-up (its ranks sleep rather than spin), which takes the receiver's core. When a rank's buffers fit in its share of the cache (the tuning's measured knee, or
 // the last-level cache), copies, reductions and transfers use the cache-speed rates of the tuning;
 // beyond kMemoryRefBytes of working set per rank, the memory rates fall as the copy curve does.
 // A sender forwarding a chunk it has just received (one that fits its cache share) reads it at
