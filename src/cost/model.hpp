@@ -73,6 +73,7 @@ struct Estimate {
   uint64_t shmBytes = 0;  // the most bytes one rank sends over shared memory
   uint64_t tcpBytes = 0;  // ... over tcp
   uint64_t messages = 0;  // the most messages one rank sends
+  double busiestCoreUs = 0;  // the work of the busiest core (a loop of calls goes no faster)
   std::string bottleneck;  // where the last rank spent most time: latency, shm, tcp, reduce, copy
 };
 

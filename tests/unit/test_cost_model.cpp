@@ -588,5 +588,17 @@ TEST(CostModel, TcpExchangeRunsAtTheDuplexRate) {
   EXPECT_EQ(us(cached, Coll::AllGather, Algo::Ring, 0.25), us(cached, Coll::AllGather, Algo::Ring, 0)) << "in cache";
 }
 
+// A loop of calls goes no faster than its busiest core: in a chain broadcast over 4 ranks on 2
+// cores, ranks 1 and 3 share a core, which copies 100,000 B out and in (rank 1) and out (rank 3)
+// each call, at no more than the shm rate, and wakes each receiver once.
+TEST(CostModel, LoopIsBoundByTheBusiestCore) {
+  auto e = estimate(simple(), ringOnly(4, 2), shape(Coll::Broadcast, 25000), Algo::Ring, false, true);
+  ASSERT_TRUE(e.isOk()) << e.status().message();
+  EXPECT_GE(e->loopUs, 3 * 100000 / 1e4 + 2 * 30.0);
+  EXPECT_GE(e->loopUs, e->busiestCoreUs - 1e-6);
+  EXPECT_LT(e->loopUs, e->us) << "calls still overlap";
+}
+
 }  // namespace
 }  // namespace loom::cost
+
