@@ -106,7 +106,7 @@ class Replay {
         ref > 0 ? std::min(1.0, cost::curveGbps(t_, static_cast<double>(footprint_)) / ref) : 1.0;
     size_t total = 0;
     std::vector<int> localIndex(w_.numHosts(), 0);
-    std::map<std::pair<int, int>, int> sharedCores;  // (host, core) -> index in cpuBusy_
+    std::map<std::pair<int, int>, int> sharedCores;  // (host, core) -> index in coreBusy_
     for (int r = 0; r < n; ++r) {
       int h = w_.hostOf[r];
       int cores = std::max(h < static_cast<int>(w_.coresOfHost.size()) ? w_.coresOfHost[h] : 1, 1);

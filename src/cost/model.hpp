@@ -8,7 +8,9 @@
 // runs at most a ring (a socket buffer) ahead. A local copy or reduction occupies its rank.
 // Dependencies and FIFO matching order the work. On a host with more ranks than cores the ranks
 // are bound round-robin to its cores and a core runs one rank's work at a time; its messages pay
-// a wake-up (its ranks sleep rather than spin), which takes the receiver's core. When a rank's buffers fit in its share of the cache (the tuning's measured knee, or
+// a wake-up (its ranks sleep rather than spin), which takes the receiver's core, and a receiver
+// on another core than its sender reads at the single-copy cache rate. When a rank's buffers fit
+// in its share of the cache (the tuning's measured knee, or
 // the last-level cache), copies, reductions and transfers use the cache-speed rates of the tuning;
 // beyond kMemoryRefBytes of working set per rank, the memory rates fall as the copy curve does.
 // A sender forwarding a chunk it has just received (one that fits its cache share) reads it at
@@ -81,7 +83,8 @@ struct Estimate {
 // hostOf are taken from `where`). lowPrecision: 16- or 8-bit float reductions.
 // With `loop`, also the time per call of a loop of such calls (Estimate::loopUs): consecutive
 // calls overlap where a rank may start the next before the others finish (a broadcast's root
-// runs ahead), so it can be less than one call's critical path. Twice the replay work.
+// runs ahead), so it can be less than one call's critical path, but not less than the busiest
+// core's work per call. Twice the replay work.
 Result<Estimate> estimate(const Tuning& t, const Placement& where, algo::CollArgs shape, algo::Algo a,
                           bool lowPrecision = false, bool loop = false);
 
