@@ -192,7 +192,7 @@ class Replay {
       return coreSlot(ac.b.rank, std::max({ac.arrival, ready_[ac.b.rank][ac.b.step], threadFree_[ac.b.rank]}), ac.work);
     if (ac.b.rank >= 0 && singleCopy(ac)) return ready_[ac.a.rank][ac.a.step];
     const double t = std::max(ready_[ac.a.rank][ac.a.step], threadFree_[ac.a.rank]);
-    return coreSlot(ac.a.rank, t, t_.stepUs + (ac.b.rank >= 0 ? 0 : localWork(ac.a.rank, ac.a.step)));
+    return coreSlot(ac.a.rank, t, ac.b.rank >= 0 ? sendCopyUs(ac, t) : t_.stepUs + localWork(ac.a.rank, ac.a.step));
   }
 
   // The earliest start from t of w us of work on r's core, in a gap between the work already
@@ -209,6 +209,7 @@ class Replay {
   // Marks [from, to) busy on r's core, merged with the work it touches (a loop of calls places
   // thousands of pieces; kept disjoint, a core's timeline stays as short as its idle gaps).
   void takeCore(int r, double from, double to) {
+    if (to <= from) return;  // nothing to hold (a free step): it must not split a gap
     auto& busy = coreBusy_[coreOf_[r]];
     auto first = std::partition_point(busy.begin(), busy.end(), [from](const auto& iv) { return iv.second < from; });
     auto last = first;
@@ -290,8 +291,9 @@ class Replay {
     half.work = t_.stepUs + perByte(bytes, t_.singleCopyRate(hot) * std::min(memScale_[a], memScale_[b]));
     half.arrival = start + t_.stepUs + t_.shm.alphaUs;
     half.notBefore = half.arrival;
-    threadFree_[a] = std::max(threadFree_[a], start) + t_.stepUs;
-    takeCore(a, threadFree_[a] - t_.stepUs, threadFree_[a]);
+    const double at = coreSlot(a, std::max(threadFree_[a], start), t_.stepUs);
+    threadFree_[a] = at + t_.stepUs;
+    takeCore(a, at, threadFree_[a]);
     busy_[a][kLatency] += t_.stepUs;
     sent_[a][0] += bytes;
     sent_[a][2] += 1;
@@ -299,17 +301,14 @@ class Replay {
     finishMessage(ac);
   }
 
-  // The sender copies into the ring (or the socket) while the receiver copies (or reduces) out
-  // of it, one fragment behind; with more fragments than the ring (socket buffer) holds the
-  // sender waits for the receiver. The receiving half is queued at the first fragment's arrival,
-  // so the receiver's thread is free until then (both ends of an exchange send first, as the
-  // executor does).
-  void commitPipelinedSend(const Action& ac, double start) {
+  // The rates a message flows at from `start`: the link's (gbps) and the sender's copy in (inGbps).
+  struct SendRates {
+    double gbps, inGbps, duplexCap;
+  };
+  SendRates sendRates(const Action& ac, double start) const {
     const int a = ac.a.rank, b = ac.b.rank;
     const bool tcp = isRemote(a, b);
     const LinkCost& link = tcp ? t_.tcp : t_.shm;
-    const auto& sb = s_[b].steps[ac.b.step];
-    const size_t bytes = s_[a].steps[ac.a.step].src.bytes;
     const bool hot = inCache(a) && inCache(b);
     const double nic = w_.hostOf[a] != w_.hostOf[b] ? std::min(nicShare_[a], nicShare_[b]) : 1e30;
     // Over loopback tcp both ways at once (the sender is receiving, or the receiver sending or
@@ -325,6 +324,27 @@ class Replay {
     const double gbps = std::min(std::min(link.rate(hot), duplexCap) * std::min(memScale_[a], memScale_[b]), nic);
     // Forwarding what it has just received, the sender reads from its cache.
     const double inGbps = !hot && forwardsFresh(ac.a) ? std::min({link.rate(true), duplexCap, nic}) : gbps;
+    return {gbps, inGbps, duplexCap};
+  }
+
+  // The sender's thread (and core) time of a message through the ring or the socket.
+  double sendCopyUs(const Action& ac, double start) const {
+    return t_.stepUs + perByte(s_[ac.a.rank].steps[ac.a.step].src.bytes, sendRates(ac, start).inGbps);
+  }
+
+  // The sender copies into the ring (or the socket) while the receiver copies (or reduces) out
+  // of it, one fragment behind; with more fragments than the ring (socket buffer) holds the
+  // sender waits for the receiver. The receiving half is queued at the first fragment's arrival,
+  // so the receiver's thread is free until then (both ends of an exchange send first, as the
+  // executor does).
+  void commitPipelinedSend(const Action& ac, double start) {
+    const int a = ac.a.rank, b = ac.b.rank;
+    const bool tcp = isRemote(a, b);
+    const LinkCost& link = tcp ? t_.tcp : t_.shm;
+    const auto& sb = s_[b].steps[ac.b.step];
+    const size_t bytes = s_[a].steps[ac.a.step].src.bytes;
+    const bool hot = inCache(a) && inCache(b);
+    const auto [gbps, inGbps, duplexCap] = sendRates(ac, start);
     // A shm receiver reduces straight out of the ring. A tcp one reads the socket into a staging
     // buffer that stays in cache (tcp_channel.cpp), then reduces it, one after the other on its
     // thread; the sender may be slower still. In cache the two add up (2-rank reducescatter of
@@ -349,16 +369,20 @@ class Replay {
     const double msgUs = link.threadUs();
     // Waking a sleeping receiver takes its core's time: where another rank holds that core, the
     // wake-up waits for it.
-    half.wake = sleeps_[a] || sleeps_[b] ? t_.wakeUs : 0;
+    half.wake = sleeps_[b] ? t_.wakeUs : 0;
     half.work = t_.stepUs + msgUs + perByte(bytes, outGbps) + half.wake;
-    half.arrival = start + t_.stepUs + link.alphaUs - msgUs + perByte(frag, inGbps);
+    // A sleeping sender's message to a rank that spins (another host) pays it as latency.
+    half.arrival = start + t_.stepUs + link.alphaUs - msgUs + (sleeps_[a] && !sleeps_[b] ? t_.wakeUs : 0) +
+                   perByte(frag, inGbps);
     const double copied = start + t_.stepUs + copyIn;
     double sendEnd = copied;
     half.notBefore = sendEnd + link.alphaUs + perByte(frag, outGbps);
     const double ring = tcp ? static_cast<double>(w_.tcpBufferBytes)
                             : static_cast<double>(frag) * std::max(w_.shmSlots, 1);
-    // Nothing below moves the receiver's readiness (only the sender's), so this is when the
-    // receiving half can start.
+    // The sender's copy holds its core first (a receiver on that core waits for it). Nothing
+    // below moves the receiver's readiness (only the sender's), so this is when the receiving
+    // half can start.
+    takeCore(a, start, copied);
     const double halfStart = earliest(half);
     const double recvEnd = std::max(halfStart + half.work, half.notBefore);
     if (static_cast<double>(bytes) > ring) {  // runs at most a ring ahead of the receiver
@@ -369,7 +393,6 @@ class Replay {
     // priced a 2-rank halving-doubling allreduce of 64 MiB, whose messages outgrow the ring, at
     // 1.4x the ring algorithm's; they measure the same.
     threadFree_[a] = copied;
-    takeCore(a, start, copied);
     if (tcp) {
       tcpSendUntil_[a] = std::max(tcpSendUntil_[a], sendEnd);
       tcpRecvUntil_[b] = std::max(tcpRecvUntil_[b], recvEnd);

@@ -50,6 +50,7 @@ Result<Estimate> estimateBoard(const Tuning& t, const Placement& where, const al
   e.bottleneck = worstReduce > worstCopy && worstReduce > t.shm.alphaUs ? "reduce"
                  : worstCopy > t.shm.alphaUs                            ? "shm"
                                                                         : "latency";
+  e.busiestCoreUs = std::max(maxWork, sumWork / cores);
   if (loop) {
     // One-to-many and many-to-one calls overlap: the posting side runs ahead, so a loop costs the
     // busiest core's work per call. Where every rank reads every rank, each call waits for all.
