@@ -588,6 +588,23 @@ TEST(CostModel, TcpExchangeRunsAtTheDuplexRate) {
   EXPECT_EQ(us(cached, Coll::AllGather, Algo::Ring, 0.25), us(cached, Coll::AllGather, Algo::Ring, 0)) << "in cache";
 }
 
+// On a crowded host a receiver on another core than its sender reads a cache-sized message at the
+// single-copy cache rate; elsewhere at the link's. Round-robin binding puts every hop of a 4-rank
+// chain across cores.
+TEST(CostModel, CrowdedCrossCoreReadsAtTheSingleCopyRate) {
+  auto chain = [](int cores, double singleCopyGbps) {
+    Tuning t = simple();
+    t.singleCopyCachedGbps = singleCopyGbps;
+    Placement p = ringOnly(4, cores);
+    p.cacheBytesOfHost = {1e12};  // everything in cache
+    auto e = estimate(t, p, shape(Coll::Broadcast, 25000), Algo::Ring);
+    EXPECT_TRUE(e.isOk()) << e.status().message();
+    return e.isOk() ? e->us : 0.0;
+  };
+  EXPECT_GT(chain(2, 1.0), chain(2, 100.0) + 100) << "three hops read at 1 GB/s: 100 us each";
+  EXPECT_EQ(chain(4, 1.0), chain(4, 100.0)) << "a core each: not crowded";
+}
+
 // A loop of calls goes no faster than its busiest core: in a chain broadcast over 4 ranks on 2
 // cores, ranks 1 and 3 share a core, which copies 100,000 B out and in (rank 1) and out (rank 3)
 // each call, at no more than the shm rate, and wakes each receiver once.
