@@ -192,13 +192,17 @@ class Replay {
       return coreSlot(ac.b.rank, std::max({ac.arrival, ready_[ac.b.rank][ac.b.step], threadFree_[ac.b.rank]}), ac.work);
     if (ac.b.rank >= 0 && singleCopy(ac)) return ready_[ac.a.rank][ac.a.step];
     const double t = std::max(ready_[ac.a.rank][ac.a.step], threadFree_[ac.a.rank]);
+    if (!sleeps_[ac.a.rank]) return t;  // a core of its own: its thread is the only work there
     return coreSlot(ac.a.rank, t, ac.b.rank >= 0 ? sendCopyUs(ac, t) : t_.stepUs + localWork(ac.a.rank, ac.a.step));
   }
 
   // The earliest start from t of w us of work on r's core, in a gap between the work already
   // placed there. Gaps matter: actions commit out of time order (a message starts when its sender
   // could, though its receiver was enabled later), so work may land before work committed earlier.
+  // Only ranks that share a core (sleeps_) keep a timeline; a rank with a core of its own never
+  // works before its thread is free.
   double coreSlot(int r, double t, double w) const {
+    if (!sleeps_[r]) return t;
     const auto& busy = coreBusy_[coreOf_[r]];
     // Disjoint and sorted, so the ends are sorted too: skip to the first that ends after t.
     auto it = std::partition_point(busy.begin(), busy.end(), [t](const auto& iv) { return iv.second <= t + 1e-9; });
@@ -209,7 +213,7 @@ class Replay {
   // Marks [from, to) busy on r's core, merged with the work it touches (a loop of calls places
   // thousands of pieces; kept disjoint, a core's timeline stays as short as its idle gaps).
   void takeCore(int r, double from, double to) {
-    if (to <= from) return;  // nothing to hold (a free step): it must not split a gap
+    if (!sleeps_[r] || to <= from) return;  // no timeline kept; nothing to hold (a free step)
     auto& busy = coreBusy_[coreOf_[r]];
     auto first = std::partition_point(busy.begin(), busy.end(), [from](const auto& iv) { return iv.second < from; });
     auto last = first;
@@ -303,7 +307,7 @@ class Replay {
 
   // The rates a message flows at from `start`: the link's (gbps) and the sender's copy in (inGbps).
   struct SendRates {
-    double gbps, inGbps, duplexCap;
+    double gbps, inGbps;
   };
   SendRates sendRates(const Action& ac, double start) const {
     const int a = ac.a.rank, b = ac.b.rank;
@@ -324,7 +328,7 @@ class Replay {
     const double gbps = std::min(std::min(link.rate(hot), duplexCap) * std::min(memScale_[a], memScale_[b]), nic);
     // Forwarding what it has just received, the sender reads from its cache.
     const double inGbps = !hot && forwardsFresh(ac.a) ? std::min({link.rate(true), duplexCap, nic}) : gbps;
-    return {gbps, inGbps, duplexCap};
+    return {gbps, inGbps};
   }
 
   // The sender's thread (and core) time of a message through the ring or the socket.
@@ -344,7 +348,7 @@ class Replay {
     const auto& sb = s_[b].steps[ac.b.step];
     const size_t bytes = s_[a].steps[ac.a.step].src.bytes;
     const bool hot = inCache(a) && inCache(b);
-    const auto [gbps, inGbps, duplexCap] = sendRates(ac, start);
+    const auto [gbps, inGbps] = sendRates(ac, start);
     // A shm receiver reduces straight out of the ring. A tcp one reads the socket into a staging
     // buffer that stays in cache (tcp_channel.cpp), then reduces it, one after the other on its
     // thread; the sender may be slower still. In cache the two add up (2-rank reducescatter of
@@ -532,11 +536,10 @@ class Replay {
       e.messages = std::max(e.messages, sent_[r][2]);
     }
     e.us = w_.nranks() ? t_.opUs + threadFree_[last] : 0;
-    for (const auto& busy : coreBusy_) {
-      double sum = 0;
-      for (const auto& [from, to] : busy) sum += to - from;
-      e.busiestCoreUs = std::max(e.busiestCoreUs, sum);
-    }
+    std::vector<double> coreWork(coreBusy_.size(), 0);  // its ranks' thread work
+    for (int r = 0; r < w_.nranks(); ++r)
+      for (double c : busy_[r]) coreWork[coreOf_[r]] += c;
+    e.busiestCoreUs = coreWork.empty() ? 0 : *std::max_element(coreWork.begin(), coreWork.end());
     const auto& b = busy_.empty() ? std::array<double, kNumCats>{} : busy_[last];
     e.bottleneck = kCatNames[std::max_element(b.begin(), b.end()) - b.begin()];
     return e;
@@ -550,8 +553,9 @@ class Replay {
   std::vector<double> cacheShare_;  // per rank: bytes of cache it may count on (0: unknown)
   std::vector<double> memScale_;  // per rank: memory rates at its working set / at kMemoryRefBytes (1 in cache)
   std::vector<double> threadFree_;
-  std::vector<int> coreOf_;  // per rank: its core, an index into coreBusy_
-  std::vector<std::vector<std::pair<double, double>>> coreBusy_;  // per core: work placed on it, by start
+  std::vector<int> coreOf_;  // per rank: its core (its own rank index where it has one to itself)
+  // per core shared by ranks (index coreOf_): the work placed on it, disjoint and sorted
+  std::vector<std::vector<std::pair<double, double>>> coreBusy_;
   std::vector<double> localUntil_;  // per rank: when its last local step (copy, reduction) ends
   std::vector<int> localEnabled_;   // per rank: local steps enabled and not yet run
   double now_ = 0;                  // start of the action last committed

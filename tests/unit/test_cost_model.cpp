@@ -618,4 +618,3 @@ TEST(CostModel, LoopIsBoundByTheBusiestCore) {
 
 }  // namespace
 }  // namespace loom::cost
-
