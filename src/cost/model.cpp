@@ -12,6 +12,7 @@
 #include <span>
 
 #include "core/params.hpp"
+#include "cost/core_timeline.hpp"
 #include "transport/shm_fragments.hpp"  // header-only: the fragment rule the transport follows
 
 namespace loom::cost {
@@ -196,37 +197,14 @@ class Replay {
     return coreSlot(ac.a.rank, t, ac.b.rank >= 0 ? sendCopyUs(ac, t) : t_.stepUs + localWork(ac.a.rank, ac.a.step));
   }
 
-  // The earliest start from t of w us of work on r's core, in a gap between the work already
-  // placed there. Gaps matter: actions commit out of time order (a message starts when its sender
-  // could, though its receiver was enabled later), so work may land before work committed earlier.
-  // Only ranks that share a core (sleeps_) keep a timeline; a rank with a core of its own never
-  // works before its thread is free.
-  double coreSlot(int r, double t, double w) const {
-    if (!sleeps_[r]) return t;
-    const auto& busy = coreBusy_[coreOf_[r]];
-    // Disjoint and sorted, so the ends are sorted too: skip to the first that ends after t.
-    auto it = std::partition_point(busy.begin(), busy.end(), [t](const auto& iv) { return iv.second <= t + 1e-9; });
-    for (; it != busy.end() && it->first < t + w - 1e-9; ++it) t = it->second;
-    return t;
-  }
+  // The earliest start from t of w us of work on r's core (core_timeline.hpp: work may land
+  // before work committed earlier). Only ranks that share a core (sleeps_) keep a timeline; a
+  // rank with a core of its own never works before its thread is free.
+  double coreSlot(int r, double t, double w) const { return sleeps_[r] ? coreBusy_[coreOf_[r]].earliestGap(t, w) : t; }
 
-  // Marks [from, to) busy on r's core, merged with the work it touches (a loop of calls places
-  // thousands of pieces; kept disjoint, a core's timeline stays as short as its idle gaps).
+  // Marks [from, to) busy on r's core.
   void takeCore(int r, double from, double to) {
-    if (!sleeps_[r] || to <= from) return;  // no timeline kept; nothing to hold (a free step)
-    auto& busy = coreBusy_[coreOf_[r]];
-    auto first = std::partition_point(busy.begin(), busy.end(), [from](const auto& iv) { return iv.second < from; });
-    auto last = first;
-    for (; last != busy.end() && last->first <= to; ++last) {
-      from = std::min(from, last->first);
-      to = std::max(to, last->second);
-    }
-    if (first == last) {
-      busy.insert(first, {from, to});
-    } else {
-      *first = {from, to};
-      busy.erase(first + 1, last);
-    }
+    if (sleeps_[r]) coreBusy_[coreOf_[r]].take(from, to);
   }
 
   // A copy's or reduction's time, beyond the step overhead (none for an in-place copy).
@@ -554,8 +532,7 @@ class Replay {
   std::vector<double> memScale_;  // per rank: memory rates at its working set / at kMemoryRefBytes (1 in cache)
   std::vector<double> threadFree_;
   std::vector<int> coreOf_;  // per rank: its core (its own rank index where it has one to itself)
-  // per core shared by ranks (index coreOf_): the work placed on it, disjoint and sorted
-  std::vector<std::vector<std::pair<double, double>>> coreBusy_;
+  std::vector<CoreTimeline> coreBusy_;  // per core shared by ranks (index coreOf_): the work placed on it
   std::vector<double> localUntil_;  // per rank: when its last local step (copy, reduction) ends
   std::vector<int> localEnabled_;   // per rank: local steps enabled and not yet run
   double now_ = 0;                  // start of the action last committed
