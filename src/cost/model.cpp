@@ -87,6 +87,8 @@ class Replay {
     coreBusy_.assign(2 * n, {});
     localUntil_.assign(n, 0);
     localEnabled_.assign(n, 0);
+    threadWaiting_.assign(n, {});
+    threadQueued_.assign(n, {});
     tcpSendUntil_.assign(n, 0);
     tcpRecvUntil_.assign(n, 0);
     ready_.resize(n);
@@ -150,17 +152,17 @@ class Replay {
         if (left_[r][i] == 0) enable(r, i);
     size_t committed = 0;
     while (!queue_.empty()) {
-      auto [key, action] = queue_.top();
+      const auto [key, seq, action] = queue_.top();
       queue_.pop();
       double start = earliest(action);
       if (start > key + 1e-9) {  // a thread it needs got busier since it was queued
-        queue_.push({start, action});
+        push(start, action);
         continue;
       }
       now_ = start;
       committed += commit(action, start);
     }
-    if (committed != total) return invalidArgument("cost model: the schedules deadlock");
+    if (committed + joined_ != total) return invalidArgument("cost model: the schedules deadlock");
     return finish();
   }
 
@@ -177,11 +179,27 @@ class Replay {
     double wake = 0;       // recvHalf: waking the receiver (its core's time)
     bool reduces = false;
     bool singleCopy = false;  // recvHalf: the receiver reads the sender's buffer; the send ends with it
+    double threadKey = 0;     // local steps and recvHalf: when ready on the receiver's thread (queueOnThread)
   };
-  using Entry = std::pair<double, Action>;
-  struct Later {
-    bool operator()(const Entry& x, const Entry& y) const { return x.first > y.first; }
+  // An action queued at `key` (its earliest start when queued). Among actions that could start
+  // at once, one that drains arrived data goes first, then a send, then local work, each in the
+  // order queued: a progress pass (shm_channel.cpp) drains every arrived fragment but writes only
+  // into free slots, and local work runs after the pass (executor.cpp). Left to the heap, ties
+  // went either way from one row to the next (3 recorded races: 427 rows chosen within 10% of the
+  // best; in FIFO order 418; this order 439 of 480).
+  struct Entry {
+    double key;
+    uint64_t seq;
+    Action action;
+    int kind() const { return action.recvHalf ? 0 : action.b.rank >= 0 ? 1 : 2; }
+    bool operator>(const Entry& o) const {
+      if (key != o.key) return key > o.key;
+      return kind() != o.kind() ? kind() > o.kind() : seq > o.seq;
+    }
   };
+
+  // A copy of nothing: twice() joins two calls with one, which takes no time and no thread.
+  static bool isJoin(const sched::Step& st) { return st.kind == StepKind::Copy && st.dst.bytes == 0; }
 
   bool isRemote(int a, int b) const { return w_.tcpOnly || w_.hostOf[a] != w_.hostOf[b]; }
 
@@ -279,7 +297,7 @@ class Replay {
     busy_[a][kLatency] += t_.stepUs;
     sent_[a][0] += bytes;
     sent_[a][2] += 1;
-    queue_.push({earliest(half), half});
+    queueOnThread(b, std::max(half.arrival, ready_[b][ac.b.step]), half);
     finishMessage(ac);
   }
 
@@ -384,7 +402,7 @@ class Replay {
     sent_[a][tcp ? 1 : 0] += bytes;
     sent_[a][2] += 1;
     complete(ac.a, sendEnd);
-    queue_.push({halfStart, half});
+    queueOnThread(b, std::max(half.arrival, ready_[b][ac.b.step]), half);
     finishMessage(ac);  // the pair's next message may start: rings and sockets are FIFO
   }
 
@@ -419,13 +437,19 @@ class Replay {
     busy_[b][ac.reduces ? kReduce : isRemote(ac.a.rank, b) ? kTcp : kShm] += ac.work - t_.stepUs - ac.wake;
     complete(ac.b, end);
     if (ac.singleCopy) complete(ac.a, end);
+    leaveThread(b, ac.threadKey);
   }
 
   void enable(int r, uint32_t i) {
     const auto& st = s_[r].steps[i];
+    if (isJoin(st)) {  // done once enabled: what it waits for is done
+      ++joined_;
+      complete({r, i}, ready_[r][i]);
+      return;
+    }
     if (st.kind == StepKind::Copy || st.kind == StepKind::Reduce) {
       ++localEnabled_[r];
-      queue_.push({earliest({{r, i}, {-1, 0}}), {{r, i}, {-1, 0}}});
+      queueOnThread(r, ready_[r][i], {{r, i}, {-1, 0}});
       return;
     }
     // A message runs once both of its ends are enabled, in FIFO order per ordered pair.
@@ -448,7 +472,7 @@ class Replay {
     if (!sendEnabled_[pair].count(ss[k]) || !recvEnabled_[pair].count(rs[k])) return;
     matchedInFlight_[pair] = true;
     Action ac{{pair.first, ss[k]}, {pair.second, rs[k]}};
-    queue_.push({earliest(ac), ac});
+    push(earliest(ac), ac);
   }
 
   int commit(const Action& ac, double start) {
@@ -475,7 +499,32 @@ class Replay {
     localUntil_[r] = end;
     --localEnabled_[r];
     complete(ac.a, end);
+    leaveThread(r, ac.threadKey);
     return 1;
+  }
+
+  // A rank's thread runs its local steps and the receiving halves of its messages one at a time,
+  // so only those that could start first wait in queue_, the rest here, by when they are ready.
+  // With all of them in queue_, each commit on the thread re-queued every other: a 2-rank ring
+  // allreduce of 1 GiB, whose sender runs hundreds of messages ahead, took 5 s to plan.
+  void queueOnThread(int r, double key, Action ac) {
+    ac.threadKey = key;
+    // Something ready before all that is queued for the thread goes straight in.
+    if (threadQueued_[r].empty() || key < *threadQueued_[r].begin()) {
+      threadQueued_[r].insert(key);
+      push(earliest(ac), ac);
+    } else {
+      threadWaiting_[r].push({key, pushed_++, ac});
+    }
+  }
+  void leaveThread(int r, double key) {
+    threadQueued_[r].erase(threadQueued_[r].find(key));
+    auto& waiting = threadWaiting_[r];
+    if (waiting.empty() || (!threadQueued_[r].empty() && waiting.top().key >= *threadQueued_[r].begin())) return;
+    const Action next = waiting.top().action;
+    waiting.pop();
+    threadQueued_[r].insert(next.threadKey);
+    push(earliest(next), next);
   }
 
   void finishMessage(const Action& ac) {
@@ -535,6 +584,9 @@ class Replay {
   std::vector<CoreTimeline> coreBusy_;  // per core shared by ranks (index coreOf_): the work placed on it
   std::vector<double> localUntil_;  // per rank: when its last local step (copy, reduction) ends
   std::vector<int> localEnabled_;   // per rank: local steps enabled and not yet run
+  // per rank: its thread's work not yet in queue_, and the keys of that which is (queueOnThread)
+  std::vector<std::priority_queue<Entry, std::vector<Entry>, std::greater<>>> threadWaiting_;
+  std::vector<std::multiset<double>> threadQueued_;
   double now_ = 0;                  // start of the action last committed
   std::vector<bool> sleeps_;
   std::vector<double> tcpSendUntil_, tcpRecvUntil_;  // per rank: when its tcp messages out and in end
@@ -551,7 +603,10 @@ class Replay {
   std::map<std::pair<int, int>, std::set<uint32_t>> sendEnabled_, recvEnabled_;
   std::map<std::pair<int, int>, size_t> nextMatch_;
   std::map<std::pair<int, int>, bool> matchedInFlight_;
-  std::priority_queue<Entry, std::vector<Entry>, Later> queue_;
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> queue_;
+  uint64_t pushed_ = 0;
+  size_t joined_ = 0;  // joins done (isJoin): never queued
+  void push(double start, const Action& ac) { queue_.push({start, pushed_++, ac}); }
 };
 
 // The schedule run twice back to back, as a blocking call in a loop runs: the second call's
@@ -564,11 +619,15 @@ sched::Schedule twice(const sched::Schedule& s) {
   std::vector<uint32_t> sinks;
   for (uint32_t i = 0; i < n; ++i)
     if (!hasDependent[i]) sinks.push_back(i);
+  // Through one free step (a copy of nothing: Replay's join) rather than each first step on each
+  // last: a 2-rank ring allreduce of 1 GiB has thousands of both (16 million dependencies, 1.3 s).
+  const uint32_t join = out.add(sched::copy(sched::out(0, 0), sched::out(0, 0)), sinks);
   std::vector<uint32_t> deps;
   for (const sched::Step& st : s.steps) {
     deps.clear();
-    for (uint32_t d = 0; d < st.numDeps; ++d) deps.push_back(s.deps[st.firstDep + d] + n);
-    out.add(st, st.numDeps ? deps : sinks);
+    for (uint32_t d = 0; d < st.numDeps; ++d) deps.push_back(s.deps[st.firstDep + d] + n + 1);
+    if (!st.numDeps) deps.push_back(join);
+    out.add(st, deps);
   }
   return out;
 }

@@ -43,15 +43,16 @@ algo::CollArgs shape(Coll c, size_t count, size_t elem = 4, size_t chunk = 512 <
 }
 
 TEST(CostModel, TwoRankBroadcastIsOneMessage) {
-  // Tree broadcast over 2 ranks out of place: the root copies its input to its output, then one
-  // message of B bytes in four fragments of F = 25024 (a quarter, rounded up to 64): the receiver
-  // starts once the first is in and ends one fragment after the sender: B / copy + alpha + F / bw
-  // + B / bw.
+  // Tree broadcast over 2 ranks out of place: one message of B bytes in four fragments of
+  // F = 25024 (a quarter, rounded up to 64), and the root's copy of its input to its output,
+  // after the message (a progress pass runs before local work, executor.cpp). The receiver starts
+  // once the first fragment is in and ends one fragment after the sender: alpha + F / bw + B / bw;
+  // the root ends after B / bw + B / copy, which is later.
   const size_t count = 25000;  // 100000 bytes
   const double frag = 25024 / 1e4;
   auto e = estimate(simple(), ringOnly(2, 2), shape(Coll::Broadcast, count), Algo::Tree);
   ASSERT_TRUE(e.isOk()) << e.status().message();
-  EXPECT_NEAR(e->us, 100000 / 2e4 + 2.0 + frag + 100000 / 1e4, 1e-6);
+  EXPECT_NEAR(e->us, std::max(2.0 + frag + 100000 / 1e4, 100000 / 1e4 + 100000 / 2e4), 1e-6);
   EXPECT_EQ(e->shmBytes, 100000u);
   EXPECT_EQ(e->tcpBytes, 0u);
   EXPECT_EQ(e->messages, 1u);
@@ -60,7 +61,7 @@ TEST(CostModel, TwoRankBroadcastIsOneMessage) {
   // Across two hosts the same message goes over tcp, read out in 64 KiB socket reads.
   auto x = estimate(simple(), Placement::blocks(2, 2, 4), shape(Coll::Broadcast, count), Algo::Tree);
   ASSERT_TRUE(x.isOk());
-  EXPECT_NEAR(x->us, 100000 / 2e4 + 20.0 + 65536 / 1e3 + 100000 / 1e3, 1e-6);
+  EXPECT_NEAR(x->us, 20.0 + 65536 / 1e3 + 100000 / 1e3, 1e-6) << "the root's copy is off the path";
   EXPECT_EQ(x->tcpBytes, 100000u);
   EXPECT_EQ(x->bottleneck, "tcp");
   EXPECT_EQ(x->loopUs, -1) << "not asked for";
@@ -78,12 +79,12 @@ TEST(CostModel, CrowdedOneHostMeansMoreRanksThanCoresOnOneHost) {
 
 TEST(CostModel, LoopOverlapsConsecutiveBroadcasts) {
   // Calls back to back: over shm the receiver's copy-out of one broadcast overlaps the root's
-  // next call, so the root's own two copies (input -> output, then into the ring) set the pace:
-  // B / copy + B / bw per call, against B / copy + alpha + F / bw + B / bw for one call alone.
+  // next call, so the root's own two copies (into the ring, then input -> output) set the pace:
+  // B / copy + B / bw per call, as one call alone here (TwoRankBroadcastIsOneMessage).
   const size_t count = 25000;  // 100000 bytes
   auto e = estimate(simple(), ringOnly(2, 2), shape(Coll::Broadcast, count), Algo::Tree, false, true);
   ASSERT_TRUE(e.isOk()) << e.status().message();
-  EXPECT_NEAR(e->us, 100000 / 2e4 + 2.0 + 25024 / 1e4 + 100000 / 1e4, 1e-6);
+  EXPECT_NEAR(e->us, std::max(2.0 + 25024 / 1e4 + 100000 / 1e4, 100000 / 2e4 + 100000 / 1e4), 1e-6);
   EXPECT_NEAR(e->loopUs, 100000 / 2e4 + 100000 / 1e4, 1e-6);
   // Over tcp alike: the sender writes the next call's message while the receiver reads this one.
   auto x = estimate(simple(), Placement::blocks(2, 2, 4), shape(Coll::Broadcast, count), Algo::Tree, false, true);
@@ -206,9 +207,10 @@ TEST(CostModel, ExchangeBeyondTheRingKeepsBothThreadsBusy) {
   const double b = 4.0 * count;
   auto e = estimate(simple(), ringOnly(2, 2), shape(Coll::AllToAll, count), Algo::Direct);
   ASSERT_TRUE(e.isOk()) << e.status().message();
-  // Its own block (B / copy), B / bw in and B / bw out, and the last fragment's alpha and copy
-  // out after the peer's last copy in (holding the sender made it 2307 us).
-  EXPECT_NEAR(e->us, b / 2e4 + 2 * b / 1e4 + 2.0 + (256 << 10) / 1e4, 1e-6);
+  // B / bw in and B / bw out, then its own block (B / copy): the sends go first (a progress pass
+  // runs before local work), and the copy hides the last fragment's alpha and copy out (holding
+  // the sender made it 2307 us).
+  EXPECT_NEAR(e->us, b / 2e4 + 2 * b / 1e4, 1e-6);
 }
 
 // More ranks than cores: a core runs one rank's work at a time, and waking a sleeping receiver
@@ -234,7 +236,8 @@ TEST(CostModel, CrowdedRanksShareTheirCoreOnly) {
   const double first = 2.0 + 2.5024;  // alpha, then the first fragment (25,024 B) into the ring
   // Rank 1 is woken and copies out once the root's first fragment is in (40 us with the wake-up),
   // copies into rank 3's ring (10), and rank 3, on its core, is woken and copies out after it.
-  EXPECT_NEAR(e->us, 5.0 + first + 40.0 + 10.0 + 40.0, 1e-6);
+  // The root sends before it copies its input to its output (5 us on the other core).
+  EXPECT_NEAR(e->us, first + 40.0 + 10.0 + 40.0, 1e-6);
 }
 
 TEST(CostModel, TimeGrowsWithSize) {
@@ -384,10 +387,10 @@ TEST(CostModel, ForwardingAFreshMessageReadsFromCache) {
   const double b = 1.5 * (1 << 20), frag = 256 << 10;
   auto e = estimate(t, ringOnly(3, 3), shape(Coll::Broadcast, 3 << 17, 4, 2 << 20), Algo::Ring, false, true);
   ASSERT_TRUE(e.isOk());
-  // The root's copy to its output (its first step) and send, the first fragment's alpha and copy
-  // out, the forward's first fragment at the cached rate, the last rank's copy out (from memory
-  // the forward would arrive 19.7 us later).
-  EXPECT_NEAR(e->us, b / 2e4 + b / 1e4 + 2.0 + frag / 1e4 + 2.0 + frag / 4e4 + b / 1e4, 0.5);
+  // The root's send (its copy to its output follows, off the path), the first fragment's alpha
+  // and copy out, the forward's first fragment at the cached rate, the last rank's copy out (from
+  // memory the forward would arrive 19.7 us later).
+  EXPECT_NEAR(e->us, b / 1e4 + 2.0 + frag / 1e4 + 2.0 + frag / 4e4 + b / 1e4, 0.5);
   // In a loop the root (send and copy to its output) is the busiest now, not the middle rank
   // (B / bw + B / bw from memory = 315 us).
   EXPECT_NEAR(e->loopUs, b / 1e4 + b / 2e4, 0.02 * b / 1e4);
@@ -403,7 +406,10 @@ TEST(CostModel, ReceiverTimePerMessageBoundsALoopNotOneCall) {
   auto held = estimate(t, hosts, shape(Coll::Broadcast, 1), Algo::Tree, false, true);
   ASSERT_TRUE(base.isOk() && held.isOk());
   EXPECT_NEAR(held->us, base->us, 1e-9);
-  EXPECT_NEAR(base->loopUs, 4 / 2e4 + 4 / 1e3, 1e-9) << "the root's copies";
+  // The root's copies, to within one copy to its output: the replay matches the second call's
+  // message once the receiver has posted it, after the root's copy of that call took its thread
+  // (docs/cost-model.md, limits).
+  EXPECT_NEAR(base->loopUs, 4 / 2e4 + 4 / 1e3, 4 / 2e4 + 1e-9) << "the root's copies";
   EXPECT_NEAR(held->loopUs, 5 + 4 / 1e3, 1e-9) << "the receiver's time per message and its read";
   t.tcp.msgUs = 50;  // more than the latency it is part of: the latency
   auto capped = estimate(t, hosts, shape(Coll::Broadcast, 1), Algo::Tree, false, true);
