@@ -77,8 +77,10 @@ struct StepRef {
 
 class Replay {
  public:
-  Replay(const Tuning& t, const Placement& w, const std::vector<sched::Schedule>& s, bool low, size_t footprint)
-      : t_(t), w_(w), s_(s), low_(low), footprint_(footprint) {}
+  // joins: per rank, the step of twice()'s that joins two calls (kNoStep or empty: none).
+  Replay(const Tuning& t, const Placement& w, const std::vector<sched::Schedule>& s, bool low, size_t footprint,
+         std::vector<uint32_t> joins = {})
+      : t_(t), w_(w), s_(s), low_(low), footprint_(footprint), joins_(std::move(joins)) {}
 
   Result<Estimate> run() {
     const int n = w_.nranks();
@@ -147,9 +149,11 @@ class Replay {
       if (it == recvs_.end() || it->second.size() != list.size())
         return invalidArgument(fmt::format("cost model: unmatched messages from rank {} to rank {}", pair.first, pair.second));
     }
+    std::vector<StepRef> roots;  // all found before any is enabled: enabling may complete steps (joins)
     for (int r = 0; r < n; ++r)
       for (uint32_t i = 0; i < s_[r].steps.size(); ++i)
-        if (left_[r][i] == 0) enable(r, i);
+        if (left_[r][i] == 0) roots.push_back({r, i});
+    for (auto [r, i] : roots) enable(r, i);
     size_t committed = 0;
     while (!queue_.empty()) {
       const auto [key, seq, action] = queue_.top();
@@ -198,8 +202,8 @@ class Replay {
     }
   };
 
-  // A copy of nothing: twice() joins two calls with one, which takes no time and no thread.
-  static bool isJoin(const sched::Step& st) { return st.kind == StepKind::Copy && st.dst.bytes == 0; }
+  // twice()'s step between two calls: it takes no time and no thread.
+  bool isJoin(int r, uint32_t i) const { return !joins_.empty() && joins_[r] == i; }
 
   bool isRemote(int a, int b) const { return w_.tcpOnly || w_.hostOf[a] != w_.hostOf[b]; }
 
@@ -437,12 +441,12 @@ class Replay {
     busy_[b][ac.reduces ? kReduce : isRemote(ac.a.rank, b) ? kTcp : kShm] += ac.work - t_.stepUs - ac.wake;
     complete(ac.b, end);
     if (ac.singleCopy) complete(ac.a, end);
-    leaveThread(b, ac.threadKey);
+    leaveThread(b, ac);
   }
 
   void enable(int r, uint32_t i) {
     const auto& st = s_[r].steps[i];
-    if (isJoin(st)) {  // done once enabled: what it waits for is done
+    if (isJoin(r, i)) {  // done once enabled: what it waits for is done
       ++joined_;
       complete({r, i}, ready_[r][i]);
       return;
@@ -499,31 +503,37 @@ class Replay {
     localUntil_[r] = end;
     --localEnabled_[r];
     complete(ac.a, end);
-    leaveThread(r, ac.threadKey);
+    leaveThread(r, ac);
     return 1;
   }
 
-  // A rank's thread runs its local steps and the receiving halves of its messages one at a time,
-  // so only those that could start first wait in queue_, the rest here, by when they are ready.
-  // With all of them in queue_, each commit on the thread re-queued every other: a 2-rank ring
-  // allreduce of 1 GiB, whose sender runs hundreds of messages ahead, took 5 s to plan.
+  // A rank's thread runs its local steps and the receiving halves of its messages one at a time.
+  // Of each kind, only those ready first wait in queue_ (where Entry's order decides between the
+  // kinds), the rest here, by when they are ready. With all of them in queue_, each commit on the
+  // thread re-queued every other: a 2-rank ring allreduce of 1 GiB, whose sender runs hundreds
+  // of messages ahead, took 5 s to plan (on 4 ranks sharing 2 cores, 36 s). A rank sharing its
+  // core lets the first few of each kind in: a short piece ready later may fit a gap in the
+  // core's timeline before an earlier, longer one.
+  static int threadKind(const Action& ac) { return ac.recvHalf ? 0 : 1; }
+  size_t roomOnThread(int r) const { return sleeps_[r] ? 8 : 1; }
   void queueOnThread(int r, double key, Action ac) {
     ac.threadKey = key;
-    // Something ready before all that is queued for the thread goes straight in.
-    if (threadQueued_[r].empty() || key < *threadQueued_[r].begin()) {
-      threadQueued_[r].insert(key);
+    auto& queued = threadQueued_[r][threadKind(ac)];
+    if (queued.size() < roomOnThread(r) || key < *queued.rbegin()) {  // among the first ready: in
+      queued.insert(key);
       push(earliest(ac), ac);
     } else {
-      threadWaiting_[r].push({key, pushed_++, ac});
+      threadWaiting_[r][threadKind(ac)].push({key, pushed_++, ac});
     }
   }
-  void leaveThread(int r, double key) {
-    threadQueued_[r].erase(threadQueued_[r].find(key));
-    auto& waiting = threadWaiting_[r];
-    if (waiting.empty() || (!threadQueued_[r].empty() && waiting.top().key >= *threadQueued_[r].begin())) return;
+  void leaveThread(int r, const Action& ac) {
+    auto& queued = threadQueued_[r][threadKind(ac)];
+    auto& waiting = threadWaiting_[r][threadKind(ac)];
+    queued.erase(queued.find(ac.threadKey));
+    if (waiting.empty() || queued.size() >= roomOnThread(r)) return;
     const Action next = waiting.top().action;
     waiting.pop();
-    threadQueued_[r].insert(next.threadKey);
+    queued.insert(next.threadKey);
     push(earliest(next), next);
   }
 
@@ -584,9 +594,9 @@ class Replay {
   std::vector<CoreTimeline> coreBusy_;  // per core shared by ranks (index coreOf_): the work placed on it
   std::vector<double> localUntil_;  // per rank: when its last local step (copy, reduction) ends
   std::vector<int> localEnabled_;   // per rank: local steps enabled and not yet run
-  // per rank: its thread's work not yet in queue_, and the keys of that which is (queueOnThread)
-  std::vector<std::priority_queue<Entry, std::vector<Entry>, std::greater<>>> threadWaiting_;
-  std::vector<std::multiset<double>> threadQueued_;
+  // per rank and kind (threadKind): its thread's work not yet in queue_, and the keys of that which is
+  std::vector<std::array<std::priority_queue<Entry, std::vector<Entry>, std::greater<>>, 2>> threadWaiting_;
+  std::vector<std::array<std::multiset<double>, 2>> threadQueued_;
   double now_ = 0;                  // start of the action last committed
   std::vector<bool> sleeps_;
   std::vector<double> tcpSendUntil_, tcpRecvUntil_;  // per rank: when its tcp messages out and in end
@@ -605,12 +615,14 @@ class Replay {
   std::map<std::pair<int, int>, bool> matchedInFlight_;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<>> queue_;
   uint64_t pushed_ = 0;
+  std::vector<uint32_t> joins_;
   size_t joined_ = 0;  // joins done (isJoin): never queued
   void push(double start, const Action& ac) { queue_.push({start, pushed_++, ac}); }
 };
 
 // The schedule run twice back to back, as a blocking call in a loop runs: the second call's
 // first steps wait for the first call's last ones (its sinks: once they are done, all are).
+// The join between them is step s.steps.size().
 sched::Schedule twice(const sched::Schedule& s) {
   sched::Schedule out = s;
   const auto n = static_cast<uint32_t>(s.steps.size());
@@ -619,8 +631,9 @@ sched::Schedule twice(const sched::Schedule& s) {
   std::vector<uint32_t> sinks;
   for (uint32_t i = 0; i < n; ++i)
     if (!hasDependent[i]) sinks.push_back(i);
-  // Through one free step (a copy of nothing: Replay's join) rather than each first step on each
-  // last: a 2-rank ring allreduce of 1 GiB has thousands of both (16 million dependencies, 1.3 s).
+  // Through one free step (Replay's join; a copy of nothing, should anything else read it) rather
+  // than each first step on each last: a 2-rank ring allreduce of 1 GiB has thousands of both
+  // (16 million dependencies, 1.3 s).
   const uint32_t join = out.add(sched::copy(sched::out(0, 0), sched::out(0, 0)), sinks);
   std::vector<uint32_t> deps;
   for (const sched::Step& st : s.steps) {
@@ -632,7 +645,30 @@ sched::Schedule twice(const sched::Schedule& s) {
   return out;
 }
 
+// One rank's buffers: input, output and scratch (the largest rank's).
+size_t footprintOf(const std::vector<sched::Schedule>& perRank) {
+  size_t footprint = 0;
+  for (const auto& sc : perRank) {
+    auto ext = [&](sched::Buf b) {
+      size_t hi = 0;
+      for (const auto& st : sc.steps)
+        for (const sched::Span& sp : {st.src, st.dst})
+          if (sp.buf == b && sp.bytes) hi = std::max(hi, sp.offset + sp.bytes);
+      return hi;
+    };
+    footprint = std::max(footprint, ext(sched::Buf::Input) + ext(sched::Buf::Output) + sc.scratchBytes);
+  }
+  return footprint;
+}
+
 }  // namespace
+
+Result<Estimate> replay(const Tuning& t, const Placement& where, const std::vector<sched::Schedule>& perRank,
+                        bool lowPrecision) {
+  if (static_cast<int>(perRank.size()) != where.nranks() || perRank.empty())
+    return invalidArgument(fmt::format("cost model: {} schedules for {} ranks", perRank.size(), where.nranks()));
+  return Replay(t, where, perRank, lowPrecision, footprintOf(perRank)).run();
+}
 
 Result<Estimate> estimate(const Tuning& t, const Placement& where, algo::CollArgs shape, algo::Algo a,
                           bool lowPrecision, bool loop) {
@@ -650,25 +686,18 @@ Result<Estimate> estimate(const Tuning& t, const Placement& where, algo::CollArg
     if (!s.isOk()) return s.takeStatus();
     perRank.push_back(std::move(s.value()));
   }
-  // One rank's buffers: input, output and scratch (the largest rank's).
-  size_t footprint = 0;
-  for (int r = 0; r < n; ++r) {
-    auto ext = [&](sched::Buf b) {
-      size_t hi = 0;
-      for (const auto& st : perRank[r].steps)
-        for (const sched::Span& sp : {st.src, st.dst})
-          if (sp.buf == b && sp.bytes) hi = std::max(hi, sp.offset + sp.bytes);
-      return hi;
-    };
-    footprint = std::max(footprint, ext(sched::Buf::Input) + ext(sched::Buf::Output) + perRank[r].scratchBytes);
-  }
+  const size_t footprint = footprintOf(perRank);
   auto e = Replay(t, where, perRank, lowPrecision, footprint).run();
   if (!e.isOk()) return e;
   if (loop) {  // what a second call adds (each replay counts one call's op_us)
     std::vector<sched::Schedule> looped;
+    std::vector<uint32_t> joins;
     looped.reserve(n);
-    for (const auto& s : perRank) looped.push_back(twice(s));
-    auto two = Replay(t, where, looped, lowPrecision, footprint).run();
+    for (const auto& s : perRank) {
+      joins.push_back(static_cast<uint32_t>(s.steps.size()));
+      looped.push_back(twice(s));
+    }
+    auto two = Replay(t, where, looped, lowPrecision, footprint, std::move(joins)).run();
     if (!two.isOk()) return two.takeStatus();
     // ... but no less than the busiest core's work per call: what two calls add to one misses
     // what a long pipeline fill hides (a 4-rank chain broadcast of 256 KiB on 2 cores: 27 us

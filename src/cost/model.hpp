@@ -88,6 +88,11 @@ struct Estimate {
 Result<Estimate> estimate(const Tuning& t, const Placement& where, algo::CollArgs shape, algo::Algo a,
                           bool lowPrecision = false, bool loop = false);
 
+// One call of hand-made schedules, one per rank of `where` (what estimate() replays for an
+// algorithm's; tests build them step by step).
+Result<Estimate> replay(const Tuning& t, const Placement& where, const std::vector<sched::Schedule>& perRank,
+                        bool lowPrecision = false);
+
 // The board's closed form (model_board.cpp): it has no schedule to replay. One call: the call
 // overhead, the copy of the posted input, one cache-line handoff (shm alpha), then the entries read
 // (copied, or reduced, at the cached shm and reduce rates), the work stretched by ranks per core on

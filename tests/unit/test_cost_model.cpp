@@ -193,7 +193,9 @@ TEST(CostModel, DirectAllGatherCopiesEachBlockOnceOverSharedMemory) {
     if (e.algo == Algo::Direct) direct = e.loopUs;
     else others = std::min(others, e.loopUs);
   }
-  EXPECT_LT(direct, 0.8 * others);
+  // Not by as much as the copies suggest: on crowded cores each rank drains the blocks that have
+  // arrived before it copies its own (a progress pass before local work), and waits on them.
+  EXPECT_LT(direct, 0.9 * others);
   auto off = estimate(simple(), ringOnly(4, 2), shape(Coll::AllGather, 2 << 20), Algo::Direct, false, true);
   ASSERT_TRUE(off.isOk());
   EXPECT_GT(off->loopUs, direct * 1.25) << "through the rings, each block costs two copies";
@@ -220,8 +222,8 @@ TEST(CostModel, OversubscribedCoreRunsOneRankAtATime) {
   auto fit = estimate(simple(), Placement::singleHost(2, 2), shape(Coll::Broadcast, count), Algo::Tree);
   auto over = estimate(simple(), Placement::singleHost(2, 1), shape(Coll::Broadcast, count), Algo::Tree);
   ASSERT_TRUE(fit.isOk() && over.isOk());
-  // The root's copy and copy into the ring, then the receiver's wake-up and copy out: the alpha
-  // and the first fragment pass while the root still holds the core.
+  // The root's copy into the ring, the receiver's wake-up and copy out (the alpha and the first
+  // fragment pass while the root still holds the core), then the root's copy to its output.
   EXPECT_NEAR(over->us, 5.0 + 10.0 + 30.0 + 10.0, 1e-6);
   EXPECT_GT(over->us, fit->us);
 }
@@ -406,10 +408,10 @@ TEST(CostModel, ReceiverTimePerMessageBoundsALoopNotOneCall) {
   auto held = estimate(t, hosts, shape(Coll::Broadcast, 1), Algo::Tree, false, true);
   ASSERT_TRUE(base.isOk() && held.isOk());
   EXPECT_NEAR(held->us, base->us, 1e-9);
-  // The root's copies, to within one copy to its output: the replay matches the second call's
+  // The root's copies, and one copy to its output more: the replay matches the second call's
   // message once the receiver has posted it, after the root's copy of that call took its thread
-  // (docs/cost-model.md, limits).
-  EXPECT_NEAR(base->loopUs, 4 / 2e4 + 4 / 1e3, 4 / 2e4 + 1e-9) << "the root's copies";
+  // (a limit, docs/cost-model.md: the first call sends, then copies; the second copies first).
+  EXPECT_NEAR(base->loopUs, 4 / 1e3 + 2 * 4 / 2e4, 1e-9) << "the root's copies";
   EXPECT_NEAR(held->loopUs, 5 + 4 / 1e3, 1e-9) << "the receiver's time per message and its read";
   t.tcp.msgUs = 50;  // more than the latency it is part of: the latency
   auto capped = estimate(t, hosts, shape(Coll::Broadcast, 1), Algo::Tree, false, true);
@@ -620,6 +622,71 @@ TEST(CostModel, LoopIsBoundByTheBusiestCore) {
   EXPECT_GE(e->loopUs, 3 * 100000 / 1e4 + 2 * 30.0);
   EXPECT_GE(e->loopUs, e->busiestCoreUs - 1e-6);
   EXPECT_LT(e->loopUs, e->us) << "calls still overlap";
+}
+
+// Hand-made schedules (cost::replay): three ranks with a core each, all through the rings.
+// Rank 1 sends block X to rank 2 while block M from rank 0 arrives; once its thread is free it
+// has M to drain and a copy of its own to make, and after M, M to forward and the copy.
+TEST(CostModel, ArrivedDataFirstThenSendsThenLocalWork) {
+  using namespace sched;
+  const size_t b = 100000;  // through a ring 10 us, a copy 5 us, fragments of 25,024 B
+  std::vector<Schedule> s(3);
+  s[0].add(send(1, in(0, b)));
+  s[1].add(send(2, in(0, b)));
+  const uint32_t m = s[1].add(recv(0, out(0, b)));
+  s[1].add(send(2, out(0, b)), {m});
+  s[1].add(copy(in(0, b), scratch(0, b)));
+  s[1].scratchBytes = b;
+  s[2].add(recv(1, out(0, b)));
+  s[2].add(recv(1, out(0, b)));
+  auto e = replay(simple(), ringOnly(3, 3), s);
+  ASSERT_TRUE(e.isOk()) << e.status().message();
+  // Rank 1: X 0-10 (a send before the copy at 0); at 10 M (in since 4.5) 10-20; at 20 the forward
+  // 20-30, then the copy 30-35. Rank 2 reads M from 20 + 4.5, ends one fragment after the
+  // forward: 34.5. The copy first at 10 or at 20 would put the forward at 25-35 and the end at 39.5.
+  EXPECT_NEAR(e->us, 35.0, 1e-6);
+}
+
+// Rank 1, busy sending X until 10, then has M (in since 4.5) to drain and Y to send to rank 3,
+// which copies what Y brings. Draining first delays Y, and so the job.
+TEST(CostModel, ArrivedDataBeforeASend) {
+  using namespace sched;
+  const size_t b = 100000;
+  std::vector<Schedule> s(4);
+  s[0].add(send(1, in(0, b)));
+  s[1].add(send(2, in(0, b)));
+  s[1].add(recv(0, out(0, b)));
+  s[1].add(send(3, in(0, b)));
+  s[2].add(recv(1, out(0, b)));
+  const uint32_t y = s[3].add(recv(1, out(0, b)));
+  s[3].add(copy(in(0, 4 * b), scratch(0, 4 * b)), {y});  // 20 us
+  s[3].scratchBytes = 4 * b;
+  auto e = replay(simple(), ringOnly(4, 4), s);
+  ASSERT_TRUE(e.isOk()) << e.status().message();
+  // M 10-20, Y 20-30, rank 3 reads Y until 34.5 and copies until 54.5 (the fragments are 25,024 B,
+  // hence the 0.0024). Y first would end at 44.5.
+  EXPECT_NEAR(e->us, 54.5024, 1e-6);
+}
+
+TEST(CostModel, HandMadeSchedulesThatCannotRunAreRefused) {
+  using namespace sched;
+  std::vector<Schedule> s(2);  // each waits for the other's message before sending its own
+  for (int r = 0; r < 2; ++r) {
+    const uint32_t got = s[r].add(recv(1 - r, out(0, 64)));
+    s[r].add(send(1 - r, in(0, 64)), {got});
+  }
+  auto dead = replay(simple(), ringOnly(2, 2), s);
+  ASSERT_FALSE(dead.isOk());
+  EXPECT_EQ(dead.status().code(), loomInvalidArgument);
+  EXPECT_NE(dead.status().message().find("deadlock"), std::string::npos) << dead.status().message();
+  std::vector<Schedule> lone(2);
+  lone[0].add(send(1, in(0, 64)));
+  auto unmatched = replay(simple(), ringOnly(2, 2), lone);
+  ASSERT_FALSE(unmatched.isOk());
+  EXPECT_NE(unmatched.status().message().find("unmatched messages from rank 0 to rank 1"), std::string::npos);
+  auto few = replay(simple(), ringOnly(3, 3), lone);
+  ASSERT_FALSE(few.isOk());
+  EXPECT_NE(few.status().message().find("2 schedules for 3 ranks"), std::string::npos) << few.status().message();
 }
 
 }  // namespace
