@@ -121,12 +121,14 @@ class Communicator {
     double value = 0;              // host-immediate scalar
     const void* pointer = nullptr; // read at each call otherwise
   };
-  // The algorithm and chunk size for a call: LOOM_ALGO, else the cost model's best (cached).
+  // The algorithm and chunk size for a call: LOOM_ALGO, else the cost model's best (cached); a
+  // forced pipelined algorithm's chunk is the model's best for it.
   struct Pick {
     algo::Algo algo = algo::Algo::Ring;
     size_t chunkBytes = 0;
   };
   Result<Pick> pick(algo::Coll coll, size_t count, loomDataType_t type, size_t selectBytes);
+  size_t modelChunk(algo::Algo a, algo::Coll coll, size_t count, loomDataType_t type) const;
   std::vector<size_t> chunkCandidates() const;
 
   using PlanKey = std::tuple<int, int, size_t, size_t, int, bool, size_t>;

@@ -14,7 +14,7 @@ const std::vector<Param>& all() {
       {"LOOM_TIMEOUT_REPORT", Type::Double, "1", "Seconds a rank whose operation timed out waits for the other ranks to say what they are doing; the error then names those that never reached the operation or did not answer (0: no report, no diagnostics port)."},
       {"LOOM_INIT_TIMEOUT", Type::Double, "60", "Seconds init and every bootstrap wait may take."},
       {"LOOM_TRANSPORT", Type::String, "auto", "auto (shm within a host, tcp across hosts), shm or tcp."},
-      {"LOOM_ALGO", Type::String, "", "Force algorithms, e.g. 'ring' or 'allreduce:0-64K=tree,64K-=ring;broadcast=tree'."},
+      {"LOOM_ALGO", Type::String, "", "Force algorithms, e.g. 'ring' or 'allreduce:0-64K=tree,64K-=ring;broadcast=tree'; a forced ring or hier runs the chunk the cost model picks for it unless LOOM_CHUNK_SIZE is set."},
       {"LOOM_CALIBRATE", Type::Int, "1", "Measure the cost model's constants the first time a host is seen (0: built-in defaults)."},
       {"LOOM_CHUNK_SIZE", Type::Bytes, "512K", "Pipelining unit of ring and chain algorithms."},
       {"LOOM_NSOCKS", Type::Int, "2", "TCP sockets per peer."},

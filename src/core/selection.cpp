@@ -35,23 +35,54 @@ Result<cost::Estimate> Communicator::estimateCall(algo::Coll coll, size_t count,
   return cost::estimate(tuning_, placement_, shape, p->algo, mem::isNarrowFloat(type), loop);
 }
 
+// LOOM_ALGO names a pipelined algorithm: its chunk is still the model's (unless LOOM_CHUNK_SIZE
+// is set), as auto would run it. A forced ring had run the default chunk while auto's ran the
+// model's, so the two measured apart (1.12-1.35x in the accuracy races). Where the model cannot
+// price it, the default: the call reports what is wrong.
+size_t Communicator::modelChunk(algo::Algo a, algo::Coll coll, size_t count, loomDataType_t type) const {
+  algo::CollArgs shape;
+  shape.coll = coll;
+  shape.count = count;
+  shape.elemSize = mem::typeSize(type);
+  size_t best = chunkBytes_;
+  double bestUs = 0;
+  for (size_t chunk : chunkCandidates()) {
+    shape.chunkBytes = chunk;
+    auto e = cost::estimate(tuning_, placement_, shape, a, mem::isNarrowFloat(type), true);
+    if (!e.isOk()) return chunkBytes_;
+    if (bestUs == 0 || e->loopUs < bestUs) {
+      bestUs = e->loopUs;
+      best = chunk;
+    }
+  }
+  return best;
+}
+
 Result<Communicator::Pick> Communicator::pick(algo::Coll coll, size_t count, loomDataType_t type, size_t selectBytes) {
   algo::Algo forced = algo::forcedAlgo(algoOverride_, coll, selectBytes);
   // The board where it cannot run (another host, too large): as if nothing were forced.
   const bool boardFits = placement_.boardFits(coll, count, mem::typeSize(type));
   if (forced == algo::Algo::Board && !boardFits) forced = algo::Algo::Auto;
-  if (forced != algo::Algo::Auto) return Pick{forced, chunkBytes_};
-  auto candidates = algo::algorithmsFor(coll);
-  if ((candidates.size() == 1 && !boardFits) || coll == algo::Coll::AllToAllv)
-    return Pick{candidates.front(), chunkBytes_};
+  if (forced == algo::Algo::Auto) {
+    auto candidates = algo::algorithmsFor(coll);
+    if ((candidates.size() == 1 && !boardFits) || coll == algo::Coll::AllToAllv)
+      return Pick{candidates.front(), chunkBytes_};
+  } else if (chunkForced_ || !cost::usesChunks(forced)) {
+    return Pick{forced, chunkBytes_};
+  }
   std::tuple<int, size_t, int> key{static_cast<int>(coll), count, static_cast<int>(type)};
   {
     std::lock_guard lock(mu_);
     if (auto it = picks_.find(key); it != picks_.end()) return it->second;
   }
-  auto choice = predict(coll, count, type);
-  if (!choice.isOk()) return choice.takeStatus();
-  Pick p{choice->best.algo, cost::usesChunks(choice->best.algo) ? choice->best.chunkBytes : chunkBytes_};
+  Pick p;
+  if (forced != algo::Algo::Auto) {
+    p = {forced, modelChunk(forced, coll, count, type)};
+  } else {
+    auto choice = predict(coll, count, type);
+    if (!choice.isOk()) return choice.takeStatus();
+    p = {choice->best.algo, cost::usesChunks(choice->best.algo) ? choice->best.chunkBytes : chunkBytes_};
+  }
   std::lock_guard lock(mu_);
   if (picks_.size() > 1024) picks_.clear();  // bounded: shapes of a training loop repeat
   picks_[key] = p;
