@@ -77,7 +77,7 @@ struct StepRef {
 
 class Replay {
  public:
-  // joins: per rank, the step of twice()'s that joins two calls (kNoStep or empty: none).
+  // joins: per rank, the step of twice()'s that joins two calls (empty: none).
   Replay(const Tuning& t, const Placement& w, const std::vector<sched::Schedule>& s, bool low, size_t footprint,
          std::vector<uint32_t> joins = {})
       : t_(t), w_(w), s_(s), low_(low), footprint_(footprint), joins_(std::move(joins)) {}
