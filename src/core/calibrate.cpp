@@ -24,6 +24,7 @@
 #include "mem/reduce.hpp"
 #include "os/process.hpp"
 #include "transport/fabric.hpp"
+#include "transport/shm_fragments.hpp"
 
 namespace loom::core {
 
@@ -374,7 +375,7 @@ std::vector<std::array<double, 2>> measureCopyCurve() {
 // of 16 MiB, this process reading itself; 0 where the OS forbids it (the transport then keeps the
 // ring too).
 double measureSingleCopyRead() {
-  constexpr size_t kBytes = 16 << 20, kBurst = 4 << 20;
+  constexpr size_t kBytes = 16 << 20, kBurst = transport::kCmaBurstBytes;
   std::vector<uint8_t> src(kBytes, 1), dst(kBytes, 2);
   bool ok = true;
   const double gbps = rateGbps(kBytes, [&] {
@@ -384,6 +385,31 @@ double measureSingleCopyRead() {
     }
   });
   return ok && dst[kBytes - 1] == 1 ? gbps : 0;
+}
+
+// What a single-copy read call costs beyond its bytes: reads of 4 and 64 KiB (in cache, this
+// process reading itself), the line through their times at no bytes. 0 where the OS forbids it.
+double measureSingleCopyCallUs() {
+  constexpr size_t kSmall = 4 << 10, kLarge = 64 << 10;
+  std::vector<uint8_t> src(kLarge, 1), dst(kLarge, 2);
+  auto perCall = [&](size_t bytes) {
+    std::vector<double> rounds;
+    for (int r = 0; r < 5; ++r) {
+      const auto t0 = Clock::now();
+      constexpr int kCalls = 200;
+      for (int i = 0; i < kCalls; ++i) {
+        iovec local{dst.data(), bytes}, remote{src.data(), bytes};
+        if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != static_cast<ssize_t>(bytes)) return -1.0;
+      }
+      rounds.push_back(secondsSince(t0) * 1e6 / kCalls);
+    }
+    std::nth_element(rounds.begin(), rounds.begin() + 2, rounds.end());
+    return rounds[2];  // the median of 5
+  };
+  const double small = perCall(kSmall), large = perCall(kLarge);
+  if (small < 0 || large < 0) return 0;
+  const double perByte = (large - small) / static_cast<double>(kLarge - kSmall);
+  return std::max(0.0, small - perByte * static_cast<double>(kSmall));
 }
 
 }  // namespace
@@ -446,15 +472,16 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   t.reduceLowGbps = rateGbps(n * 4, [&] { sumBf16(c.data(), a.data(), b.data(), 2 * n); });
   t.copyCurve = measureCopyCurve();
   t.singleCopyGbps = measureSingleCopyRead();
+  t.singleCopyUs = t.singleCopyGbps > 0 ? measureSingleCopyCallUs() : 0;
   if (cpuShare < kBusyCpuShare || t.shm.alphaUs > kBusyAlphaUs) t.source = kCalibratedBusy;
   LOOM_INFO("measuring pair had {:.0f}% of its cores{}", 100 * cpuShare,
             t.source == kCalibratedBusy ? ": the machine is busy, the figures are for this run only" : "");
   LOOM_INFO("calibrated in {:.0f} ms: shm {:.1f} us ({:.2f} per streamed message) {:.2f}/{:.2f} GB/s, tcp {:.1f} us "
             "({:.2f}) {:.2f}/{:.2f} GB/s ({:.2f} each way duplex), wake {:.1f} us, copy {:.1f}/{:.1f}, "
-            "reduce {:.1f}/{:.1f} GB/s (memory/cache), single-copy read {:.1f} GB/s",
+            "reduce {:.1f}/{:.1f} GB/s (memory/cache), single-copy read {:.1f} GB/s (+{:.2f} us a call)",
             secondsSince(t0) * 1e3, t.shm.alphaUs, t.shm.msgUs, t.shm.gbps, t.shm.cachedGbps, t.tcp.alphaUs, t.tcp.msgUs,
             t.tcp.gbps, t.tcp.cachedGbps, t.tcp.duplexGbps, t.wakeUs, t.copyGbps,
-            t.copyCachedGbps, t.reduceGbps, t.reduceCachedGbps, t.singleCopyGbps);
+            t.copyCachedGbps, t.reduceGbps, t.reduceCachedGbps, t.singleCopyGbps, t.singleCopyUs);
   return t;
 }
 

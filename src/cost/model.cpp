@@ -292,7 +292,9 @@ class Replay {
     Action half = ac;
     half.recvHalf = true;
     half.singleCopy = true;
-    half.work = t_.stepUs + perByte(bytes, t_.singleCopyRate(hot) * std::min(memScale_[a], memScale_[b]));
+    const size_t reads = std::max<size_t>(1, (bytes + transport::kCmaBurstBytes - 1) / transport::kCmaBurstBytes);
+    half.work = t_.stepUs + t_.singleCopyUs * static_cast<double>(reads) +
+                perByte(bytes, t_.singleCopyRate(hot) * std::min(memScale_[a], memScale_[b]));
     half.arrival = start + t_.stepUs + t_.shm.alphaUs;
     half.notBefore = half.arrival;
     const double at = coreSlot(a, std::max(threadFree_[a], start), t_.stepUs);

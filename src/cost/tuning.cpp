@@ -71,7 +71,8 @@ std::string toJson(const Tuning& t) {
             {"copy_cached_gbps", t.copyCachedGbps},
             {"reduce_cached_gbps", t.reduceCachedGbps},
             {"single_copy_cached_gbps", t.singleCopyCachedGbps},
-            {"single_copy_gbps", t.singleCopyGbps}};
+            {"single_copy_gbps", t.singleCopyGbps},
+            {"single_copy_us", t.singleCopyUs}};
   if (!t.copyCurve.empty()) j["copy_curve"] = t.copyCurve;
   return j.dump(2) + "\n";
 }
@@ -169,6 +170,7 @@ Result<Tuning> fromJson(std::string_view text) {
   LOOM_TRY(readNumber(j, "reduce_cached_gbps", "", &t.reduceCachedGbps, true));
   LOOM_TRY(readNumber(j, "single_copy_cached_gbps", "", &t.singleCopyCachedGbps, true));
   LOOM_TRY(readNumber(j, "single_copy_gbps", "", &t.singleCopyGbps, true));
+  LOOM_TRY(readNumber(j, "single_copy_us", "", &t.singleCopyUs, true));
   LOOM_TRY(readCurve(j, &t.copyCurve));
   return t;
 }

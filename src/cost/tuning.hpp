@@ -51,6 +51,9 @@ struct Tuning {
   // there (9-11.6 GB/s against 14.5-14.8 on this VM), which a ring stream does not show.
   double singleCopyCachedGbps = 0;
   double singleCopyGbps = 0;
+  // What one read call (process_vm_readv, up to transport::kCmaBurstBytes) costs beyond its bytes:
+  // 1.3 us on the AMD EPYC VM, where a 16 KiB read took 2.5 us against 1.2 at the rate (0: none).
+  double singleCopyUs = 0;
   double wakeUs = 20;          // extra per message when ranks share cores (more ranks than cores)
   // memcpy on one core against its working set (source + destination bytes), ascending: where
   // the caches end, and how far memory falls below the rates above (measured at a working set of

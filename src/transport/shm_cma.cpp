@@ -28,7 +28,6 @@ namespace {
 std::atomic<uint64_t> published{0};  // testhooks::singleCopySends
 std::atomic<uint64_t> revoked{0};    // testhooks::singleCopyRevokes
 constexpr size_t kStageBytes = 256 << 10;   // stays in cache between the copy and the reduce
-constexpr size_t kBurstBytes = 4 << 20;     // per progress pass: other peers are served meanwhile
 }  // namespace
 
 void FabricImpl::probeCma(int rank, Peer& p) {
@@ -118,7 +117,7 @@ bool FabricImpl::readCma(int rank, Peer& p, RecvOp& rv, const char* slot) {
                                  rv.bytes), rank));
     return false;
   }
-  const size_t end = std::min(rv.bytes, rv.pos + kBurstBytes);
+  const size_t end = std::min(rv.bytes, rv.pos + kCmaBurstBytes);
   while (rv.pos < end) {
     // Reduce chunks are multiples of every element size, and so is the message.
     const size_t len = rv.sink.reduce ? std::min(end - rv.pos, kStageBytes) : end - rv.pos;

@@ -27,4 +27,8 @@ inline size_t shmFragBytes(size_t bytes, size_t slotBytes) {
 // A one-way single-copy message below this size (shm_cma.cpp, FabricImpl::cmaPays).
 constexpr size_t kCmaOneWayBytes = 1 << 20;
 
+// A single-copy read takes at most this much per call (process_vm_readv) and progress pass:
+// other peers are served between.
+constexpr size_t kCmaBurstBytes = 4 << 20;
+
 }  // namespace loom::transport

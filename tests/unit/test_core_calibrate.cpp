@@ -51,8 +51,11 @@ TEST(Calibrate, MeasuresSaneFiguresWithinTwoSeconds) {
   if (canReadOwnMemory()) {
     EXPECT_GT(t->singleCopyGbps, 0.01);
     EXPECT_LT(t->singleCopyGbps, 1000.0);
+    EXPECT_GE(t->singleCopyUs, 0.0);
+    EXPECT_LT(t->singleCopyUs, 1000.0);
   } else {
     EXPECT_EQ(t->singleCopyGbps, 0.0);
+    EXPECT_EQ(t->singleCopyUs, 0.0);
   }
 }
 

@@ -175,6 +175,17 @@ TEST(CostModel, SingleCopyWhereTheTransportTakesIt) {
   auto hot = estimate(hotRead, cached, shape(Coll::Broadcast, count), Algo::Tree);
   ASSERT_TRUE(hot.isOk());
   EXPECT_NEAR(hot->us, 2.0 + 100000 / 5e3, 1e-6);
+  // Each read call (up to 4 MiB) costs single_copy_us beyond its bytes: a 9 MiB message, three.
+  Tuning perCall = simple();
+  perCall.singleCopyUs = 3;
+  Placement w = two;
+  w.shmCmaBytes = 32 << 10;
+  auto one = estimate(perCall, w, shape(Coll::Broadcast, count), Algo::Tree);
+  const size_t nine = (9 << 20) / 4;
+  auto three = estimate(perCall, w, shape(Coll::Broadcast, nine), Algo::Tree);
+  ASSERT_TRUE(one.isOk() && three.isOk());
+  EXPECT_NEAR(one->us, 2.0 + 3.0 + 100000 / 1e4, 1e-6);
+  EXPECT_NEAR(three->us, 2.0 + 3 * 3.0 + (9 << 20) / 1e4, 1e-6);
 }
 
 // A direct allgather sends every block from the user's input, so over shm each goes single copy,
@@ -520,6 +531,7 @@ TEST(Tuning, JsonRoundTrip) {
   t.tcp.duplexGbps = 2.9;
   t.singleCopyCachedGbps = 17;
   t.singleCopyGbps = 9.5;
+  t.singleCopyUs = 1.25;
   auto back = fromJson(toJson(t));
   ASSERT_TRUE(back.isOk()) << back.status().message();
   back.value().source = t.source;
@@ -542,6 +554,7 @@ TEST(Tuning, MalformedFilesNameTheField) {
       {R"({"links": {"tcp": {"duplex_gbps": "x"}}})", "links.tcp.duplex_gbps: expected a number"},
       {R"({"single_copy_cached_gbps": "x"})", "single_copy_cached_gbps: expected a number"},
       {R"({"single_copy_gbps": []})", "single_copy_gbps: expected a number"},
+      {R"({"single_copy_us": "1"})", "single_copy_us: expected a number"},
       {R"({"reduce_gbps": 0})", "reduce_gbps: expected a positive number"},
       {R"({"fingerprint": 7})", "fingerprint: expected a string"},
       {R"({"copy_curve": 3})", "copy_curve: expected an array"},
