@@ -14,25 +14,31 @@ std::vector<size_t> Communicator::chunkCandidates() const {
   return cost::chunkCandidates(chunkBytes_);
 }
 
-Result<cost::Choice> Communicator::predict(algo::Coll coll, size_t count, loomDataType_t type) const {
+namespace {
+
+// What the cost model needs of a call (rank, ranks and hosts come from the placement).
+algo::CollArgs shapeOf(algo::Coll coll, size_t count, loomDataType_t type, size_t chunkBytes) {
   algo::CollArgs shape;
   shape.coll = coll;
   shape.count = count;
   shape.elemSize = mem::typeSize(type);
-  shape.chunkBytes = chunkBytes_;
-  return cost::choose(tuning_, placement_, shape, chunkCandidates(), mem::isNarrowFloat(type));
+  shape.chunkBytes = chunkBytes;
+  return shape;
+}
+
+}  // namespace
+
+Result<cost::Choice> Communicator::predict(algo::Coll coll, size_t count, loomDataType_t type) const {
+  return cost::choose(tuning_, placement_, shapeOf(coll, count, type, chunkBytes_), chunkCandidates(),
+                      mem::isNarrowFloat(type));
 }
 
 Result<cost::Estimate> Communicator::estimateCall(algo::Coll coll, size_t count, loomDataType_t type, bool loop) {
   const size_t elem = mem::typeSize(type);
   auto p = pick(coll, count, type, count * elem);
   if (!p.isOk()) return p.takeStatus();
-  algo::CollArgs shape;
-  shape.coll = coll;
-  shape.count = count;
-  shape.elemSize = elem;
-  shape.chunkBytes = p->chunkBytes;
-  return cost::estimate(tuning_, placement_, shape, p->algo, mem::isNarrowFloat(type), loop);
+  return cost::estimate(tuning_, placement_, shapeOf(coll, count, type, p->chunkBytes), p->algo,
+                        mem::isNarrowFloat(type), loop);
 }
 
 // LOOM_ALGO names a pipelined algorithm: its chunk is still the model's (unless LOOM_CHUNK_SIZE
@@ -40,22 +46,9 @@ Result<cost::Estimate> Communicator::estimateCall(algo::Coll coll, size_t count,
 // model's, so the two measured apart (1.12-1.35x in the accuracy races). Where the model cannot
 // price it, the default: the call reports what is wrong.
 size_t Communicator::modelChunk(algo::Algo a, algo::Coll coll, size_t count, loomDataType_t type) const {
-  algo::CollArgs shape;
-  shape.coll = coll;
-  shape.count = count;
-  shape.elemSize = mem::typeSize(type);
-  size_t best = chunkBytes_;
-  double bestUs = 0;
-  for (size_t chunk : chunkCandidates()) {
-    shape.chunkBytes = chunk;
-    auto e = cost::estimate(tuning_, placement_, shape, a, mem::isNarrowFloat(type), true);
-    if (!e.isOk()) return chunkBytes_;
-    if (bestUs == 0 || e->loopUs < bestUs) {
-      bestUs = e->loopUs;
-      best = chunk;
-    }
-  }
-  return best;
+  auto c = cost::chooseChunk(tuning_, placement_, shapeOf(coll, count, type, chunkBytes_), a, chunkCandidates(),
+                             mem::isNarrowFloat(type));
+  return c.isOk() ? c->best.chunkBytes : chunkBytes_;
 }
 
 Result<Communicator::Pick> Communicator::pick(algo::Coll coll, size_t count, loomDataType_t type, size_t selectBytes) {

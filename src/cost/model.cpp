@@ -303,7 +303,7 @@ class Replay {
     busy_[a][kLatency] += t_.stepUs;
     sent_[a][0] += bytes;
     sent_[a][2] += 1;
-    queueOnThread(b, std::max(half.arrival, ready_[b][ac.b.step]), half);
+    queueOnThread(b, half);
     finishMessage(ac);
   }
 
@@ -408,7 +408,7 @@ class Replay {
     sent_[a][tcp ? 1 : 0] += bytes;
     sent_[a][2] += 1;
     complete(ac.a, sendEnd);
-    queueOnThread(b, std::max(half.arrival, ready_[b][ac.b.step]), half);
+    queueOnThread(b, half);
     finishMessage(ac);  // the pair's next message may start: rings and sockets are FIFO
   }
 
@@ -455,7 +455,7 @@ class Replay {
     }
     if (st.kind == StepKind::Copy || st.kind == StepKind::Reduce) {
       ++localEnabled_[r];
-      queueOnThread(r, ready_[r][i], {{r, i}, {-1, 0}});
+      queueOnThread(r, {{r, i}, {-1, 0}});
       return;
     }
     // A message runs once both of its ends are enabled, in FIFO order per ordered pair.
@@ -518,8 +518,10 @@ class Replay {
   // core's timeline before an earlier, longer one.
   static int threadKind(const Action& ac) { return ac.recvHalf ? 0 : 1; }
   size_t roomOnThread(int r) const { return sleeps_[r] ? 8 : 1; }
-  void queueOnThread(int r, double key, Action ac) {
-    ac.threadKey = key;
+  void queueOnThread(int r, Action ac) {
+    // Ready: a local step once its dependencies are done, a receiving half once its data is in too.
+    ac.threadKey = ac.recvHalf ? std::max(ac.arrival, ready_[r][ac.b.step]) : ready_[r][ac.a.step];
+    const double key = ac.threadKey;
     auto& queued = threadQueued_[r][threadKind(ac)];
     if (queued.size() < roomOnThread(r) || key < *queued.rbegin()) {  // among the first ready: in
       queued.insert(key);
@@ -711,6 +713,24 @@ Result<Estimate> estimate(const Tuning& t, const Placement& where, algo::CollArg
   return e;
 }
 
+Result<Choice> chooseChunk(const Tuning& t, const Placement& where, const algo::CollArgs& shape, algo::Algo a,
+                           const std::vector<size_t>& chunks, bool lowPrecision) {
+  Choice c;
+  const std::vector<size_t> tries = usesChunks(a) && !chunks.empty() ? chunks : std::vector<size_t>{shape.chunkBytes};
+  for (size_t chunk : tries) {
+    algo::CollArgs s = shape;
+    s.chunkBytes = chunk;
+    auto e = estimate(t, where, s, a, lowPrecision, true);
+    if (!e.isOk()) return e.takeStatus();
+    // A chunk larger than the data changes nothing: list such a twin once.
+    const Estimate* last = c.candidates.empty() ? nullptr : &c.candidates.back();
+    if (last && last->us == e->us && last->messages == e->messages) continue;
+    c.candidates.push_back(e.value());
+    if (c.candidates.size() == 1 || e->loopUs < c.best.loopUs) c.best = e.value();
+  }
+  return c;
+}
+
 Result<Choice> choose(const Tuning& t, const Placement& where, const algo::CollArgs& shape,
                       const std::vector<size_t>& chunks, bool lowPrecision) {
   Choice c;
@@ -720,17 +740,9 @@ Result<Choice> choose(const Tuning& t, const Placement& where, const algo::CollA
   };
   for (algo::Algo a : algo::algorithmsFor(shape.coll)) {
     if (algo::algoName(a) == "hier" && where.numHosts() < 2) continue;  // same as its intra-host part
-    std::vector<size_t> tries = usesChunks(a) && !chunks.empty() ? chunks : std::vector<size_t>{shape.chunkBytes};
-    for (size_t chunk : tries) {
-      algo::CollArgs s = shape;
-      s.chunkBytes = chunk;
-      auto e = estimate(t, where, s, a, lowPrecision, true);
-      if (!e.isOk()) return e.takeStatus();
-      // A chunk larger than the data changes nothing: list such a twin once.
-      const Estimate* last = c.candidates.empty() ? nullptr : &c.candidates.back();
-      if (last && last->algo == a && last->us == e->us && last->messages == e->messages) continue;
-      consider(e.value());
-    }
+    auto one = chooseChunk(t, where, shape, a, chunks, lowPrecision);
+    if (!one.isOk()) return one.takeStatus();
+    for (const Estimate& e : one->candidates) consider(e);
   }
   if (where.boardFits(shape.coll, shape.count, shape.elemSize)) {
     auto e = estimate(t, where, shape, algo::Algo::Board, lowPrecision, true);

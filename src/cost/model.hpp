@@ -114,6 +114,11 @@ struct Choice {
 Result<Choice> choose(const Tuning& t, const Placement& where, const algo::CollArgs& shape,
                       const std::vector<size_t>& chunks = {}, bool lowPrecision = false);
 
+// choose() for one algorithm: each of `chunks` where it pipelines (else shape.chunkBytes only). A
+// forced algorithm runs the chunk this picks (core/selection.cpp).
+Result<Choice> chooseChunk(const Tuning& t, const Placement& where, const algo::CollArgs& shape, algo::Algo a,
+                           const std::vector<size_t>& chunks, bool lowPrecision = false);
+
 // The chunk sizes selection tries around a base: base / 4, base, base * 4.
 std::vector<size_t> chunkCandidates(size_t base);
 

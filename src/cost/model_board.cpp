@@ -55,7 +55,7 @@ Result<Estimate> estimateBoard(const Tuning& t, const Placement& where, const al
     // One-to-many and many-to-one calls overlap: the posting side runs ahead, so a loop costs the
     // busiest core's work per call. Where every rank reads every rank, each call waits for all.
     const bool overlaps = shape.coll == Coll::Broadcast || shape.coll == Coll::Reduce;
-    e.loopUs = overlaps ? std::max(maxWork, sumWork / cores) : worst;
+    e.loopUs = overlaps ? e.busiestCoreUs : worst;
   }
   return e;
 }
