@@ -192,6 +192,15 @@ LOOM_API loomResult_t loomEstimateRepeated(loomComm_t comm, loomCollective_t col
                                            loomDataType_t datatype, const char** algorithm,
                                            double* microsecondsPerCall);
 
+/* Host memory for communication buffers, as NCCL's ncclMemAlloc: page-aligned, and from 2 MiB
+ * up aligned to 2 MiB and advised to use transparent huge pages, which a peer on the same host
+ * reads two to three times faster in a single copy than memory of 4 KiB pages (see
+ * docs/performance.md). Zero-filled. Free it with loomMemFree; any buffer works with every call,
+ * this one is only faster. loomMemFree(NULL) does nothing; a pointer loomMemAlloc did not return
+ * is loomInvalidArgument. */
+LOOM_API loomResult_t loomMemAlloc(void** ptr, size_t size);
+LOOM_API loomResult_t loomMemFree(void* ptr);
+
 /* Sends and receives issued between these calls (on this thread) run as one step at
  * loomGroupEnd, which blocks until they are complete. Groups nest. */
 LOOM_API loomResult_t loomGroupStart(void);

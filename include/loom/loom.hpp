@@ -70,6 +70,40 @@ class Request {
   loomComm_t comm_ = nullptr;
 };
 
+// `count` elements of T in loomMemAlloc's memory (zero-filled), freed with the object; no memory
+// for a count of 0.
+template <typename T>
+class HostBuffer {
+ public:
+  explicit HostBuffer(size_t count) : n_(count) {
+    if (count == 0) return;
+    if (count > SIZE_MAX / sizeof(T)) throw Error(loomInvalidArgument, "HostBuffer: count * sizeof(T) overflows");
+    void* p = nullptr;
+    check(loomMemAlloc(&p, count * sizeof(T)));
+    p_ = static_cast<T*>(p);
+  }
+  HostBuffer(HostBuffer&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  HostBuffer& operator=(HostBuffer&& o) noexcept {
+    if (this != &o) {
+      loomMemFree(p_);
+      p_ = std::exchange(o.p_, nullptr);
+      n_ = std::exchange(o.n_, 0);
+    }
+    return *this;
+  }
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+  ~HostBuffer() { loomMemFree(p_); }
+
+  T* data() const { return p_; }
+  size_t size() const { return n_; }
+  T& operator[](size_t i) const { return p_[i]; }
+
+ private:
+  T* p_ = nullptr;
+  size_t n_ = 0;
+};
+
 class Comm {
  public:
   // From loomrun, torchrun, mpirun or srun variables.

@@ -23,6 +23,7 @@
 #include "core/executor.hpp"
 #include "core/progress_board.hpp"
 #include "core/request.hpp"
+#include "os/host_memory.hpp"
 
 namespace loom::core {
 
@@ -122,7 +123,7 @@ class Engine {
   std::vector<int> failedPeers_;
 
   std::mutex driveMu_;     // held by the thread running an operation
-  std::vector<uint8_t> scratch_;  // under driveMu_
+  os::HostMemory scratch_;  // under driveMu_
   RunMemory runMemory_;           // under driveMu_
   uint64_t boardCalls_ = 0;       // under driveMu_: board calls run so far (their numbering)
   std::thread thread_;

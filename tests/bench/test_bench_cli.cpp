@@ -230,6 +230,24 @@ TEST(BenchCli, InjectedWrongResultIsCaught) {
   EXPECT_EQ(lines.back().at("wrong"), 8);
 }
 
+// -R 1: the buffers come from loomMemAlloc (huge pages from 2 MiB), sizes spanning that boundary,
+// every result checked.
+TEST(BenchCli, LoomMemoryBuffers) {
+  ProcResult res = runBench(2, {"allgather,broadcast,allreduce", "-b", "1M", "-e", "4M", "-f", "4", "-n", "2", "-w",
+                                "1", "-c", "1", "-R", "1"});
+  SCOPED_TRACE(res.output);
+  ASSERT_FALSE(res.timedOut);
+  ASSERT_EQ(res.exitCode, 0);
+  EXPECT_NE(res.output.find("buffers: loomMemAlloc (-R 1)"), std::string::npos);
+  EXPECT_NE(res.output.find("# Out of bounds values : 0 OK"), std::string::npos);
+  Parsed p = parseTable(res.output);
+  ASSERT_EQ(p.rows.size(), 3u);
+  for (const auto& rows : p.rows) {
+    ASSERT_EQ(rows.size(), 2u);
+    for (const auto& r : rows) EXPECT_TRUE(r.wrong[0] == "0" && r.wrong[1] == "0");
+  }
+}
+
 TEST(BenchCli, NoCheckPrintsNA) {
   ProcResult res = runBench(2, {"broadcast", "-b", "1K", "-e", "1K", "-c", "0", "-n", "2", "-r", "1"},
                             {"LOOM_BENCH_CORRUPT=1"});
@@ -260,6 +278,7 @@ TEST(BenchCli, BadFlagsExitTwo) {
       {{"allreduce", "--algos", "ring,tree,ring"}, "--algos: 'ring' is listed twice"},
       {{"allreduce", "--algos", "ring", "--algo", "tree"}, "give one of them"},
       {{"allreduce", "--algos", "ring", "--rounds", "0"}, "--rounds"},
+      {{"allreduce", "-R", "2"}, "--local_register: Value 2 not in range 0 to 1"},
   };
   for (const auto& [args, message] : cases) {
     std::vector<std::string> argv{LOOM_TOOL, "bench"};

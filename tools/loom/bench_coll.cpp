@@ -86,11 +86,31 @@ Layout layoutFor(Coll c, size_t requestedBytes, size_t typeSize, int nranks) {
   return l;
 }
 
-void BenchBuffers::reserveFor(const Layout& layout, size_t elem) {
-  // Written, so that timing runs touch real pages.
-  const size_t s = sendBytes(layout, elem), r = recvBytes(layout, elem);
-  if (send.size() < s) send.assign(s, 0);
-  if (recv.size() < r) recv.assign(r, 0);
+bool BenchBuffer::growTo(size_t bytes) {
+  if (bytes <= n_) return true;
+  release();
+  void* p = nullptr;
+  if (loomMemory_) {
+    if (loomMemAlloc(&p, bytes) != loomSuccess) p = nullptr;
+  } else {
+    p = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
+  }
+  if (!p) return false;
+  p_ = static_cast<uint8_t*>(p);
+  n_ = bytes;
+  std::memset(p_, 0, n_);
+  return true;
+}
+
+void BenchBuffer::release() {
+  if (loomMemory_) loomMemFree(p_);
+  else std::free(p_);
+  p_ = nullptr;
+  n_ = 0;
+}
+
+bool BenchBuffers::reserveFor(const Layout& layout, size_t elem) {
+  return send.growTo(sendBytes(layout, elem)) && recv.growTo(recvBytes(layout, elem));
 }
 
 CollRun::CollRun(Coll c, loomComm_t comm, int rank, int nranks, loomDataType_t type, loomRedOp_t op, int root,
@@ -98,7 +118,7 @@ CollRun::CollRun(Coll c, loomComm_t comm, int rank, int nranks, loomDataType_t t
     : coll_(c), comm_(comm), rank_(rank), nranks_(nranks), type_(type), op_(hasOp(c) ? op : loomSum),
       root_(hasRoot(c) ? root : -1), elem_(mem::typeSize(type)),
       layout_(layoutFor(c, requestedBytes, elem_, nranks)) {
-  buffers.reserveFor(layout_, elem_);
+  if (!buffers.reserveFor(layout_, elem_)) throw std::bad_alloc();  // runBench reserved the largest already
   send_ = {buffers.send.data(), BenchBuffers::sendBytes(layout_, elem_)};
   recv_ = {buffers.recv.data(), BenchBuffers::recvBytes(layout_, elem_)};
   fillInputs(false);

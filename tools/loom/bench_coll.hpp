@@ -42,35 +42,36 @@ struct Layout {
 };
 Layout layoutFor(Coll c, size_t requestedBytes, size_t typeSize, int nranks);
 
-// Page-aligned storage, as device buffers are: malloc'd neighbours sit 16 bytes past a multiple
-// of 4 KiB from each other, glibc's memcpy between such addresses crawls (src/mem/copy.hpp), and
-// the bench would time the allocator's placement rather than the library.
-template <typename T>
-struct PageAllocator {
-  using value_type = T;
-  PageAllocator() = default;
-  template <typename U>
-  PageAllocator(const PageAllocator<U>&) {}
-  T* allocate(size_t n) {
-    const size_t bytes = (n * sizeof(T) + 4095) / 4096 * 4096;
-    void* p = std::aligned_alloc(4096, bytes);
-    if (!p) throw std::bad_alloc();
-    return static_cast<T*>(p);
-  }
-  void deallocate(T* p, size_t) { std::free(p); }
-  bool operator==(const PageAllocator&) const { return true; }
-};
-using PageBuffer = std::vector<uint8_t, PageAllocator<uint8_t>>;
+// One bench buffer: page-aligned plain memory (-R 0), as device buffers are aligned (malloc'd
+// neighbours sit 16 bytes past a multiple of 4 KiB from each other, glibc's memcpy between such
+// addresses crawls (src/mem/copy.hpp), and the bench would time the allocator's placement rather
+// than the library), or loomMemAlloc's memory (-R 1: huge pages, as nccl-tests' -R uses
+// ncclMemAlloc).
+class BenchBuffer {
+ public:
+  explicit BenchBuffer(bool loomMemory) : loomMemory_(loomMemory) {}
+  BenchBuffer(const BenchBuffer&) = delete;
+  BenchBuffer& operator=(const BenchBuffer&) = delete;
+  ~BenchBuffer() { release(); }
+  // At least `bytes`, zero-filled and written (so that timing runs touch real pages); the old
+  // contents are dropped. False: out of memory (the buffer is then empty).
+  bool growTo(size_t bytes);
+  uint8_t* data() const { return p_; }
+  size_t size() const { return n_; }
 
-// A sweep's buffers, allocated once at its largest layout, as nccl-tests and the bench/compare
-// peers allocate theirs: on this VM the first passes over freshly allocated pages run slow (a
-// 32 MiB memcpy into new, memset pages: 14-19 ms, then 3-4.6 ms, settling at 2.4 ms by the
-// sixth), so buffers made anew for every size timed that at the large sizes' few iterations.
+ private:
+  void release();
+  bool loomMemory_;
+  uint8_t* p_ = nullptr;
+  size_t n_ = 0;
+};
+
 struct BenchBuffers {
-  PageBuffer send, recv;
+  explicit BenchBuffers(bool loomMemory) : send(loomMemory), recv(loomMemory) {}
+  BenchBuffer send, recv;
   // Grows (never shrinks) to hold `layout` of `elem`-byte elements (+1 element each, so that a
   // zero count still has a valid pointer), touching every new page.
-  void reserveFor(const Layout& layout, size_t elem);
+  bool reserveFor(const Layout& layout, size_t elem);
   static size_t sendBytes(const Layout& l, size_t elem) { return (l.sendCount + 1) * elem; }
   static size_t recvBytes(const Layout& l, size_t elem) { return (l.recvCount + 1) * elem; }
 };

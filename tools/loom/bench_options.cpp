@@ -218,6 +218,12 @@ ParseOutcome parseOptions(int argc, char** argv) {
                  "0: issue the iterations as nonblocking requests, then wait; 1: blocking calls")
       ->capture_default_str()
       ->check(CLI::Range(0, 1));
+  int registered = 0;
+  app.add_option("-R,--local_register", registered,
+                 "0: plain page-aligned buffers; 1: buffers from loomMemAlloc (huge pages), as nccl-tests' -R 1 "
+                 "allocates with ncclMemAlloc")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1));
   app.add_option("-J,--output_file", o.jsonFile, "append JSON lines (one per row) to this file");
   app.add_flag("--explain", o.explain, "print the cost model's predicted time and algorithm beside each measurement");
   app.add_option("--algo", o.algo, "force algorithms: sets LOOM_ALGO (e.g. ring, tree, 'allreduce:0-64K=tree')");
@@ -248,6 +254,7 @@ ParseOutcome parseOptions(int argc, char** argv) {
   }
   o.check = check == 1;
   o.blocking = blocking == 1;
+  o.loomMemory = registered == 1;
   return {std::move(o), 0};
 }
 

@@ -32,6 +32,7 @@ struct Options {
   std::string algo;
   std::vector<std::string> algos;  // --algos: race these (bare algorithm names or "auto") in one run
   int rounds = 5;                  // --rounds: interleaved rounds per --algos row (the median is kept)
+  bool loomMemory = false;  // -R 1: buffers from loomMemAlloc
   bool explain = false;  // print the cost model's prediction beside each measurement
   int threads = 0;  // -g: ranks as threads of this process (0: not asked)
 };

@@ -45,7 +45,8 @@ void Report::preamble(const std::vector<RankInfo>& ranks) {
              "agg: {}\n",
              nranks_, o_.minBytes, o_.maxBytes, step, o_.warmup, o_.iters, o_.check ? 1 : 0, o_.blocking ? 1 : 0,
              aggName(o_.agg));
-  fmt::print("# transport: {}  algo: {}\n#\n# Using ranks\n", transport_, algo_);
+  fmt::print("# transport: {}  algo: {}  buffers: {}\n#\n# Using ranks\n", transport_, algo_,
+             o_.loomMemory ? "loomMemAlloc (-R 1)" : "page-aligned (-R 0)");
   for (size_t r = 0; r < ranks.size(); ++r)
     fmt::print("#  Rank {:2} Pid {:6} on {:>10}\n", r, ranks[r].pid, ranks[r].host);
   std::fflush(stdout);

@@ -104,12 +104,14 @@ int runRank(loomComm_t comm, const Options& o, const std::vector<Contender>& con
   if (report) report->preamble(ranks);
 
   const std::vector<size_t> sizes = sizeSweep(o);
-  BenchBuffers buffers;
+  BenchBuffers buffers(o.loomMemory);
   if (!sizes.empty())
     for (Coll coll : o.colls)
       for (loomDataType_t type : o.types) {
         const size_t elem = mem::typeSize(type);
-        buffers.reserveFor(layoutFor(coll, sizes.back(), elem, c.nranks), elem);
+        if (!buffers.reserveFor(layoutFor(coll, sizes.back(), elem, c.nranks), elem))
+          fatal(c, fmt::format("allocating buffers for {} bytes{}", sizes.back(), o.loomMemory ? " (loomMemAlloc)" : ""),
+                loomSystemError);
       }
   for (Coll coll : o.colls) {
     if (report) {
