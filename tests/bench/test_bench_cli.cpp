@@ -165,6 +165,7 @@ void checkRun(int n, const std::vector<std::string>& colls, bool threads) {
     EXPECT_EQ(j.at("iters"), 3);
     EXPECT_EQ(j.at("warmup"), 1);
     EXPECT_EQ(j.at("agg"), "avg");
+    EXPECT_EQ(j.at("local_register"), 0);
     for (const char* h : {"oop", "ip"}) {
       const auto& half = j.at(h);
       const double t = half.at("time_us").get<double>();
@@ -233,8 +234,10 @@ TEST(BenchCli, InjectedWrongResultIsCaught) {
 // -R 1: the buffers come from loomMemAlloc (huge pages from 2 MiB), sizes spanning that boundary,
 // every result checked.
 TEST(BenchCli, LoomMemoryBuffers) {
+  const std::string json = tempPath("loommem");
+  std::remove(json.c_str());
   ProcResult res = runBench(2, {"allgather,broadcast,allreduce", "-b", "1M", "-e", "4M", "-f", "4", "-n", "2", "-w",
-                                "1", "-c", "1", "-R", "1"});
+                                "1", "-c", "1", "-R", "1", "-J", json});
   SCOPED_TRACE(res.output);
   ASSERT_FALSE(res.timedOut);
   ASSERT_EQ(res.exitCode, 0);
@@ -246,6 +249,10 @@ TEST(BenchCli, LoomMemoryBuffers) {
     ASSERT_EQ(rows.size(), 2u);
     for (const auto& r : rows) EXPECT_TRUE(r.wrong[0] == "0" && r.wrong[1] == "0");
   }
+  std::vector<nlohmann::json> lines = readJsonLines(json);
+  std::remove(json.c_str());
+  ASSERT_EQ(lines.size(), 7u);  // 3 collectives x 2 sizes, then the summary
+  for (size_t k = 0; k + 1 < lines.size(); ++k) EXPECT_EQ(lines[k].at("local_register"), 1) << lines[k].dump();
 }
 
 TEST(BenchCli, NoCheckPrintsNA) {

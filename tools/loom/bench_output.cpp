@@ -109,6 +109,7 @@ void Report::writeJson(nlohmann::ordered_json& j) {
   j["iters"] = o_.iters;
   j["agg"] = aggName(o_.agg);
   j["check"] = o_.check ? 1 : 0;
+  j["local_register"] = o_.loomMemory ? 1 : 0;
   fmt::print(json_, "{}\n", j.dump());
   std::fflush(json_);
 }
