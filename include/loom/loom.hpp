@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -74,6 +75,8 @@ class Request {
 // for a count of 0.
 template <typename T>
 class HostBuffer {
+  static_assert(std::is_trivially_copyable_v<T>, "HostBuffer hands out zero-filled memory as T without constructing T");
+
  public:
   explicit HostBuffer(size_t count) : n_(count) {
     if (count == 0) return;

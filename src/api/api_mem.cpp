@@ -1,9 +1,11 @@
 // Host memory for communication buffers (loomMemAlloc, loomMemFree), as NCCL's ncclMemAlloc.
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <new>
 
 #include "api/handles.hpp"
 #include "os/host_memory.hpp"
@@ -36,7 +38,11 @@ LOOM_API loomResult_t loomMemAlloc(void** ptr, size_t size) {
   void* p = m.value().data();
   auto& a = allocations();
   std::lock_guard lock(a.mu);
-  a.live.emplace(reinterpret_cast<uintptr_t>(p), std::move(m.value()));
+  try {
+    a.live.emplace(reinterpret_cast<uintptr_t>(p), std::move(m.value()));
+  } catch (const std::bad_alloc&) {  // the map's node; the mapping is released on the way out
+    return fail(nullptr, loom::systemError("loomMemAlloc: recording the allocation", ENOMEM));
+  }
   *ptr = p;
   return loomSuccess;
 }

@@ -106,13 +106,9 @@ Status Engine::execute(Operation& op) {
 
 Status Engine::executeSchedule(Operation& op) {
   if (op.plan) {
-    const size_t need = op.plan->schedule.scratchBytes;
-    if (need > 0 && scratch_.size() < need) {  // huge pages: peers read scratch in single copies too
-      auto m = os::HostMemory::allocate(need);
-      if (!m.isOk()) return m.status();
-      scratch_ = std::move(m.value());
-    }
-    op.buffers.scratch = static_cast<uint8_t*>(scratch_.data());
+    size_t need = op.plan->schedule.scratchBytes;
+    if (scratch_.size() < need) scratch_.resize(need);
+    op.buffers.scratch = scratch_.data();
   }
   if (op.before) op.before();
   const bool onBoard = board_ && op.seq;

@@ -23,7 +23,6 @@
 #include "core/executor.hpp"
 #include "core/progress_board.hpp"
 #include "core/request.hpp"
-#include "os/host_memory.hpp"
 
 namespace loom::core {
 
@@ -123,7 +122,7 @@ class Engine {
   std::vector<int> failedPeers_;
 
   std::mutex driveMu_;     // held by the thread running an operation
-  os::HostMemory scratch_;  // under driveMu_
+  std::vector<uint8_t> scratch_;  // under driveMu_
   RunMemory runMemory_;           // under driveMu_
   uint64_t boardCalls_ = 0;       // under driveMu_: board calls run so far (their numbering)
   std::thread thread_;

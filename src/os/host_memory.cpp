@@ -34,6 +34,7 @@ void HostMemory::release() {
   if (data_) ::munmap(data_, size_);
   data_ = nullptr;
   size_ = 0;
+  huge_ = false;
 }
 
 Result<HostMemory> HostMemory::allocate(size_t bytes) {

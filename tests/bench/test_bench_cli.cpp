@@ -285,7 +285,7 @@ TEST(BenchCli, BadFlagsExitTwo) {
       {{"allreduce", "--algos", "ring,tree,ring"}, "--algos: 'ring' is listed twice"},
       {{"allreduce", "--algos", "ring", "--algo", "tree"}, "give one of them"},
       {{"allreduce", "--algos", "ring", "--rounds", "0"}, "--rounds"},
-      {{"allreduce", "-R", "2"}, "--local_register: Value 2 not in range 0 to 1"},
+      {{"allreduce", "-R", "2"}, "--local_register"},
   };
   for (const auto& [args, message] : cases) {
     std::vector<std::string> argv{LOOM_TOOL, "bench"};
