@@ -371,6 +371,12 @@ std::vector<std::array<double, 2>> measureCopyCurve() {
   return curve;
 }
 
+// One single-copy read call, this process reading itself: false where the OS forbids it.
+bool readOwnMemory(void* dst, const void* src, size_t bytes) {
+  iovec local{dst, bytes}, remote{const_cast<void*>(src), bytes};
+  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(bytes);
+}
+
 // A single-copy read as the transport makes it (shm_cma.cpp: process_vm_readv, 4 MiB per call)
 // of 16 MiB, this process reading itself; 0 where the OS forbids it (the transport then keeps the
 // ring too).
@@ -379,10 +385,7 @@ double measureSingleCopyRead() {
   std::vector<uint8_t> src(kBytes, 1), dst(kBytes, 2);
   bool ok = true;
   const double gbps = rateGbps(kBytes, [&] {
-    for (size_t off = 0; ok && off < kBytes; off += kBurst) {
-      iovec local{dst.data() + off, kBurst}, remote{src.data() + off, kBurst};
-      ok = process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(kBurst);
-    }
+    for (size_t off = 0; ok && off < kBytes; off += kBurst) ok = readOwnMemory(dst.data() + off, src.data() + off, kBurst);
   });
   return ok && dst[kBytes - 1] == 1 ? gbps : 0;
 }
@@ -397,10 +400,8 @@ double measureSingleCopyCallUs() {
     for (int r = 0; r < 5; ++r) {
       const auto t0 = Clock::now();
       constexpr int kCalls = 200;
-      for (int i = 0; i < kCalls; ++i) {
-        iovec local{dst.data(), bytes}, remote{src.data(), bytes};
-        if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != static_cast<ssize_t>(bytes)) return -1.0;
-      }
+      for (int i = 0; i < kCalls; ++i)
+        if (!readOwnMemory(dst.data(), src.data(), bytes)) return -1.0;
       rounds.push_back(secondsSince(t0) * 1e6 / kCalls);
     }
     std::nth_element(rounds.begin(), rounds.begin() + 2, rounds.end());

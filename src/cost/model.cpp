@@ -725,8 +725,7 @@ Result<Choice> chooseChunk(const Tuning& t, const Placement& where, const algo::
     // A chunk larger than the data changes nothing: list such a twin once.
     const Estimate* last = c.candidates.empty() ? nullptr : &c.candidates.back();
     if (last && last->us == e->us && last->messages == e->messages) continue;
-    c.candidates.push_back(e.value());
-    if (c.candidates.size() == 1 || e->loopUs < c.best.loopUs) c.best = e.value();
+    c.add(e.value());
   }
   return c;
 }
@@ -734,20 +733,16 @@ Result<Choice> chooseChunk(const Tuning& t, const Placement& where, const algo::
 Result<Choice> choose(const Tuning& t, const Placement& where, const algo::CollArgs& shape,
                       const std::vector<size_t>& chunks, bool lowPrecision) {
   Choice c;
-  auto consider = [&c](const Estimate& e) {
-    c.candidates.push_back(e);
-    if (c.candidates.size() == 1 || e.loopUs < c.best.loopUs) c.best = e;
-  };
   for (algo::Algo a : algo::algorithmsFor(shape.coll)) {
     if (algo::algoName(a) == "hier" && where.numHosts() < 2) continue;  // same as its intra-host part
     auto one = chooseChunk(t, where, shape, a, chunks, lowPrecision);
     if (!one.isOk()) return one.takeStatus();
-    for (const Estimate& e : one->candidates) consider(e);
+    for (const Estimate& e : one->candidates) c.add(e);
   }
   if (where.boardFits(shape.coll, shape.count, shape.elemSize)) {
     auto e = estimate(t, where, shape, algo::Algo::Board, lowPrecision, true);
     if (!e.isOk()) return e.takeStatus();
-    consider(e.value());
+    c.add(e.value());
   }
   if (c.candidates.empty())
     return invalidArgument(fmt::format("cost model: no algorithm implements {}", algo::collName(shape.coll)));

@@ -104,6 +104,11 @@ Result<Estimate> estimateBoard(const Tuning& t, const Placement& where, const al
 struct Choice {
   Estimate best;
   std::vector<Estimate> candidates;  // every algorithm (and chunk size tried), in catalogue order
+  // Lists e; it becomes the best if its time per call in a loop is less (ties: the one listed first).
+  void add(const Estimate& e) {
+    candidates.push_back(e);
+    if (candidates.size() == 1 || e.loopUs < best.loopUs) best = e;
+  }
 };
 
 // Every algorithm implementing the collective, with each of `chunks` for those that pipeline

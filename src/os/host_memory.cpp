@@ -6,7 +6,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <string>
-#include <utility>
 
 namespace loom::os {
 namespace {
@@ -15,27 +14,7 @@ size_t roundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
 }  // namespace
 
-HostMemory::HostMemory(HostMemory&& o) noexcept
-    : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), huge_(std::exchange(o.huge_, false)) {}
-
-HostMemory& HostMemory::operator=(HostMemory&& o) noexcept {
-  if (this != &o) {
-    release();
-    data_ = std::exchange(o.data_, nullptr);
-    size_ = std::exchange(o.size_, 0);
-    huge_ = std::exchange(o.huge_, false);
-  }
-  return *this;
-}
-
-HostMemory::~HostMemory() { release(); }
-
-void HostMemory::release() {
-  if (data_) ::munmap(data_, size_);
-  data_ = nullptr;
-  size_ = 0;
-  huge_ = false;
-}
+void Unmap::operator()(void* p) const { ::munmap(p, bytes); }
 
 Result<HostMemory> HostMemory::allocate(size_t bytes) {
   if (bytes == 0) return invalidArgument("host memory of 0 bytes");
@@ -57,8 +36,7 @@ Result<HostMemory> HostMemory::allocate(size_t bytes) {
     start = aligned;
   }
   HostMemory m;
-  m.data_ = start;
-  m.size_ = len;
+  m.map_ = std::unique_ptr<void, Unmap>(start, Unmap{len});
   // Best effort: a kernel without transparent huge pages refuses the advice, and the memory
   // still works with small pages.
   m.huge_ = huge && ::madvise(start, len, MADV_HUGEPAGE) == 0;

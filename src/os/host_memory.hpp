@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 
 #include "core/status.hpp"
 
@@ -13,29 +14,27 @@ namespace loom::os {
 
 inline constexpr size_t kHugePageBytes = size_t(2) << 20;
 
+// HostMemory's deleter: munmap of the whole mapping.
+struct Unmap {
+  size_t bytes = 0;
+  void operator()(void* p) const;
+};
+
 class HostMemory {
  public:
-  HostMemory() = default;
-  HostMemory(HostMemory&& o) noexcept;
-  HostMemory& operator=(HostMemory&& o) noexcept;
-  HostMemory(const HostMemory&) = delete;
-  HostMemory& operator=(const HostMemory&) = delete;
-  ~HostMemory();
-
   // Zero-filled (anonymous memory) and not yet faulted in: the first touch places each page
   // (NUMA first touch). bytes == 0 fails.
   static Result<HostMemory> allocate(size_t bytes);
 
-  void* data() const { return data_; }
-  size_t size() const { return size_; }  // the mapping: bytes rounded up to the page (or 2 MiB)
+  void* data() const { return map_.get(); }
+  // The mapping: bytes rounded up to the page (or 2 MiB); 0 once moved from.
+  size_t size() const { return map_ ? map_.get_deleter().bytes : 0; }
   // Whether the kernel accepted the huge-page advice (it still grants huge pages only where it
   // has them; none below 2 MiB).
-  bool hugePageAdvice() const { return huge_; }
+  bool hugePageAdvice() const { return map_ && huge_; }
 
  private:
-  void release();
-  void* data_ = nullptr;
-  size_t size_ = 0;
+  std::unique_ptr<void, Unmap> map_;  // moves leave it empty: nothing is unmapped twice
   bool huge_ = false;
 };
 

@@ -208,6 +208,16 @@ TEST(BenchCli, TypesOpsRoots) {
   }
 }
 
+// The table has `colls` collectives of `rows` rows each, and every half's #wrong reads `wrong`.
+void expectWrongInEveryRow(const std::string& output, size_t colls, size_t rows, const std::string& wrong) {
+  Parsed p = parseTable(output);
+  ASSERT_EQ(p.rows.size(), colls);
+  for (const auto& perColl : p.rows) {
+    ASSERT_EQ(perColl.size(), rows);
+    for (const auto& r : perColl) EXPECT_TRUE(r.wrong[0] == wrong && r.wrong[1] == wrong);
+  }
+}
+
 TEST(BenchCli, InjectedWrongResultIsCaught) {
   const std::string json = tempPath("corrupt");
   std::remove(json.c_str());
@@ -218,12 +228,7 @@ TEST(BenchCli, InjectedWrongResultIsCaught) {
   ASSERT_FALSE(res.timedOut);
   EXPECT_NE(res.exitCode, 0);
   EXPECT_NE(res.output.find("# Out of bounds values : 8 FAILED"), std::string::npos);  // 4 rows x 2 halves
-  Parsed p = parseTable(res.output);
-  ASSERT_EQ(p.rows.size(), 2u);
-  for (const auto& rows : p.rows) {
-    ASSERT_EQ(rows.size(), 2u);
-    for (const auto& r : rows) EXPECT_TRUE(r.wrong[0] == "1" && r.wrong[1] == "1");
-  }
+  expectWrongInEveryRow(res.output, 2, 2, "1");
   std::vector<nlohmann::json> lines = readJsonLines(json);
   std::remove(json.c_str());
   ASSERT_EQ(lines.size(), 5u);
@@ -243,12 +248,7 @@ TEST(BenchCli, LoomMemoryBuffers) {
   ASSERT_EQ(res.exitCode, 0);
   EXPECT_NE(res.output.find("buffers: loomMemAlloc (-R 1)"), std::string::npos);
   EXPECT_NE(res.output.find("# Out of bounds values : 0 OK"), std::string::npos);
-  Parsed p = parseTable(res.output);
-  ASSERT_EQ(p.rows.size(), 3u);
-  for (const auto& rows : p.rows) {
-    ASSERT_EQ(rows.size(), 2u);
-    for (const auto& r : rows) EXPECT_TRUE(r.wrong[0] == "0" && r.wrong[1] == "0");
-  }
+  expectWrongInEveryRow(res.output, 3, 2, "0");
   std::vector<nlohmann::json> lines = readJsonLines(json);
   std::remove(json.c_str());
   ASSERT_EQ(lines.size(), 7u);  // 3 collectives x 2 sizes, then the summary

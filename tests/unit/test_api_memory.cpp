@@ -110,6 +110,21 @@ TEST(ApiMemory, LargeAllocationsAskForHugePages) {
   }
 }
 
+TEST(ApiMemory, HostMemoryMovesHandOverTheMapping) {
+  auto m = loom::os::HostMemory::allocate(3 * kMiB);
+  ASSERT_TRUE(m.isOk());
+  void* p = m.value().data();
+  EXPECT_EQ(m.value().size(), 4 * kMiB);  // whole huge pages
+  loom::os::HostMemory a = std::move(m.value());
+  EXPECT_EQ(a.data(), p);
+  EXPECT_EQ(a.size(), 4 * kMiB);
+  EXPECT_EQ(m.value().data(), nullptr);
+  EXPECT_EQ(m.value().size(), 0u);
+  EXPECT_FALSE(m.value().hugePageAdvice());
+  static_cast<uint8_t*>(a.data())[a.size() - 1] = 7;  // still mapped, whole
+  EXPECT_EQ(static_cast<uint8_t*>(p)[a.size() - 1], 7);
+}
+
 TEST(ApiMemory, CollectivesRunOnLoomMemory) {
   constexpr int kRanks = 2;
   constexpr size_t kCount = 3 * kMiB / sizeof(float) + 5;  // several huge pages, and a tail
