@@ -23,6 +23,7 @@ struct Options {
   double factor = 1;  // >1: multiply; otherwise add `increment`
   size_t increment = 0;
   int iters = 20, warmup = 5, check = 1, agg = 1, root = 0, blocking = 0;
+  int localRegister = 0;  // -R 1: buffers from loomMemAlloc (peer_buffer.hpp)
   std::string type = "float", op = "sum", json, algo = "default", transport = "unknown";
   int np = 0;           // gloo_bench: ranks to fork
   int timeoutSec = 600;  // gloo_bench: whole-job limit
@@ -45,7 +46,7 @@ inline size_t parseBytes(const char* s) {
   if (why) std::fprintf(stderr, "%s: %s\n", prog, why);
   std::fprintf(stderr,
                "usage: %s COLLECTIVE|all [-b min] [-e max] [-f factor | -i incr] [-n iters] [-w warmup]\n"
-               "       [-c 0|1] [-o sum] [-d float] [-r root] [-a 0|1|2|3] [-z 0|1] [-J file]\n"
+               "       [-c 0|1] [-o sum] [-d float] [-r root] [-a 0|1|2|3] [-z 0|1] [-R 0|1] [-J file]\n"
                "       [--algo NAME] [--transport LABEL] [--np N] [--timeout S]\n"
                "collectives: allreduce allgather reducescatter broadcast alltoall\n",
                prog);
@@ -74,6 +75,7 @@ inline Options parseOptions(int argc, char** argv) {
     else if (a == "-r") o.root = std::atoi(next());
     else if (a == "-a") o.agg = std::atoi(next());
     else if (a == "-z") o.blocking = std::atoi(next());
+    else if (a == "-R") o.localRegister = std::atoi(next());
     else if (a == "-J") o.json = next();
     else if (a == "--algo") o.algo = next();
     else if (a == "--transport") o.transport = next();
@@ -98,6 +100,7 @@ inline Options parseOptions(int argc, char** argv) {
   if (o.type != "float") usage(prog, "only -d float is supported by the reference programs");
   if (o.op != "sum") usage(prog, "only -o sum is supported by the reference programs");
   if (o.iters < 1 || o.warmup < 0) usage(prog, "-n must be >= 1 and -w >= 0");
+  if (o.localRegister != 0 && o.localRegister != 1) usage(prog, "-R must be 0 (plain buffers) or 1 (loomMemAlloc)");
   if (o.factor <= 1 && o.increment == 0) o.increment = o.maxBytes;  // a single size
   return o;
 }
@@ -175,8 +178,9 @@ inline const char* aggName(int a) {
 }
 
 inline void printHeader(const char* tool, int nranks, const Options& o) {
-  std::printf("# %s: nranks %d, iters %d, warmup %d, check %d, agg %s, algo %s, transport %s\n", tool, nranks,
-              o.iters, o.warmup, o.check, aggName(o.agg), o.algo.c_str(), o.transport.c_str());
+  std::printf("# %s: nranks %d, iters %d, warmup %d, check %d, agg %s, algo %s, transport %s, buffers %s\n", tool,
+              nranks, o.iters, o.warmup, o.check, aggName(o.agg), o.algo.c_str(), o.transport.c_str(),
+              o.localRegister ? "loomMemAlloc (-R 1)" : "plain (-R 0)");
   std::printf("#%11s %12s %8s %6s %6s %10s %8s %8s %6s %10s %8s %8s %6s\n", "size", "count", "type", "redop", "root",
               "oop_us", "algbw", "busbw", "#wrong", "ip_us", "algbw", "busbw", "#wrong");
 }
@@ -211,7 +215,8 @@ inline double report(const char* tool, Coll c, int nranks, const Options& o, con
     };
     mode("oop", oop, oa, ob);
     mode("ip", ip, ia, ib);
-    std::fprintf(json, ",\"iters\":%d,\"warmup\":%d,\"agg\":\"%s\"}\n", o.iters, o.warmup, aggName(o.agg));
+    std::fprintf(json, ",\"iters\":%d,\"warmup\":%d,\"agg\":\"%s\",\"local_register\":%d}\n", o.iters, o.warmup,
+                 aggName(o.agg), o.localRegister);
     std::fflush(json);
   }
   return oop.have ? ob : ib;

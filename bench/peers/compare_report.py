@@ -161,6 +161,7 @@ def markdown(results):
          f"{m['date']} on `{m['host']}` ({m['cpus']} CPUs; load average {m['loadavg_start'][0]:.1f} at start, "
          f"{m['loadavg_end'][0]:.1f} at end), git `{m['git']}`, {m['reps']} interleaved repetitions, "
          f"{m['seconds']:.0f} s. Command: `bench/compare {' '.join(m['argv'])}`.", "",
+         f"Buffers: {BUFFER_TEXT[m.get('buffers', 'plain')]}.", "",
          f"Timing: {m['timing']}. busbw in GB/s (1e9 B/s). Ratios are loom/peer busbw (> 1: loom faster).", "",
          f"Machine ceilings measured in this run: single-core memcpy **{mach['memcpy_gbps']:.2f} GB/s**, "
          f"loopback TCP (one socket) **{mach['tcp_loopback_gbps']:.2f} GB/s**.", ""]
@@ -325,6 +326,10 @@ def write_all(results, out):
 
 # ---------------------------------------------------------------- baseline
 
+BUFFER_TEXT = {"plain": "plain (`std::vector` in the reference programs, page-aligned in `loom bench`)",
+               "loomMemAlloc": "every library's from `loomMemAlloc` (2 MiB aligned, huge pages advised; `-R 1`)"}
+
+
 def _ratio_keys(results):
     out = {}
     for c in results["cases"]:
@@ -339,12 +344,14 @@ def update_baseline(results, path, tolerance):
     if os.path.exists(path):
         with open(path) as f:
             base = json.load(f)
-    ratios = base.get("ratios", {})
+    same_kind = base.get("buffers", "plain") == results["meta"].get("buffers", "plain")
+    ratios = base.get("ratios", {}) if same_kind else {}  # a baseline holds one kind of buffer
     ratios.update(_ratio_keys(results))
     base = {"comment": "loom/peer busbw ratios (medians) from bench/compare --update-baseline; keys are "
                        "transport/ranks/collective/size/peer. --check fails when a ratio drops by more than tolerance.",
             "tolerance": tolerance if tolerance is not None else base.get("tolerance", 0.25),
-            "updated": results["meta"]["date"], "git": results["meta"]["git"], "ratios": dict(sorted(ratios.items()))}
+            "updated": results["meta"]["date"], "git": results["meta"]["git"],
+            "buffers": results["meta"].get("buffers", "plain"), "ratios": dict(sorted(ratios.items()))}
     with open(path, "w") as f:
         json.dump(base, f, indent=1)
         f.write("\n")
@@ -356,6 +363,9 @@ def check_baseline(results, path, tolerance):
     with open(path) as f:
         base = json.load(f)
     tol = tolerance if tolerance is not None else base.get("tolerance", 0.25)
+    run_buf, base_buf = results["meta"].get("buffers", "plain"), base.get("buffers", "plain")
+    if run_buf != base_buf:
+        return False, f"check: this run used {run_buf} buffers and the baseline {base_buf}; their ratios do not compare"
     cur = _ratio_keys(results)
     common = sorted(set(cur) & set(base.get("ratios", {})))
     if not common:

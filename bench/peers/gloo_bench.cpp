@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "bench_common.hpp"
+#include "peer_buffer.hpp"
 
 namespace {
 
@@ -157,7 +158,7 @@ int rankMain(int rank, int nranks, const std::string& storeDir, const peers::Opt
   const auto sizes = peers::sizeSweep(o);
   size_t maxElems = 1;
   for (size_t sz : sizes) maxElems = std::max(maxElems, sz / sizeof(float) + nranks);
-  std::vector<float> send(maxElems, 1.0f), recv(maxElems, 0.0f);
+  peers::FloatBuffer send(maxElems, 1.0f, o.localRegister), recv(maxElems, 0.0f, o.localRegister);
   double sumBus = 0;
   int nres = 0;
   long totalWrong = 0;

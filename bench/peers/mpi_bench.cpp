@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench_common.hpp"
+#include "peer_buffer.hpp"
 
 namespace {
 
@@ -71,8 +72,8 @@ int main(int argc, char** argv) {
   const auto sizes = peers::sizeSweep(o);
   size_t maxElems = 1;
   for (size_t sz : sizes) maxElems = std::max(maxElems, sz / sizeof(float) + nranks);
-  // Buffers sized for the largest case and touched once, so page faults stay out of the timing.
-  std::vector<float> send(maxElems, 1.0f), recv(maxElems, 0.0f);
+  // Buffers sized for the largest case (FloatBuffer fills them once).
+  peers::FloatBuffer send(maxElems, 1.0f, o.localRegister), recv(maxElems, 0.0f, o.localRegister);
   double sumBus = 0;
   int nres = 0;
   long totalWrong = 0;

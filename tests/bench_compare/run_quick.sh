@@ -41,4 +41,15 @@ if "$src/bench/compare" --rerender --check --baseline "$base" --out "$out" >"$ou
   echo "FAIL: --check passed against a baseline twice as fast"; exit 1
 fi
 grep -q "REGRESSED" "$out/check.txt" || { echo "FAIL: --check did not name the regressions"; cat "$out/check.txt"; exit 1; }
+# A run on the other kind of buffer (--hugepages) is not checked against a plain-buffer baseline.
+python3 - "$out/results.json" <<'PY' || exit 1
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["meta"]["buffers"] = "loomMemAlloc"
+json.dump(r, open(sys.argv[1], "w"))
+PY
+if "$src/bench/compare" --rerender --check --baseline "$base" --out "$out" >"$out/check.txt"; then
+  echo "FAIL: --check compared loomMemAlloc ratios with a plain-buffer baseline"; exit 1
+fi
+grep -q "do not compare" "$out/check.txt" || { echo "FAIL: buffer mismatch not named"; cat "$out/check.txt"; exit 1; }
 echo "PASS"
