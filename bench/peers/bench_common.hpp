@@ -23,7 +23,7 @@ struct Options {
   double factor = 1;  // >1: multiply; otherwise add `increment`
   size_t increment = 0;
   int iters = 20, warmup = 5, check = 1, agg = 1, root = 0, blocking = 0;
-  int localRegister = 0;  // -R 1: buffers from loomMemAlloc (peer_buffer.hpp)
+  int loomMemory = 0;  // -R 1: buffers from loomMemAlloc (peer_buffer.hpp)
   std::string type = "float", op = "sum", json, algo = "default", transport = "unknown";
   int np = 0;           // gloo_bench: ranks to fork
   int timeoutSec = 600;  // gloo_bench: whole-job limit
@@ -75,7 +75,7 @@ inline Options parseOptions(int argc, char** argv) {
     else if (a == "-r") o.root = std::atoi(next());
     else if (a == "-a") o.agg = std::atoi(next());
     else if (a == "-z") o.blocking = std::atoi(next());
-    else if (a == "-R") o.localRegister = std::atoi(next());
+    else if (a == "-R" || a == "--local_register") o.loomMemory = std::atoi(next());
     else if (a == "-J") o.json = next();
     else if (a == "--algo") o.algo = next();
     else if (a == "--transport") o.transport = next();
@@ -100,7 +100,7 @@ inline Options parseOptions(int argc, char** argv) {
   if (o.type != "float") usage(prog, "only -d float is supported by the reference programs");
   if (o.op != "sum") usage(prog, "only -o sum is supported by the reference programs");
   if (o.iters < 1 || o.warmup < 0) usage(prog, "-n must be >= 1 and -w >= 0");
-  if (o.localRegister != 0 && o.localRegister != 1) usage(prog, "-R must be 0 (plain buffers) or 1 (loomMemAlloc)");
+  if (o.loomMemory != 0 && o.loomMemory != 1) usage(prog, "-R must be 0 (plain buffers) or 1 (loomMemAlloc)");
   if (o.factor <= 1 && o.increment == 0) o.increment = o.maxBytes;  // a single size
   return o;
 }
@@ -180,7 +180,7 @@ inline const char* aggName(int a) {
 inline void printHeader(const char* tool, int nranks, const Options& o) {
   std::printf("# %s: nranks %d, iters %d, warmup %d, check %d, agg %s, algo %s, transport %s, buffers %s\n", tool,
               nranks, o.iters, o.warmup, o.check, aggName(o.agg), o.algo.c_str(), o.transport.c_str(),
-              o.localRegister ? "loomMemAlloc (-R 1)" : "plain (-R 0)");
+              o.loomMemory ? "loomMemAlloc (-R 1)" : "page-aligned (-R 0)");
   std::printf("#%11s %12s %8s %6s %6s %10s %8s %8s %6s %10s %8s %8s %6s\n", "size", "count", "type", "redop", "root",
               "oop_us", "algbw", "busbw", "#wrong", "ip_us", "algbw", "busbw", "#wrong");
 }
@@ -216,7 +216,7 @@ inline double report(const char* tool, Coll c, int nranks, const Options& o, con
     mode("oop", oop, oa, ob);
     mode("ip", ip, ia, ib);
     std::fprintf(json, ",\"iters\":%d,\"warmup\":%d,\"agg\":\"%s\",\"local_register\":%d}\n", o.iters, o.warmup,
-                 aggName(o.agg), o.localRegister);
+                 aggName(o.agg), o.loomMemory);
     std::fflush(json);
   }
   return oop.have ? ob : ib;

@@ -155,13 +155,24 @@ def plot_name(t, r, coll):
     return f"{coll}_{t}_{r}ranks.svg"
 
 
+# What the buffers were (meta "buffers"); results and baselines before the key were "vector".
+BUFFER_TEXT = {"page-aligned": "page-aligned in every program (`-R 0`)",
+               "loomMemAlloc": "every library's from `loomMemAlloc` (2 MiB aligned, huge pages advised; `-R 1`)",
+               "vector": "`std::vector` in the reference programs, page-aligned in `loom bench` (before 2026-12-06)"}
+
+
+def buffers_of(results_or_baseline):
+    meta = results_or_baseline.get("meta", results_or_baseline)
+    return meta.get("buffers", "vector")
+
+
 def markdown(results):
     m, mach = results["meta"], results["machine"]
     L = ["# Loom vs Open MPI vs Gloo", "",
          f"{m['date']} on `{m['host']}` ({m['cpus']} CPUs; load average {m['loadavg_start'][0]:.1f} at start, "
          f"{m['loadavg_end'][0]:.1f} at end), git `{m['git']}`, {m['reps']} interleaved repetitions, "
          f"{m['seconds']:.0f} s. Command: `bench/compare {' '.join(m['argv'])}`.", "",
-         f"Buffers: {BUFFER_TEXT[m.get('buffers', 'plain')]}.", "",
+         f"Buffers: {BUFFER_TEXT.get(buffers_of(results), buffers_of(results))}.", "",
          f"Timing: {m['timing']}. busbw in GB/s (1e9 B/s). Ratios are loom/peer busbw (> 1: loom faster).", "",
          f"Machine ceilings measured in this run: single-core memcpy **{mach['memcpy_gbps']:.2f} GB/s**, "
          f"loopback TCP (one socket) **{mach['tcp_loopback_gbps']:.2f} GB/s**.", ""]
@@ -232,7 +243,8 @@ def summary_text(results):
                      f"{_fmt(b['loom']['busbw'] if b['loom'] else None):>7s} {_fmt(b['mpi']['busbw'] if b['mpi'] else None):>7s} "
                      f"{_fmt(g):>7s} {_fmt(c['ratios'].get('mpi'), 2):>8s} {_fmt(c['ratios'].get('gloo_best'), 2):>8s}")
     mach = results["machine"]
-    lines.append(f"memcpy {mach['memcpy_gbps']:.2f} GB/s, loopback TCP {mach['tcp_loopback_gbps']:.2f} GB/s")
+    lines.append(f"memcpy {mach['memcpy_gbps']:.2f} GB/s, loopback TCP {mach['tcp_loopback_gbps']:.2f} GB/s; "
+                 f"buffers {buffers_of(results)}")
     return "\n".join(lines)
 
 
@@ -326,10 +338,6 @@ def write_all(results, out):
 
 # ---------------------------------------------------------------- baseline
 
-BUFFER_TEXT = {"plain": "plain (`std::vector` in the reference programs, page-aligned in `loom bench`)",
-               "loomMemAlloc": "every library's from `loomMemAlloc` (2 MiB aligned, huge pages advised; `-R 1`)"}
-
-
 def _ratio_keys(results):
     out = {}
     for c in results["cases"]:
@@ -344,14 +352,16 @@ def update_baseline(results, path, tolerance):
     if os.path.exists(path):
         with open(path) as f:
             base = json.load(f)
-    same_kind = base.get("buffers", "plain") == results["meta"].get("buffers", "plain")
-    ratios = base.get("ratios", {}) if same_kind else {}  # a baseline holds one kind of buffer
+    if base.get("ratios") and buffers_of(base) != buffers_of(results):
+        return (f"update-baseline: {path} holds ratios measured on {buffers_of(base)} buffers and this run used "
+                f"{buffers_of(results)}; a baseline holds one kind (name another file with --baseline, or remove it)")
+    ratios = base.get("ratios", {})
     ratios.update(_ratio_keys(results))
     base = {"comment": "loom/peer busbw ratios (medians) from bench/compare --update-baseline; keys are "
                        "transport/ranks/collective/size/peer. --check fails when a ratio drops by more than tolerance.",
             "tolerance": tolerance if tolerance is not None else base.get("tolerance", 0.25),
             "updated": results["meta"]["date"], "git": results["meta"]["git"],
-            "buffers": results["meta"].get("buffers", "plain"), "ratios": dict(sorted(ratios.items()))}
+            "buffers": buffers_of(results), "ratios": dict(sorted(ratios.items()))}
     with open(path, "w") as f:
         json.dump(base, f, indent=1)
         f.write("\n")
@@ -363,9 +373,9 @@ def check_baseline(results, path, tolerance):
     with open(path) as f:
         base = json.load(f)
     tol = tolerance if tolerance is not None else base.get("tolerance", 0.25)
-    run_buf, base_buf = results["meta"].get("buffers", "plain"), base.get("buffers", "plain")
-    if run_buf != base_buf:
-        return False, f"check: this run used {run_buf} buffers and the baseline {base_buf}; their ratios do not compare"
+    if buffers_of(results) != buffers_of(base):
+        return None, (f"check: this run used {buffers_of(results)} buffers and the baseline {buffers_of(base)}; "
+                      "their ratios do not compare")
     cur = _ratio_keys(results)
     common = sorted(set(cur) & set(base.get("ratios", {})))
     if not common:

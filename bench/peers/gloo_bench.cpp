@@ -158,7 +158,7 @@ int rankMain(int rank, int nranks, const std::string& storeDir, const peers::Opt
   const auto sizes = peers::sizeSweep(o);
   size_t maxElems = 1;
   for (size_t sz : sizes) maxElems = std::max(maxElems, sz / sizeof(float) + nranks);
-  peers::FloatBuffer send(maxElems, 1.0f, o.localRegister), recv(maxElems, 0.0f, o.localRegister);
+  peers::FloatBuffer send(maxElems, 1.0f, o.loomMemory), recv(maxElems, 0.0f, o.loomMemory);
   double sumBus = 0;
   int nres = 0;
   long totalWrong = 0;

@@ -54,6 +54,17 @@ void prepare(Coll c, bool ip, const peers::Shape& s, int rank, int root, float* 
   }
 }
 
+// A failed allocation ends the whole job with a message (a plain exit would leave mpirun waiting).
+peers::FloatBuffer bufferOrAbort(size_t elems, float fill, bool loomMemory) {
+  try {
+    return peers::FloatBuffer(elems, fill, loomMemory);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mpi_bench: %s\n", e.what());
+    MPI_Abort(MPI_COMM_WORLD, 2);
+    std::abort();  // MPI_Abort does not return
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,7 +84,7 @@ int main(int argc, char** argv) {
   size_t maxElems = 1;
   for (size_t sz : sizes) maxElems = std::max(maxElems, sz / sizeof(float) + nranks);
   // Buffers sized for the largest case (FloatBuffer fills them once).
-  peers::FloatBuffer send(maxElems, 1.0f, o.localRegister), recv(maxElems, 0.0f, o.localRegister);
+  peers::FloatBuffer send = bufferOrAbort(maxElems, 1.0f, o.loomMemory), recv = bufferOrAbort(maxElems, 0.0f, o.loomMemory);
   double sumBus = 0;
   int nres = 0;
   long totalWrong = 0;

@@ -1,46 +1,50 @@
-// The reference programs' benchmark buffers (mpi_bench, gloo_bench): plain, or with -R 1 the
-// memory `loom bench -R 1` runs on.
+// The reference programs' benchmark buffers (mpi_bench, gloo_bench), allocated as `loom bench`
+// allocates its own (BenchBuffer in tools/loom/bench_coll.cpp), so every library copies between
+// buffers of the same alignment and page size.
 #pragma once
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
-#include <vector>
+#include <memory>
+#include <stdexcept>
+#include <string>
 
 #include <loom/loom.h>
 
 namespace peers {
 
-// A benchmark buffer, filled with `fill` once so page faults stay out of the timing. With -R 1 it
-// comes from loomMemAlloc (2 MiB aligned, huge pages advised), the memory `loom bench -R 1` runs on:
-// bench/compare --hugepages hands every library the same kind of pages. Otherwise a plain vector.
+// Frees what FloatBuffer allocated, the way it was allocated.
+struct FloatBufferFree {
+  bool loomMemory = false;
+  void operator()(float* p) const {
+    if (loomMemory) loomMemFree(p);
+    else std::free(p);
+  }
+};
+
+// A float buffer filled with `fill` once, so page faults stay out of the timing. Page-aligned by
+// default (a large std::vector starts 16 B past a page, where glibc's memcpy between two such
+// buffers runs its slow path: tuning history in docs/performance.md); with -R 1 from loomMemAlloc
+// (2 MiB aligned, huge pages advised), as `loom bench -R 1`. Throws std::runtime_error on failure.
 class FloatBuffer {
  public:
   FloatBuffer(size_t elems, float fill, bool loomMemory) {
-    if (!loomMemory) {
-      plain_.assign(elems, fill);
-      data_ = plain_.data();
-      return;
-    }
+    const size_t bytes = std::max<size_t>(elems, 1) * sizeof(float);
     void* p = nullptr;
-    loomResult_t rc = loomMemAlloc(&p, elems * sizeof(float));
-    if (rc != loomSuccess) {
-      std::fprintf(stderr, "loomMemAlloc of %zu bytes failed: %s\n", elems * sizeof(float), loomGetErrorString(rc));
-      std::exit(2);
+    if (loomMemory) {
+      if (loomMemAlloc(&p, bytes) != loomSuccess)
+        throw std::runtime_error(std::string("loomMemAlloc: ") + loomGetLastError(nullptr));
+    } else if (!(p = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096))) {
+      throw std::runtime_error("aligned_alloc of " + std::to_string(bytes) + " bytes failed");
     }
-    loomMem_ = p;
-    data_ = static_cast<float*>(p);
-    std::fill(data_, data_ + elems, fill);
+    data_.reset(static_cast<float*>(p));
+    data_.get_deleter().loomMemory = loomMemory;
+    std::fill(data_.get(), data_.get() + elems, fill);
   }
-  ~FloatBuffer() { loomMemFree(loomMem_); }
-  FloatBuffer(const FloatBuffer&) = delete;
-  FloatBuffer& operator=(const FloatBuffer&) = delete;
-  float* data() { return data_; }
+  float* data() { return data_.get(); }
 
  private:
-  std::vector<float> plain_;
-  void* loomMem_ = nullptr;
-  float* data_ = nullptr;
+  std::unique_ptr<float, FloatBufferFree> data_;
 };
 
 }  // namespace peers

@@ -41,15 +41,28 @@ if "$src/bench/compare" --rerender --check --baseline "$base" --out "$out" >"$ou
   echo "FAIL: --check passed against a baseline twice as fast"; exit 1
 fi
 grep -q "REGRESSED" "$out/check.txt" || { echo "FAIL: --check did not name the regressions"; cat "$out/check.txt"; exit 1; }
-# A run on the other kind of buffer (--hugepages) is not checked against a plain-buffer baseline.
-python3 - "$out/results.json" <<'PY' || exit 1
+# Buffer kinds: this run's (page-aligned) is recorded; ratios measured on loomMemAlloc buffers
+# neither check against nor overwrite a page-aligned baseline (exit 2), and make their own.
+grep -q "Buffers: page-aligned in every program" "$out/results.md" || { echo "FAIL: results.md does not name the buffers"; exit 1; }
+"$src/bench/compare" --rerender --update-baseline --baseline "$out/plain.json" --out "$out" >/dev/null ||
+  { echo "FAIL: --update-baseline into a new file"; exit 1; }
+python3 - "$out/results.json" <<'PY' || { echo "FAIL: could not relabel results.json"; exit 1; }
 import json, sys
 r = json.load(open(sys.argv[1]))
+assert r["meta"]["buffers"] == "page-aligned", r["meta"].get("buffers")
 r["meta"]["buffers"] = "loomMemAlloc"
 json.dump(r, open(sys.argv[1], "w"))
 PY
-if "$src/bench/compare" --rerender --check --baseline "$base" --out "$out" >"$out/check.txt"; then
-  echo "FAIL: --check compared loomMemAlloc ratios with a plain-buffer baseline"; exit 1
-fi
-grep -q "do not compare" "$out/check.txt" || { echo "FAIL: buffer mismatch not named"; cat "$out/check.txt"; exit 1; }
+"$src/bench/compare" --rerender --check --baseline "$out/plain.json" --out "$out" >"$out/check.txt"
+rc=$?
+[ $rc -eq 2 ] && grep -q "do not compare" "$out/check.txt" ||
+  { echo "FAIL: loomMemAlloc ratios checked against a page-aligned baseline (exit $rc)"; cat "$out/check.txt"; exit 1; }
+"$src/bench/compare" --rerender --update-baseline --baseline "$out/plain.json" --out "$out" >"$out/update.txt" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "holds ratios measured on page-aligned" "$out/update.txt" ||
+  { echo "FAIL: a page-aligned baseline overwritten with loomMemAlloc ratios (exit $rc)"; cat "$out/update.txt"; exit 1; }
+grep -q "Buffers: every library's from .loomMemAlloc." "$out/results.md" || { echo "FAIL: results.md buffers line"; exit 1; }
+"$src/bench/compare" --rerender --update-baseline --check --baseline "$out/huge.json" --out "$out" >"$out/check.txt" ||
+  { echo "FAIL: a loomMemAlloc baseline of its own"; cat "$out/check.txt"; exit 1; }
+grep -q '"buffers": "loomMemAlloc"' "$out/huge.json" || { echo "FAIL: the baseline does not record its kind"; exit 1; }
 echo "PASS"
