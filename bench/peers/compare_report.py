@@ -176,6 +176,9 @@ def markdown(results):
          f"Timing: {m['timing']}. busbw in GB/s (1e9 B/s). Ratios are loom/peer busbw (> 1: loom faster).", "",
          f"Machine ceilings measured in this run: single-core memcpy **{mach['memcpy_gbps']:.2f} GB/s**, "
          f"loopback TCP (one socket) **{mach['tcp_loopback_gbps']:.2f} GB/s**.", ""]
+    cores = cores_text(results)
+    if cores:
+        L += [cores, ""]
     sizes = sorted({c["size"] for c in results["cases"]})
     ks = key_sizes(sizes)
     L += ["## Summary: loom/MPI and loom/Gloo busbw ratios at key sizes", "",
@@ -231,6 +234,23 @@ def markdown(results):
     return "\n".join(L)
 
 
+# A cache line's round trip between the two CPUs above which they share no cache (the AMD VM:
+# 54-72 ns sharing one, 325-370 ns not).
+FAR_CORES_NS = 150
+
+
+def cores_text(results):
+    """How far apart the cores were during the run, from the round trip measured before each launch."""
+    ns = [x["c2c_ns"] for x in results.get("launches", []) if x.get("c2c_ns")]
+    if not ns:
+        return ""
+    far = sum(x > FAR_CORES_NS for x in ns)
+    return (f"Cores: a cache line's round trip between the first two CPUs, measured before each launch, "
+            f"{min(ns):.0f}-{max(ns):.0f} ns (median {statistics.median(ns):.0f}); {far} of {len(ns)} launches "
+            f"above {FAR_CORES_NS} ns: there the host had placed the vCPUs on cores that share no cache (or "
+            f"preempted one), and shared-memory transfers run up to 3x slower (docs/performance.md).")
+
+
 def summary_text(results):
     lines = ["case                      size   loom    MPI     Gloo   loom/MPI loom/Gloo"]
     ks = key_sizes(sorted({c["size"] for c in results["cases"]}))
@@ -245,6 +265,8 @@ def summary_text(results):
     mach = results["machine"]
     lines.append(f"memcpy {mach['memcpy_gbps']:.2f} GB/s, loopback TCP {mach['tcp_loopback_gbps']:.2f} GB/s; "
                  f"buffers {buffers_of(results)}")
+    if cores_text(results):
+        lines.append(cores_text(results))
     return "\n".join(lines)
 
 

@@ -21,6 +21,11 @@ r = json.load(open(sys.argv[1]))
 libs = {lib for c in r["cases"] for lib in c["libs"]}
 ratios = [c["ratios"].get("mpi") for c in r["cases"] if c["ratios"].get("mpi")]
 ok = {"loom", "mpi", "gloo"} <= libs and ratios and r["machine"]["memcpy_gbps"] > 0 and r["machine"]["tcp_loopback_gbps"] > 0
+# Each launch records the cores' round trip just before it (where two CPUs are there to measure).
+import os
+if len(os.sched_getaffinity(0)) >= 2:
+    ok = ok and r["launches"] and all(x["c2c_ns"] and x["c2c_ns"] > 0 for x in r["launches"])
+    ok = ok and "Cores: a cache line's round trip" in open(sys.argv[1].replace("results.json", "results.md")).read()
 print("libraries:", sorted(libs), "cases:", len(r["cases"]), "memcpy", r["machine"]["memcpy_gbps"], "tcp", r["machine"]["tcp_loopback_gbps"])
 sys.exit(0 if ok else 1)
 PY
