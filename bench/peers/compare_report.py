@@ -234,8 +234,8 @@ def markdown(results):
     return "\n".join(L)
 
 
-# A cache line's round trip between the two CPUs above which they share no cache (the AMD VM:
-# 54-72 ns sharing one, 325-370 ns not).
+# A cache line's round trip between the first two CPUs above which they count as far apart (the AMD
+# development VM: about 48-80 ns in one phase, 315-370 ns in the other, as its host moves the vCPUs).
 FAR_CORES_NS = 150
 
 
@@ -245,10 +245,10 @@ def cores_text(results):
     if not ns:
         return ""
     far = sum(x > FAR_CORES_NS for x in ns)
-    return (f"Cores: a cache line's round trip between the first two CPUs, measured before each launch, "
-            f"{min(ns):.0f}-{max(ns):.0f} ns (median {statistics.median(ns):.0f}); {far} of {len(ns)} launches "
-            f"above {FAR_CORES_NS} ns: there the host had placed the vCPUs on cores that share no cache (or "
-            f"preempted one), and shared-memory transfers run up to 3x slower (docs/performance.md).")
+    return (f"Cores: a cache line's round trip between the first two CPUs, measured just before each launch: "
+            f"{min(ns):.0f}-{max(ns):.0f} ns (median {statistics.median(ns):.0f}); {far} of {len(ns)} measured "
+            f"launches found them more than {FAR_CORES_NS} ns apart (see \"Where the cores are\" in "
+            f"docs/performance.md: on a VM whose host moves its vCPUs, loom's shm transfers ran up to 3x slower then).")
 
 
 def summary_text(results):

@@ -3,7 +3,8 @@
 //   machine_bench tcp [--bytes 2G] [--chunk 4M]      one loopback TCP socket between two processes
 //   machine_bench c2c [--trips 20000] [--reps 3]     a cache line's round trip between two CPUs, ns
 // Each prints one JSON line: {"tool":"machine-bench","test":...,"bytes":...,"gbps":median,"best":...}
-// (c2c: "ns" and "best" instead). Buffers are touched before timing so page faults are not counted.
+// (c2c: "cpus", "trips", "reps", "ns" median and "best" instead). Buffers are touched before timing
+// so page faults are not counted.
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <sched.h>
@@ -141,19 +142,31 @@ int c2cBench(long trips, int reps) {
     return 2;
   }
   alignas(64) static std::atomic<long> line{0};
+  constexpr long kStarting = -1, kUnpinned = -2;
   std::vector<double> ns;
-  pinTo(cpus[0]);
+  if (!pinTo(cpus[0])) {
+    std::fprintf(stderr, "machine_bench c2c: cannot pin to CPU %d\n", cpus[0]);
+    return 2;
+  }
   for (int r = 0; r < reps; ++r) {
-    line.store(-1);
+    line.store(kStarting);
     std::thread echo([&] {
-      pinTo(cpus[1]);
+      if (!pinTo(cpus[1])) {  // both threads on one CPU would measure the scheduler
+        line.store(kUnpinned, std::memory_order_release);
+        return;
+      }
       line.store(0, std::memory_order_release);  // running where it should: the clock may start
       for (long i = 0; i < trips; ++i) {
         while (line.load(std::memory_order_acquire) != 2 * i + 1) {}
         line.store(2 * i + 2, std::memory_order_release);
       }
     });
-    while (line.load(std::memory_order_acquire) != 0) {}
+    while (line.load(std::memory_order_acquire) == kStarting) {}
+    if (line.load() == kUnpinned) {
+      echo.join();
+      std::fprintf(stderr, "machine_bench c2c: cannot pin to CPU %d\n", cpus[1]);
+      return 2;
+    }
     double t0 = nowSec();
     for (long i = 0; i < trips; ++i) {
       line.store(2 * i + 1, std::memory_order_release);
@@ -185,7 +198,7 @@ int main(int argc, char** argv) {
     if (a == "--bytes") bytes = peers::parseBytes(argv[i + 1]);
     else if (a == "--reps") reps = std::max(1, std::atoi(argv[i + 1]));
     else if (a == "--chunk") chunk = std::max<size_t>(1, peers::parseBytes(argv[i + 1]));
-    else if (a == "--trips") trips = std::max(1L, std::atol(argv[i + 1]));
+    else if (a == "--trips") trips = std::clamp(std::strtol(argv[i + 1], nullptr, 10), 1L, 1L << 40);
   }
   if (test == "c2c") return c2cBench(trips, reps);
   return mem ? memcpyBench(bytes, reps) : tcpBench(bytes, chunk, reps);
