@@ -9,11 +9,16 @@ algorithm in interleaved rounds of one run (so the machine's drift slows them al
   selection.md       auto / best forced algorithm per size;
   race.json          every row (each algorithm's median time), for refitting the model offline;
   tuning.json        the calibration the run measured at its start (LOOM_TUNING_FILE) and used.
+Where bench/peers/machine_bench is built (LOOM_BUILD_BENCH), it also measures where the cores are
+before and after each race (accuracy.json "cores", a line in accuracy.md): see docs/performance.md.
 
 usage: bench/accuracy/run.py [--build build/release] [--max 256M] [--iters 3] [--rounds 3]
                              [--transports shm,tcp] [--ranks 2,4] [--out DIR]
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "peers"))
+import cores  # noqa: E402  (where the cores are: bench/peers/cores.py)
 
 COLLS = ["allreduce", "allgather", "reducescatter", "broadcast"]
 ALGOS = "auto,ring,rhd,tree,direct,board"  # a contender that does not run a collective here sits it out
@@ -53,11 +58,16 @@ def main():
         os.unlink(tuning)
     os.environ["LOOM_TUNING_FILE"] = tuning
     rows = []
+    machine_bench = f"{args.build}/bench/peers/machine_bench"
+    core_ns = []  # before and after each race; None where machine_bench is not built
     for transport in args.transports.split(","):
         for n in [int(x) for x in args.ranks.split(",")]:
             # Small sizes need many calls to rise above the noise; large ones a few.
-            rows += race(args.build, transport, n, "1K", "1M", 200, 20, args.rounds)
-            rows += race(args.build, transport, n, "4M", args.max, args.iters, 1, args.rounds)
+            for lo, hi, iters, warmup in (("1K", "1M", 200, 20), ("4M", args.max, args.iters, 1)):
+                before = cores.round_trip_ns(machine_bench)
+                rows += race(args.build, transport, n, lo, hi, iters, warmup, args.rounds)
+                core_ns.append({"transport": transport, "nranks": n, "sizes": [lo, hi], "before_ns": before,
+                                "after_ns": cores.round_trip_ns(machine_bench)})
     with open(os.path.join(args.out, "race.json"), "w") as f:
         json.dump(rows, f, indent=1)
 
@@ -86,6 +96,9 @@ def main():
     errors = [abs(c["error"]) for c in cases]
     overall = statistics.median(errors) if errors else float("nan")
     acc.append(f"\nOverall median |predicted - measured| / measured: **{100 * overall:.0f}%** over {len(errors)} cases.")
+    where = cores.summary([x[k] for x in core_ns for k in ("before_ns", "after_ns")], "before and after each race")
+    if where:
+        acc.append(f"\n{where}")
     within = sum(1 for x in ratios if x <= 1.10)
     sel.append(f"\nAutomatic choice within 10% of the best forced algorithm in {within} of {len(ratios)} cases; "
                f"median auto / best {statistics.median(ratios):.2f}, worst {max(ratios):.2f}.")
@@ -98,7 +111,7 @@ def main():
         with open(os.path.join(args.out, name), "w") as f:
             f.write(f"# {title} (bench/accuracy/run.py)\n\n{how}{text}\n")
     with open(os.path.join(args.out, "accuracy.json"), "w") as f:
-        json.dump({"overall_median_abs_error": overall, "cases": cases}, f, indent=1)
+        json.dump({"overall_median_abs_error": overall, "cases": cases, "cores": core_ns}, f, indent=1)
 
 
 if __name__ == "__main__":

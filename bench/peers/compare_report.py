@@ -10,6 +10,8 @@ import shutil
 import statistics
 import subprocess
 
+import cores  # where the cores are: bench/peers/cores.py
+
 PEERS = ["mpi", "gloo", "gloo-hd"]
 LIB_TITLES = {"loom": "loom", "mpi": "Open MPI", "gloo": "Gloo (ring)", "gloo-hd": "Gloo (halving-doubling)"}
 MIB16 = 16 << 20
@@ -234,21 +236,9 @@ def markdown(results):
     return "\n".join(L)
 
 
-# A cache line's round trip between the first two CPUs above which they count as far apart (the AMD
-# development VM: about 48-80 ns in one phase, 315-370 ns in the other, as its host moves the vCPUs).
-FAR_CORES_NS = 150
-
-
 def cores_text(results):
     """How far apart the cores were during the run, from the round trip measured before each launch."""
-    ns = [x["c2c_ns"] for x in results.get("launches", []) if x.get("c2c_ns")]
-    if not ns:
-        return ""
-    far = sum(x > FAR_CORES_NS for x in ns)
-    return (f"Cores: a cache line's round trip between the first two CPUs, measured just before each launch: "
-            f"{min(ns):.0f}-{max(ns):.0f} ns (median {statistics.median(ns):.0f}); {far} of {len(ns)} measured "
-            f"launches found them more than {FAR_CORES_NS} ns apart (see \"Where the cores are\" in "
-            f"docs/performance.md: on a VM whose host moves its vCPUs, loom's shm transfers ran up to 3x slower then).")
+    return cores.summary([x.get("c2c_ns") for x in results.get("launches", [])], "just before each launch")
 
 
 def summary_text(results):
