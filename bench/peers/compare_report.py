@@ -178,9 +178,9 @@ def markdown(results):
          f"Timing: {m['timing']}. busbw in GB/s (1e9 B/s). Ratios are loom/peer busbw (> 1: loom faster).", "",
          f"Machine ceilings measured in this run: single-core memcpy **{mach['memcpy_gbps']:.2f} GB/s**, "
          f"loopback TCP (one socket) **{mach['tcp_loopback_gbps']:.2f} GB/s**.", ""]
-    cores = cores_text(results)
-    if cores:
-        L += [cores, ""]
+    where = cores_text(results)
+    if where:
+        L += [where, ""]
     sizes = sorted({c["size"] for c in results["cases"]})
     ks = key_sizes(sizes)
     L += ["## Summary: loom/MPI and loom/Gloo busbw ratios at key sizes", "",

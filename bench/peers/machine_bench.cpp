@@ -6,10 +6,10 @@
 // (c2c: "cpus", "trips", "reps", "ns" median and "best" instead). Buffers are touched before timing
 // so page faults are not counted.
 #include <arpa/inet.h>
-#include <pthread.h>
-#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -129,8 +129,8 @@ bool pinTo(int cpu) {
 
 // A cache line bounced between the first two CPUs this process may use, by two pinned threads.
 // On a VM whose host moves its vCPUs, this tells whether they share a cache at the moment (the AMD
-// development VM: 54-72 ns when they do, 325-370 ns when not, and shared-memory transfers between
-// processes then run up to 3x slower).
+// development VM: about 48-80 ns in one phase, 315-370 ns in the other; see "Where the cores are"
+// in docs/performance.md).
 int c2cBench(long trips, int reps) {
   cpu_set_t allowed;
   if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return 2;

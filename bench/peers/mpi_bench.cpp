@@ -84,7 +84,8 @@ int main(int argc, char** argv) {
   size_t maxElems = 1;
   for (size_t sz : sizes) maxElems = std::max(maxElems, sz / sizeof(float) + nranks);
   // Buffers sized for the largest case (FloatBuffer fills them once).
-  peers::FloatBuffer send = bufferOrAbort(maxElems, 1.0f, o.loomMemory), recv = bufferOrAbort(maxElems, 0.0f, o.loomMemory);
+  peers::FloatBuffer send = bufferOrAbort(maxElems, 1.0f, o.loomMemory);
+  peers::FloatBuffer recv = bufferOrAbort(maxElems, 0.0f, o.loomMemory);
   double sumBus = 0;
   int nres = 0;
   long totalWrong = 0;
