@@ -10,7 +10,7 @@ algorithm in interleaved rounds of one run (so the machine's drift slows them al
   race.json          every row (each algorithm's median time), for refitting the model offline;
   tuning.json        the calibration the run measured at its start (LOOM_TUNING_FILE) and used.
 Where bench/peers/machine_bench is built (LOOM_BUILD_BENCH), it also measures where the cores are
-before and after each race (accuracy.json "cores", a line in accuracy.md): see docs/performance.md.
+before each race and after the last (accuracy.json "cores", a line in accuracy.md): see docs/performance.md.
 
 usage: bench/accuracy/run.py [--build build/release] [--max 256M] [--iters 3] [--rounds 3]
                              [--transports shm,tcp] [--ranks 2,4] [--out DIR]
@@ -59,15 +59,14 @@ def main():
     os.environ["LOOM_TUNING_FILE"] = tuning
     rows = []
     machine_bench = f"{args.build}/bench/peers/machine_bench"
-    core_ns = []  # before and after each race; None where machine_bench is not built
+    core_ns = []  # before each race, then after the last; None where machine_bench is not built
     for transport in args.transports.split(","):
         for n in [int(x) for x in args.ranks.split(",")]:
             # Small sizes need many calls to rise above the noise; large ones a few.
             for lo, hi, iters, warmup in (("1K", "1M", 200, 20), ("4M", args.max, args.iters, 1)):
-                before = cores.round_trip_ns(machine_bench)
+                core_ns.append({"before": f"{transport} {n} ranks {lo}-{hi}", "ns": cores.round_trip_ns(machine_bench)})
                 rows += race(args.build, transport, n, lo, hi, iters, warmup, args.rounds)
-                core_ns.append({"transport": transport, "nranks": n, "sizes": [lo, hi], "before_ns": before,
-                                "after_ns": cores.round_trip_ns(machine_bench)})
+    core_ns.append({"before": "the end", "ns": cores.round_trip_ns(machine_bench)})
     with open(os.path.join(args.out, "race.json"), "w") as f:
         json.dump(rows, f, indent=1)
 
@@ -96,7 +95,7 @@ def main():
     errors = [abs(c["error"]) for c in cases]
     overall = statistics.median(errors) if errors else float("nan")
     acc.append(f"\nOverall median |predicted - measured| / measured: **{100 * overall:.0f}%** over {len(errors)} cases.")
-    where = cores.summary([x[k] for x in core_ns for k in ("before_ns", "after_ns")], "before and after each race")
+    where = cores.summary([x["ns"] for x in core_ns], "before each race and after the last")
     if where:
         acc.append(f"\n{where}")
     within = sum(1 for x in ratios if x <= 1.10)

@@ -9,42 +9,32 @@
 #include <stdexcept>
 #include <string>
 
-#include <loom/loom.h>
+#include <loom/loom.hpp>
 
 namespace peers {
-
-// Frees what FloatBuffer allocated, the way it was allocated.
-struct FloatBufferFree {
-  bool loomMemory = false;
-  void operator()(float* p) const {
-    if (loomMemory) loomMemFree(p);
-    else std::free(p);
-  }
-};
 
 // A float buffer filled with `fill` once, so page faults stay out of the timing. Page-aligned by
 // default (a large std::vector starts 16 B past a page, where glibc's memcpy between two such
 // buffers runs its slow path: tuning history in docs/performance.md); with -R 1 from loomMemAlloc
-// (2 MiB aligned, huge pages advised), as `loom bench -R 1`. Throws std::runtime_error on failure.
+// (2 MiB aligned, huge pages advised), as `loom bench -R 1`. Throws std::runtime_error (loom::Error
+// is one) on failure.
 class FloatBuffer {
  public:
   FloatBuffer(size_t elems, float fill, bool loomMemory) {
-    const size_t bytes = std::max<size_t>(elems, 1) * sizeof(float);
-    void* p = nullptr;
     if (loomMemory) {
-      if (loomMemAlloc(&p, bytes) != loomSuccess)
-        throw std::runtime_error(std::string("loomMemAlloc: ") + loomGetLastError(nullptr));
-    } else if (!(p = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096))) {
-      throw std::runtime_error("aligned_alloc of " + std::to_string(bytes) + " bytes failed");
+      loom_ = loom::HostBuffer<float>(elems);
+    } else {
+      const size_t bytes = std::max<size_t>(elems, 1) * sizeof(float);
+      plain_.reset(static_cast<float*>(std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096)));
+      if (!plain_) throw std::runtime_error("aligned_alloc of " + std::to_string(bytes) + " bytes failed");
     }
-    data_.reset(static_cast<float*>(p));
-    data_.get_deleter().loomMemory = loomMemory;
-    std::fill(data_.get(), data_.get() + elems, fill);
+    std::fill(data(), data() + elems, fill);
   }
-  float* data() { return data_.get(); }
+  float* data() { return loom_.data() ? loom_.data() : plain_.get(); }
 
  private:
-  std::unique_ptr<float, FloatBufferFree> data_;
+  loom::HostBuffer<float> loom_{0};
+  std::unique_ptr<float, decltype(&std::free)> plain_{nullptr, &std::free};
 };
 
 }  // namespace peers

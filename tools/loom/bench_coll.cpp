@@ -88,25 +88,19 @@ Layout layoutFor(Coll c, size_t requestedBytes, size_t typeSize, int nranks) {
 
 bool BenchBuffer::growTo(size_t bytes) {
   if (bytes <= n_) return true;
-  release();
-  void* p = nullptr;
-  if (loomMemory_) {
-    if (loomMemAlloc(&p, bytes) != loomSuccess) p = nullptr;
-  } else {
-    p = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
-  }
-  if (!p) return false;
-  p_ = static_cast<uint8_t*>(p);
-  n_ = bytes;
-  std::memset(p_, 0, n_);
-  return true;
-}
-
-void BenchBuffer::release() {
-  if (loomMemory_) loomMemFree(p_);
-  else std::free(p_);
-  p_ = nullptr;
+  loom_ = loom::HostBuffer<uint8_t>(0);
+  plain_.reset();
   n_ = 0;
+  try {
+    if (loomMemory_) loom_ = loom::HostBuffer<uint8_t>(bytes);
+    else plain_.reset(static_cast<uint8_t*>(std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096)));
+  } catch (const loom::Error&) {
+    return false;
+  }
+  if (!data()) return false;
+  n_ = bytes;
+  std::memset(data(), 0, n_);  // loomMemAlloc's zeros too: written, its pages are faulted in now
+  return true;
 }
 
 bool BenchBuffers::reserveFor(const Layout& layout, size_t elem) {

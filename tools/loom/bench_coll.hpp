@@ -4,9 +4,12 @@
 
 #include <loom/loom.h>
 
+#include <loom/loom.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <new>
 #include <optional>
 #include <span>
@@ -50,19 +53,16 @@ Layout layoutFor(Coll c, size_t requestedBytes, size_t typeSize, int nranks);
 class BenchBuffer {
  public:
   explicit BenchBuffer(bool loomMemory) : loomMemory_(loomMemory) {}
-  BenchBuffer(const BenchBuffer&) = delete;
-  BenchBuffer& operator=(const BenchBuffer&) = delete;
-  ~BenchBuffer() { release(); }
   // At least `bytes`, zero-filled and written (so that timing runs touch real pages); the old
   // contents are dropped. False: out of memory (the buffer is then empty).
   bool growTo(size_t bytes);
-  uint8_t* data() const { return p_; }
+  uint8_t* data() const { return loomMemory_ ? loom_.data() : plain_.get(); }
   size_t size() const { return n_; }
 
  private:
-  void release();
   bool loomMemory_;
-  uint8_t* p_ = nullptr;
+  loom::HostBuffer<uint8_t> loom_{0};                                  // -R 1
+  std::unique_ptr<uint8_t, decltype(&std::free)> plain_{nullptr, &std::free};  // -R 0
   size_t n_ = 0;
 };
 
