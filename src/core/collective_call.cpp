@@ -259,7 +259,7 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   return issue(std::move(op), blocking);
 }
 
-Result<std::shared_ptr<RequestState>> Communicator::issue(Operation op, bool blocking) {
+Result<std::shared_ptr<RequestState>> Communicator::issue(Operation&& op, bool blocking) {
   if (blocking) {
     Status s;
     if (engine_->runInline(op, &s)) {

@@ -108,7 +108,7 @@ class Communicator {
   // Hands `op` to the engine. With `blocking` the caller waits at once, so it runs on the calling
   // thread when nothing earlier is pending (Engine::runInline), and the request it returns is
   // null (done, successfully); otherwise it is queued with a request of its own.
-  Result<std::shared_ptr<RequestState>> issue(Operation op, bool blocking);
+  Result<std::shared_ptr<RequestState>> issue(Operation&& op, bool blocking);
   // The LOOM_CHECK operation that precedes a collective (call_check.cpp).
   std::unique_ptr<Operation> makeCallCheck(const CollCall& call, uint64_t collSeq);
   // Runs an internal blocking collective on this communicator.

@@ -3,6 +3,7 @@
 
 #include <loom/loom.h>
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <variant>
@@ -10,25 +11,43 @@
 namespace loom {
 
 // An error: the public code, a message naming the problem, and where known the peer and errno.
+// Every call passes several of these around, nearly always OK: an OK status is the code and a
+// null pointer, so making, moving and dropping one costs a few instructions (the details live
+// on the heap, and only errors have any).
 class Status {
  public:
   Status() = default;
   Status(loomResult_t code, std::string message, int peer = -1, int sysErrno = 0)
-      : code_(code), message_(std::move(message)), peer_(peer), errno_(sysErrno) {}
+      : code_(code), detail_(std::make_unique<Detail>(Detail{std::move(message), peer, sysErrno})) {}
+  Status(const Status& o) : code_(o.code_), detail_(o.detail_ ? std::make_unique<Detail>(*o.detail_) : nullptr) {}
+  Status(Status&& o) noexcept = default;
+  Status& operator=(const Status& o) {
+    if (this != &o) *this = Status(o);
+    return *this;
+  }
+  Status& operator=(Status&& o) noexcept = default;
+  ~Status() = default;
 
   static Status ok() { return {}; }
   bool isOk() const { return code_ == loomSuccess; }
   explicit operator bool() const { return isOk(); }
   loomResult_t code() const { return code_; }
-  const std::string& message() const { return message_; }
-  int peer() const { return peer_; }
-  int sysErrno() const { return errno_; }
+  const std::string& message() const { return detail_ ? detail_->message : noMessage(); }
+  int peer() const { return detail_ ? detail_->peer : -1; }
+  int sysErrno() const { return detail_ ? detail_->sysErrno : 0; }
 
  private:
+  struct Detail {
+    std::string message;
+    int peer = -1;
+    int sysErrno = 0;
+  };
+  static const std::string& noMessage() {
+    static const std::string empty;
+    return empty;
+  }
   loomResult_t code_ = loomSuccess;
-  std::string message_;
-  int peer_ = -1;
-  int errno_ = 0;
+  std::unique_ptr<Detail> detail_;
 };
 
 Status invalidArgument(std::string message);
