@@ -157,6 +157,8 @@ Status Communicator::setUp(const loomUniqueId& id) {
   cfg.spinUs = chooseSpinMicros(spinSetting, ranksOnHost);
   fabric_->setSpinMicros(cfg.spinUs);
   fabric_->setYieldMicros(chooseYieldMicros(static_cast<int>(params::getInt("LOOM_YIELD_US")), ranksOnHost));
+  const double probeGbps = params::getDouble("LOOM_SHM_ONEWAY_PROBE_GBPS");
+  fabric_->setOneWayProbeBelow((probeGbps < 0 ? 1.5 * tuning_.singleCopyGbps : probeGbps) * 1e9);
   LOOM_TRY(fabric_->connect(addresses, deadline));
   // What the fabric has, the same on every rank.
   placement_.boardBytes = fabric_->boardBytes();

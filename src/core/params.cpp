@@ -27,6 +27,7 @@ const std::vector<Param>& all() {
       {"LOOM_SHM_BOARD_BYTES", Type::Bytes, "16K", "Payload bytes of one board entry: a collective whose input (per rank) fits runs one-shot on the shared board when the cost model picks algorithm 'board'; 0: no board."},
       {"LOOM_SHM_BOARD_DEPTH", Type::Int, "64", "Board entries per rank: how many board calls a rank may run ahead of the slowest."},
       {"LOOM_SHM_CMA_BYTES", Type::Bytes, "16K", "Shared-memory messages of at least this size go in one copy: the receiver reads the sender's buffer (process_vm_readv) where the OS lets it; 0: always through the ring (two copies)."},
+      {"LOOM_SHM_ONEWAY_PROBE_GBPS", Type::Double, "-1", "A long one-way shared-memory stream (past 1 MiB, nothing to wait for) goes through the ring; where the ring moves it slower than this many GB/s, the sender tries single copy and keeps the faster; -1: 1.5 times the calibrated single-copy rate beyond the caches; 0: never."},
       {"LOOM_SPIN_US", Type::Int, "-1", "Microseconds to spin before sleeping when waiting; -1: 1000 when this host's ranks fit its cores, else 0 (sleep at once and let the peer run)."},
       {"LOOM_YIELD_US", Type::Int, "-1", "Microseconds a shared-memory wait polls with sched_yield (after the spin) before it sleeps; -1: 20000 when this host's ranks outnumber its cores (the peer gets the core at once), else 0."},
       {"LOOM_HOST_CPUS", Type::Int, "0", "CPUs this host's ranks share, for the spin and yield choices above; 0: this process's CPU affinity (loomrun sets it when it binds each rank to one CPU)."},

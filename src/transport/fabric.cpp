@@ -82,6 +82,13 @@ FabricImpl::FabricImpl(const FabricConfig& c) : cfg_(c), me_(c.rank), n_(c.nrank
 FabricImpl::~FabricImpl() {
   if (singleCopyBytes() && !shmPeers_.empty())
     LOOM_DEBUG("fabric rank {}: single-copy messages sent {}, single-copy messages read {}", me_, cmaSent_, cmaRead_);
+  for (int r : shmPeers_) {
+    const OneWayJudge& j = peers_[r].oneWay;
+    if (j.rate(OneWayJudge::kRing) > 0 || j.rate(OneWayJudge::kSingle) > 0)
+      LOOM_DEBUG("fabric rank {}: long one-way streams to rank {}: ring {:.2f} GB/s, single copy {:.2f} GB/s, now {}", me_, r,
+                 j.rate(OneWayJudge::kRing) / 1e9, j.rate(OneWayJudge::kSingle) / 1e9,
+                 j.way() == OneWayJudge::kSingle ? "single copy" : "ring");
+  }
   if (boardReady_) LOOM_DEBUG("fabric rank {}: board calls {}", me_, boardCalls_);
   sayBye();
 }

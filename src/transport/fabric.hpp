@@ -135,6 +135,10 @@ class Fabric {
   // How long a shm wait then polls with sched_yield before it sleeps: with more ranks than cores
   // the peer we wait for gets our core at once, instead of after a futex sleep and wake.
   virtual void setYieldMicros(int us) = 0;
+  // Long one-way shm streams go through the ring; where the ring moves them slower than this
+  // (bytes per second), the sender tries single copy and keeps the faster (oneway_judge.hpp). 0:
+  // never (the default).
+  virtual void setOneWayProbeBelow(double bytesPerSecond) {}
 
   // ---- The board (shm_board.cpp) ----
   // Where the ranks of a one-host communicator post small inputs for one-shot collectives: each

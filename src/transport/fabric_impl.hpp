@@ -17,6 +17,7 @@
 #include "os/net.hpp"
 #include "os/shm.hpp"
 #include "transport/fabric.hpp"
+#include "transport/oneway_judge.hpp"
 #include "transport/queue.hpp"
 #include "transport/shm_fragments.hpp"
 #include "transport/wire.hpp"
@@ -35,6 +36,8 @@ struct SendOp {
   uint64_t cmaSlot = 0;    // ring index of the descriptor; done once the tail passes it
   bool cmaMayWait = false;  // the receive will be a copy: a one-way sender waits for it (cmaWaitUs)
   Clock::time_point cmaWaitSince{};  // when it started to
+  bool judged = false;     // part of a long one-way stream: its completion feeds Peer::oneWay
+  bool judgedSingle = false;  // and it went single copy
 };
 
 struct RecvOp {
@@ -144,6 +147,7 @@ struct Peer {
   wire::Doorbell* bell = nullptr;
   bool bellDue = false;  // we published or freed a slot of this peer since the last ringDueBells()
   uint64_t copyRecvsShown = 0;  // what we last stored in our RingCtl::copyRecvsBelow for this peer
+  OneWayJudge oneWay;           // ring or single copy for long one-way streams to this peer
   ShmRing out, in;
   pid_t pid = 0;
   bool pidCheckable = false;  // same pid namespace
@@ -185,6 +189,7 @@ class FabricImpl final : public Fabric {
   void wake() override;
   void setSpinMicros(int us) override { cfg_.spinUs = us; }
   void setYieldMicros(int us) override { cfg_.yieldUs = us; }
+  void setOneWayProbeBelow(double bytesPerSecond) override { oneWayProbeBelow_ = bytesPerSecond; }
   size_t boardBytes() const override { return boardReady_ ? boardBytes_ : 0; }
   size_t singleCopyBytes() const override { return cfg_.checksum ? 0 : cfg_.shmCmaBytes; }
   bool boardFree(uint64_t call) override;
@@ -225,7 +230,8 @@ class FabricImpl final : public Fabric {
   void probeCma(int rank, Peer& p);  // at connect: can we read `rank`'s memory? (RingCtl::cmaOk)
   bool wantsCma(const Peer& p, size_t bytes) const;
   // Now: is this rank's core better off leaving the copy of a message to `to` (see shm_cma.cpp)?
-  bool cmaPays(const Peer& to, size_t at, bool busyLocally) const;
+  // `longOneWay`: the answer came from the long one-way stream rule (Peer::oneWay judges it).
+  bool cmaPays(const Peer& to, size_t at, bool busyLocally, bool* longOneWay) const;
   // Tells `p` which of its next messages have a copy receive posted here (RingCtl::copyRecvsBelow);
   // only a large copy receive or a finished reduce receive can change what it may use.
   void showCopyRecvs(Peer& p);
@@ -299,6 +305,7 @@ class FabricImpl final : public Fabric {
   std::atomic<bool> wakePending_{false};
   size_t slotBytes_ = 0;
   std::vector<char> cmaStage_;  // a reduce receive's single-copy bytes land here first
+  double oneWayProbeBelow_ = 0;  // setOneWayProbeBelow
   uint64_t cmaSent_ = 0, cmaRead_ = 0;  // single-copy messages, logged at teardown (LOOM_DEBUG=DEBUG)
   wire::Liveness* ownLive_ = nullptr;
   // the board

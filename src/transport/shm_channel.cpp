@@ -173,7 +173,11 @@ bool FabricImpl::shmReady() const {
 }
 
 void FabricImpl::finishSend(Peer& p) {
-  complete(p.sends.front().done, Status::ok());
+  const SendOp& s = p.sends.front();
+  if (s.judged)
+    p.oneWay.completed(s.judgedSingle ? OneWayJudge::kSingle : OneWayJudge::kRing, s.bytes, Clock::now(),
+                       oneWayProbeBelow_);
+  complete(s.done, Status::ok());
   p.sends.pop_front();
   ++p.sendBase;
 }
@@ -213,13 +217,17 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool bus
       if (o.mine - o.cached >= o.nslots) break;  // ring full
     }
     char* slot = o.slot(o.mine);
-    if (s.cma && s.pos == 0 && cmaPays(p, i, busyLocally)) {
+    bool longOneWay = false;
+    if (s.cma && s.pos == 0 && cmaPays(p, i, busyLocally, &longOneWay)) {
       // Published once the peer shows a copy receive for it, or at once where its receive will be
       // a copy (cmaMayWait) and we wait for this peer's data anyway (an exchange): the end that
       // came first took the ring, so a 2-rank in-place allgather went single copy one way only
       // (2 MiB 150 us, 55 so), and a 4-rank alltoall on 2 cores mostly through the ring.
       if (o.ctl->copyRecvsBelow.load(std::memory_order_acquire) > p.sendBase + i ||
           (s.cmaMayWait && !p.recvs.empty())) {
+        s.judged = longOneWay;
+        s.judgedSingle = true;
+        if (longOneWay) p.oneWay.started(OneWayJudge::kSingle, Clock::now());
         publishCma(p, s, slot);
         moved = true;
         continue;
@@ -241,6 +249,10 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool bus
       }
     }
     if (i > 0) break;
+    if (s.pos == 0 && longOneWay) {
+      s.judged = true;
+      p.oneWay.started(OneWayJudge::kRing, Clock::now());
+    }
     size_t len = std::min(s.frag, s.bytes - s.pos);
     auto* h = reinterpret_cast<wire::SlotHeader*>(slot);
     h->msgBytes = s.bytes;

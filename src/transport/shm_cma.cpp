@@ -49,7 +49,9 @@ bool FabricImpl::wantsCma(const Peer& p, size_t bytes) const {
 
 // A sender with nothing else to do copies a long stream into the ring itself: then both cores
 // copy, in parallel, and a one-way stream runs at two copies' speed (a 2-rank 16 MiB broadcast
-// took 2.6 ms so, 5.3 ms single copy). The stream is what is queued to this peer from the
+// took 2.6 ms so, 5.3 ms single copy) while the two cores share a cache; where they do not, the
+// ring ran up to 6x slower than single copy, so each peer's OneWayJudge measures both ways on
+// such streams and may choose single copy. The stream is what is queued to this peer from the
 // message on: a chunked broadcast's 512 KiB chunks are one stream (2-rank in-place broadcast of
 // 256 MiB: 52 ms single copy chunk by chunk, 31 through the ring). Up to kCmaOneWayBytes the
 // pipeline's fill and the second pass cost more than the receiver's one read (2-rank broadcast of
@@ -61,14 +63,18 @@ bool FabricImpl::wantsCma(const Peer& p, size_t bytes) const {
 // has been scheduled and moves the copy onto it, which stalls forwarding chains (4-rank broadcast
 // of 32 MiB 1.2-1.4x, in-place ring allgather 1.25x slower), while in an exchange each end still
 // copies one side (4-rank out-of-place alltoall of 2-8 MiB 1.15-1.2x faster).
-bool FabricImpl::cmaPays(const Peer& to, size_t at, bool busyLocally) const {
+bool FabricImpl::cmaPays(const Peer& to, size_t at, bool busyLocally, bool* longOneWay) const {
+  *longOneWay = false;
   if (cfg_.yieldUs > 0) return !to.recvs.empty();
   if (busyLocally) return true;
   for (int r : shmPeers_)
     if (!peers_[r].recvs.empty()) return true;
   size_t stream = 0;
   for (size_t k = at; k < to.sends.size() && stream <= kCmaOneWayBytes; ++k) stream += to.sends[k].bytes;
-  return stream <= kCmaOneWayBytes;
+  if (stream <= kCmaOneWayBytes) return true;
+  // Past it the ring, unless this peer's single copy measured faster (oneway_judge.hpp).
+  *longOneWay = true;
+  return to.oneWay.way() == OneWayJudge::kSingle;
 }
 
 void FabricImpl::showCopyRecvs(Peer& p) {

@@ -10,6 +10,7 @@
 #include "own_memory.hpp"
 #include "test_transport_util.hpp"
 #include "transport/fabric_impl.hpp"
+#include "transport/oneway_judge.hpp"
 
 using namespace loom;
 using namespace loom::transport;
@@ -576,6 +577,30 @@ TEST(FabricSingleCopy, AOneWayStreamTakesTheRingUnlessTheSenderIsBusy) {
     // short enough, go single copy.
     static_assert(kMsgs * (512 << 10) - kCmaOneWayBytes == 512 << 10);
     EXPECT_EQ(testhooks::singleCopySends() - before, busy ? static_cast<uint64_t>(kMsgs) : kMsgs - 1u);
+  }
+}
+
+// A long one-way stream goes through the ring, and the sender times it; where the ring is slower
+// than the probe rate (here: any rate), it tries single copy for a warm-up window and a measured
+// one (oneway_judge.hpp). Without a probe rate (a fabric's default) it never does.
+TEST(FabricSingleCopy, ALongOneWayStreamTriesSingleCopyWhereTheRingIsSlow) {
+  if (!canReadOwnMemory()) GTEST_SKIP() << "process_vm_readv is not permitted here";
+  for (const bool probe : {false, true}) {
+    SCOPED_TRACE(probe ? "ring below the probe rate" : "no probe rate");
+    constexpr int kMsgs = 48;  // 47 judged: two ring windows of 8 MiB, then two of single copy
+    QueuedMessages q(kMsgs, 1 << 20);
+    ASSERT_EQ(q.g.f.size(), 2u);
+    q.g.f[0]->setOneWayProbeBelow(probe ? 1e18 : 0);
+    const uint64_t before = testhooks::singleCopySends();
+    q.postSends();
+    q.finish();
+    const uint64_t single = testhooks::singleCopySends() - before;
+    static_assert(kCmaOneWayBytes == 1 << 20);  // only the last message is short enough by itself
+    if (probe) {
+      EXPECT_GE(single, 2 * OneWayJudge::kWindowBytes / (1 << 20) + 1);
+    } else {
+      EXPECT_EQ(single, 1u);
+    }
   }
 }
 

@@ -1,0 +1,95 @@
+// Which way a long one-way shm stream goes to one peer: through the ring (both cores copy, in
+// parallel) or single copy (the receiver reads our buffer). The ring is faster while the two
+// cores share a cache and up to 6x slower while they do not, which on the AMD development VM
+// changes from one minute to the next as the host moves the vCPUs (docs/performance.md, "Long
+// one-way streams time the ring"); on real hardware it is fixed by where the ranks run. So the
+// sender times the ring, and where it moves the stream slower than a threshold (the fabric's
+// setOneWayProbeBelow: 1.5x the calibrated single-copy rate) tries single copy, for a warm-up
+// window and a measured one, and keeps whichever moved bytes faster (single copy by a margin).
+// While on single copy it times the ring again every kStale. Header-only: the transport feeds it
+// the stream's messages, tests feed it times.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+
+#include "transport/fabric.hpp"
+
+namespace loom::transport {
+
+class OneWayJudge {
+ public:
+  enum Way { kRing = 0, kSingle = 1 };
+  // A rate needs this many bytes of the stream's messages, timed only while some are in flight
+  // (a stream pauses between calls and for local work).
+  static constexpr size_t kWindowBytes = 8 << 20;
+  // The way not in use is measured again after this long (a warm-up window and a measured one).
+  static constexpr auto kStale = std::chrono::seconds(1);
+  // Single copy must be this much faster to be chosen (the ring is the rule the cost model knows).
+  static constexpr double kMargin = 1.15;
+
+  // The way for the next message of a long one-way stream.
+  Way way() const { return way_; }
+
+  // A message of the stream starts to move `way` (its first fragment, or its descriptor).
+  void started(Way way, Clock::time_point now) {
+    if (way != windowWay_) restart(way);
+    if (inFlight_++ == 0) since_ = now;
+  }
+  // It completed (the sender's completion: the ring holds its last fragment, or the receiver read
+  // it). A message through the ring completes once in the ring, so a burst's last slots count as
+  // moved before they are: that favours the ring, the default, a little.
+  void completed(Way way, size_t bytes, Clock::time_point now, double probeBelow) {
+    if (way != windowWay_ || inFlight_ == 0) return;  // started before the window restarted
+    bytes_ += bytes;
+    if (--inFlight_ == 0) busy_ += now - since_;
+    if (bytes_ < kWindowBytes) return;
+    const auto busy = busy_ + (inFlight_ ? now - since_ : Clock::duration::zero());
+    if (!warm_) {
+      warm_ = true;  // a way's first window after a switch runs cold (2-rank 4 MiB broadcast: 4x slow)
+    } else if (busy > Clock::duration::zero()) {
+      rate_[way] = static_cast<double>(bytes_) / std::chrono::duration<double>(busy).count();
+      measuredAt_[way] = now;
+      decide(now, probeBelow);
+    }
+    bytes_ = 0;
+    busy_ = Clock::duration::zero();
+    since_ = now;
+  }
+
+  // The latest rate of a way in bytes per second (0: not measured yet).
+  double rate(Way way) const { return rate_[way]; }
+
+ private:
+  void restart(Way way) {
+    windowWay_ = way;
+    bytes_ = 0;
+    busy_ = Clock::duration::zero();
+    inFlight_ = 0;  // messages of the old window complete uncounted
+    warm_ = false;
+  }
+
+  void decide(Clock::time_point now, double probeBelow) {
+    // A ring fast enough is left alone: measuring single copy costs a few windows at its rate.
+    if (way_ == kRing && rate_[kRing] >= probeBelow) return;
+    const Way other = way_ == kRing ? kSingle : kRing;
+    if (rate_[other] == 0 || now - measuredAt_[other] > kStale) {
+      way_ = other;  // measure it (again)
+      return;
+    }
+    // Both are fresh: single copy where it beats the ring by the margin.
+    way_ = rate_[kSingle] > rate_[kRing] * kMargin ? kSingle : kRing;
+  }
+
+  Way way_ = kRing;
+  Way windowWay_ = kRing;
+  size_t bytes_ = 0;
+  int inFlight_ = 0;
+  bool warm_ = false;  // a window of this way completed since the switch
+  Clock::time_point since_{};
+  Clock::duration busy_{};
+  double rate_[2] = {0, 0};
+  Clock::time_point measuredAt_[2]{};
+};
+
+}  // namespace loom::transport
