@@ -17,8 +17,7 @@ ScheduleRun::ScheduleRun(const PreparedSchedule& prepared, RunBuffers buffers, t
   const size_t steps = prepared.schedule.steps.size();
   m_.depsLeft.assign(prepared.initialDeps.begin(), prepared.initialDeps.end());
   m_.ready.assign(steps, 0);
-  // Reset in place: a fresh Completion per step would rebuild its Status (a std::string) on
-  // every call, a tenth of a small call's cost.
+  // Reset in place: the completions keep their storage from call to call.
   m_.completions.resize(steps);
   for (auto& c : m_.completions) {
     c.done = false;

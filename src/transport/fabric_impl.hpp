@@ -148,6 +148,17 @@ struct Peer {
   bool bellDue = false;  // we published or freed a slot of this peer since the last ringDueBells()
   uint64_t copyRecvsShown = 0;  // what we last stored in our RingCtl::copyRecvsBelow for this peer
   OneWayJudge oneWay;           // ring or single copy for long one-way streams to this peer
+  // Judged ring messages fully in the ring, until its tail passes their last slot (`end`): only
+  // then has the receiver all of one, which is when the judge counts it done.
+  struct RingDrain {
+    uint64_t end = 0;
+    size_t bytes = 0;
+  };
+  Queue<RingDrain> ringDrains;
+  // When the last queued send of a judged ring stream was written (the sender may then leave to
+  // do other work and see the drain late): drains up to ringQuietEnd count as done by then.
+  Clock::time_point ringQuietAt{};
+  uint64_t ringQuietEnd = 0;
   ShmRing out, in;
   pid_t pid = 0;
   bool pidCheckable = false;  // same pid namespace
@@ -238,6 +249,8 @@ class FabricImpl final : public Fabric {
   void publishCma(Peer& p, SendOp& s, char* slot);
   // Copies (or reduces) the next bytes of a kFlagCma message; false when the fabric failed.
   bool readCma(int rank, Peer& p, RecvOp& rv, const char* slot);
+  // Tells p.oneWay which judged ring messages the receiver has now drained (Peer::ringDrains).
+  void noteRingDrains(Peer& p);
   void revokeCma();  // in fail(): receivers must not trust buffers we are about to give back
   // shm (shm_channel.cpp)
   Status createSegment();

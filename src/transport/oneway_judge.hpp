@@ -6,8 +6,12 @@
 // sender times the ring, and where it moves the stream slower than a threshold (the fabric's
 // setOneWayProbeBelow: 1.5x the calibrated single-copy rate) tries single copy, for a warm-up
 // window and a measured one, and keeps whichever moved bytes faster (single copy by a margin).
-// While on single copy it times the ring again every kStale. Header-only: the transport feeds it
-// the stream's messages, tests feed it times.
+// While on single copy it times the ring again now and then (kStale, kMinWindows). Header-only:
+// the transport feeds it the stream's messages, tests feed it times.
+//
+// Both ways are timed alike: from a message's first fragment (or its descriptor) until the
+// receiver has it all (the ring's tail passed its last slot, or the receiver read it), counting
+// only time while some message is in flight.
 #pragma once
 
 #include <chrono>
@@ -20,13 +24,19 @@ namespace loom::transport {
 class OneWayJudge {
  public:
   enum Way { kRing = 0, kSingle = 1 };
-  // A rate needs this many bytes of the stream's messages, timed only while some are in flight
-  // (a stream pauses between calls and for local work).
+  // A rate needs this many bytes of the stream's messages.
   static constexpr size_t kWindowBytes = 8 << 20;
-  // The way not in use is measured again after this long (a warm-up window and a measured one).
+  // The way not in use is measured again (a warm-up window and a measured one) once its figure is
+  // this old and this many windows went the chosen way since: in wall time, so that a fast stream
+  // spends little on the slower way; in windows, so that a sparse one does not alternate.
   static constexpr auto kStale = std::chrono::seconds(1);
+  static constexpr int kMinWindows = 8;
   // Single copy must be this much faster to be chosen (the ring is the rule the cost model knows).
   static constexpr double kMargin = 1.15;
+  // Chose single copy but the messages kept taking the ring (the receiver reduces, so it never
+  // shows a copy receive): back to the ring after this many windows, and no new try for kBackoff.
+  static constexpr int kStuckWindows = 2;
+  static constexpr int kBackoffWindows = 64;
 
   // The way for the next message of a long one-way stream.
   Way way() const { return way_; }
@@ -36,9 +46,7 @@ class OneWayJudge {
     if (way != windowWay_) restart(way);
     if (inFlight_++ == 0) since_ = now;
   }
-  // It completed (the sender's completion: the ring holds its last fragment, or the receiver read
-  // it). A message through the ring completes once in the ring, so a burst's last slots count as
-  // moved before they are: that favours the ring, the default, a little.
+  // The receiver has all of it.
   void completed(Way way, size_t bytes, Clock::time_point now, double probeBelow) {
     if (way != windowWay_ || inFlight_ == 0) return;  // started before the window restarted
     bytes_ += bytes;
@@ -50,7 +58,7 @@ class OneWayJudge {
     } else if (busy > Clock::duration::zero()) {
       rate_[way] = static_cast<double>(bytes_) / std::chrono::duration<double>(busy).count();
       measuredAt_[way] = now;
-      decide(now, probeBelow);
+      decide(way, now, probeBelow);
     }
     bytes_ = 0;
     busy_ = Clock::duration::zero();
@@ -69,23 +77,43 @@ class OneWayJudge {
     warm_ = false;
   }
 
-  void decide(Clock::time_point now, double probeBelow) {
+  void choose(Way way) {
+    if (way != way_) windowsOnWay_ = 0;
+    way_ = way;
+  }
+
+  // A window that went `measured` closed.
+  void decide(Way measured, Clock::time_point now, double probeBelow) {
+    if (backoff_ > 0) --backoff_;
+    if (measured != way_) {  // messages of the way before the last switch, or:
+      if (way_ == kSingle && ++stuck_ >= kStuckWindows) {  // single copy chosen, yet the ring taken
+        stuck_ = 0;
+        backoff_ = kBackoffWindows;
+        choose(kRing);
+      }
+      return;
+    }
+    stuck_ = 0;
+    ++windowsOnWay_;
     // A ring fast enough is left alone: measuring single copy costs a few windows at its rate.
-    if (way_ == kRing && rate_[kRing] >= probeBelow) return;
+    if (way_ == kRing && (rate_[kRing] >= probeBelow || backoff_ > 0)) return;
     const Way other = way_ == kRing ? kSingle : kRing;
-    if (rate_[other] == 0 || now - measuredAt_[other] > kStale) {
-      way_ = other;  // measure it (again)
+    if (rate_[other] == 0 || (now - measuredAt_[other] > kStale && windowsOnWay_ >= kMinWindows)) {
+      choose(other);  // measure it (again)
       return;
     }
     // Both are fresh: single copy where it beats the ring by the margin.
-    way_ = rate_[kSingle] > rate_[kRing] * kMargin ? kSingle : kRing;
+    choose(rate_[kSingle] > rate_[kRing] * kMargin ? kSingle : kRing);
   }
 
   Way way_ = kRing;
   Way windowWay_ = kRing;
   size_t bytes_ = 0;
   int inFlight_ = 0;
-  bool warm_ = false;  // a window of this way completed since the switch
+  bool warm_ = false;      // a window of windowWay_ completed since it started
+  int windowsOnWay_ = 0;   // measured windows of way_ since it was chosen
+  int stuck_ = 0;          // windows that took the ring while way_ is single copy
+  int backoff_ = 0;        // windows before single copy may be tried again
   Clock::time_point since_{};
   Clock::duration busy_{};
   double rate_[2] = {0, 0};

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "core/log.hpp"
@@ -174,9 +175,14 @@ bool FabricImpl::shmReady() const {
 
 void FabricImpl::finishSend(Peer& p) {
   const SendOp& s = p.sends.front();
-  if (s.judged)
-    p.oneWay.completed(s.judgedSingle ? OneWayJudge::kSingle : OneWayJudge::kRing, s.bytes, Clock::now(),
-                       oneWayProbeBelow_);
+  if (s.judged && s.judgedSingle) p.oneWay.completed(OneWayJudge::kSingle, s.bytes, Clock::now(), oneWayProbeBelow_);
+  if (s.judged && !s.judgedSingle) {
+    p.ringDrains.push_back({p.out.mine, s.bytes});
+    if (p.sends.size() == 1) {
+      p.ringQuietAt = Clock::now();
+      p.ringQuietEnd = p.out.mine;
+    }
+  }
   complete(s.done, Status::ok());
   p.sends.pop_front();
   ++p.sendBase;
@@ -190,9 +196,24 @@ void FabricImpl::finishRecv(Peer& p) {
   if (reduced) showCopyRecvs(p);  // copy receives behind it may now lead
 }
 
+// A drain seen after the stream went quiet counts as done when it went quiet: the sender may have
+// been away (the rest of its call, the caller's own work) and the receiver done long before. That
+// credits the ring with its last slots' drain, up to 2 MiB a stream.
+void FabricImpl::noteRingDrains(Peer& p) {
+  const uint64_t tail = p.out.ctl->tail.load(std::memory_order_acquire);
+  if (tail < p.ringDrains.front().end) return;
+  const auto now = Clock::now();
+  for (; !p.ringDrains.empty() && p.ringDrains.front().end <= tail; p.ringDrains.pop_front()) {
+    const Peer::RingDrain& d = p.ringDrains.front();
+    const auto at = d.end <= p.ringQuietEnd ? std::min(now, p.ringQuietAt) : now;
+    p.oneWay.completed(OneWayJudge::kRing, d.bytes, at, oneWayProbeBelow_);
+  }
+}
+
 bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool busyLocally) {
   bool moved = false;
   ShmRing& o = p.out;
+  if (!p.ringDrains.empty()) noteRingDrains(p);
   // Sends leave in order. A single-copy send is wholly in the ring once its descriptor is, so the
   // sends behind it may publish theirs at once (`i` runs ahead of the front): a chunked broadcast
   // root then hands the receiver every chunk in one pass instead of one per round trip (2-rank

@@ -17,9 +17,11 @@ struct Stream {
   Clock::time_point now = Clock::time_point{} + std::chrono::hours(1);
   double probeBelow = 5 * kGB;
 
-  Way run(double bytesPerSecond, int msgs, Clock::duration pause = {}) {
+  Way run(double bytesPerSecond, int msgs, Clock::duration pause = {}) { return feed(-1, bytesPerSecond, msgs, pause); }
+  // As run(), but every message goes `forced` (-1: the way the judge chose for it).
+  Way feed(int forced, double bytesPerSecond, int msgs, Clock::duration pause = {}) {
     for (int i = 0; i < msgs; ++i) {
-      const Way way = judge.way();
+      const Way way = forced < 0 ? judge.way() : static_cast<Way>(forced);
       judge.started(way, now);
       now += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(kMsg / bytesPerSecond));
       judge.completed(way, kMsg, now, probeBelow);
@@ -70,12 +72,48 @@ TEST(OneWayJudge, TimesTheRingAgainWhenItsFigureIsStaleAndReturnsToIt) {
   s.run(8 * kGB, Stream::windows(2));
   ASSERT_EQ(s.judge.way(), Way::kSingle);
   s.now += OneWayJudge::kStale;
-  // The next single-copy window finds the ring's figure stale: the ring gets two windows.
+  // Once kMinWindows single-copy windows were measured and the ring's figure is stale, the ring
+  // gets two windows (the measured window that chose single copy was the first).
+  EXPECT_EQ(s.run(8 * kGB, Stream::windows(OneWayJudge::kMinWindows - 2)), Way::kSingle);
   EXPECT_EQ(s.run(8 * kGB, Stream::windows(1)), Way::kRing);
   EXPECT_EQ(s.run(20 * kGB, Stream::windows(1)), Way::kRing);  // warm-up
   EXPECT_EQ(s.run(20 * kGB, Stream::windows(1)), Way::kRing);  // fast again: stays
   EXPECT_NEAR(s.judge.rate(Way::kRing), 20 * kGB, 0.01 * kGB);
   EXPECT_EQ(s.run(20 * kGB, Stream::windows(10)), Way::kRing);
+}
+
+// A stream whose windows are far apart in time must not find the other way's figure stale at
+// every decision (it would then send half its bytes the slow way): kMinWindows of the chosen way
+// come between two timings of the other.
+TEST(OneWayJudge, ASparseStreamDoesNotAlternate) {
+  Stream s;
+  s.run(2 * kGB, Stream::windows(2));
+  s.run(8 * kGB, Stream::windows(2));
+  ASSERT_EQ(s.judge.way(), Way::kSingle);
+  int ring = 0;
+  constexpr int kWindows = 60;
+  for (int w = 0; w < kWindows; ++w) {
+    const bool onRing = s.judge.way() == Way::kRing;
+    ring += onRing;
+    s.run(onRing ? 2 * kGB : 8 * kGB, Stream::windows(1), std::chrono::seconds(1));  // a window takes 4 s
+  }
+  EXPECT_EQ(s.judge.way(), Way::kSingle);
+  EXPECT_LE(ring, 2 * (kWindows / (OneWayJudge::kMinWindows + 2) + 1));
+  EXPECT_GE(ring, 2);  // it did time the ring again
+}
+
+// Single copy chosen, but the messages keep taking the ring (the receiver never shows a copy
+// receive): back to the ring, and no new try for kBackoffWindows.
+TEST(OneWayJudge, SingleCopyThatNeverHappensGivesWayToTheRing) {
+  Stream s;
+  s.run(2 * kGB, Stream::windows(2));
+  ASSERT_EQ(s.judge.way(), Way::kSingle);
+  s.feed(Way::kRing, 2 * kGB, Stream::windows(OneWayJudge::kStuckWindows));
+  EXPECT_EQ(s.judge.way(), Way::kRing);
+  EXPECT_EQ(s.run(2 * kGB, Stream::windows(OneWayJudge::kBackoffWindows - 1)), Way::kRing);
+  EXPECT_EQ(s.judge.rate(Way::kSingle), 0);
+  // Then it tries again.
+  EXPECT_EQ(s.run(2 * kGB, Stream::windows(2)), Way::kSingle);
 }
 
 TEST(OneWayJudge, PausesBetweenMessagesDoNotCount) {
