@@ -25,7 +25,7 @@ std::unique_ptr<Operation> Communicator::makeCallCheck(const CollCall& c, uint64
   if (!plan) return nullptr;
 
   auto op = std::make_unique<Operation>();
-  op->ownedTemp.resize(sizeof(CallDescriptor) * (nranks_ + 1));
+  op->ownedTemp = temps_->take(sizeof(CallDescriptor) * (nranks_ + 1), true);
   std::memcpy(op->ownedTemp.data(), &mine, sizeof mine);
   op->buffers.input = op->ownedTemp.data();
   op->buffers.output = op->ownedTemp.data() + sizeof(CallDescriptor);

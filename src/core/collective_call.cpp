@@ -216,7 +216,7 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   size_t tempIn = plan && !op.buffers.input && plan->inputExtent ? plan->inputExtent : 0;
   size_t tempOut = plan && !op.buffers.output && plan->outputExtent ? plan->outputExtent : 0;
   size_t premulBytes = hasPremul ? layout.inBytes : 0;
-  op.ownedTemp.resize(tempIn + tempOut + premulBytes);
+  op.ownedTemp = temps_->take(tempIn + tempOut + premulBytes, true);
   uint8_t* temp = op.ownedTemp.data();
   if (tempIn) op.buffers.input = temp;
   if (tempOut) op.buffers.output = temp + tempIn;
@@ -291,7 +291,7 @@ Result<std::shared_ptr<RequestState>> Communicator::pointToPoint(const std::vect
   size_t stagedBytes = 0;
   for (size_t i = 0; i < calls.size(); ++i)
     if (calls[i].isSend && overlapsRecv(calls[i])) stagedAt[i] = stagedBytes, stagedBytes += calls[i].bytes;
-  op.ownedTemp.resize(stagedBytes);
+  op.ownedTemp = temps_->take(stagedBytes, false);  // the staged copies overwrite it all
   uint8_t* temp = op.ownedTemp.data();
 
   // Raw pointers travel in span offsets over null bases (the executor's absolute addressing).

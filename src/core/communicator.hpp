@@ -153,6 +153,7 @@ class Communicator {
   int nranks_;
   std::unique_ptr<transport::Fabric> fabric_;
   std::shared_ptr<ProgressBoard> board_ = std::make_shared<ProgressBoard>();  // outlives engine_ and diag_
+  std::shared_ptr<TempPool> temps_ = TempPool::create();  // operations' temporary buffers
   std::unique_ptr<DiagService> diag_;      // answers other ranks' timeout reports
   std::vector<ControlAddress> diagOf_;     // every rank's diagnostics port (port 0: none)
   double reportSeconds_ = 1;               // LOOM_TIMEOUT_REPORT

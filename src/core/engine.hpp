@@ -23,6 +23,7 @@
 #include "core/executor.hpp"
 #include "core/progress_board.hpp"
 #include "core/request.hpp"
+#include "core/temp_pool.hpp"
 
 namespace loom::core {
 
@@ -35,7 +36,7 @@ struct Operation {
   std::function<void()> before;    // runs before the schedule, on the running thread (may be empty)
   std::function<void()> after;     // runs after success (e.g. the division of loomAvg)
   std::function<Status()> validate;  // runs after success; an error fails the operation (LOOM_CHECK)
-  std::vector<uint8_t> ownedTemp;  // memory the operation's buffers point into
+  TempPool::Buffer ownedTemp;      // memory the operation's buffers point into
   std::shared_ptr<RequestState> request;
   // For diagnostics, formatted only when needed (a small call must not pay for fmt):
   // "allreduce #12 (4096 bytes, ring)", "send/recv group #3 (2 operations)".
