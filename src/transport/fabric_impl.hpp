@@ -249,8 +249,9 @@ class FabricImpl final : public Fabric {
   void publishCma(Peer& p, SendOp& s, char* slot);
   // Copies (or reduces) the next bytes of a kFlagCma message; false when the fabric failed.
   bool readCma(int rank, Peer& p, RecvOp& rv, const char* slot);
-  // Tells p.oneWay which judged ring messages the receiver has now drained (Peer::ringDrains).
-  void noteRingDrains(Peer& p);
+  // Tells p.oneWay which judged ring messages the receiver has drained, the ring's tail being
+  // `tail` (Peer::ringDrains).
+  void noteRingDrains(Peer& p, uint64_t tail);
   void revokeCma();  // in fail(): receivers must not trust buffers we are about to give back
   // shm (shm_channel.cpp)
   Status createSegment();

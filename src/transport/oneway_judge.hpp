@@ -14,6 +14,7 @@
 // only time while some message is in flight.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 
@@ -46,23 +47,26 @@ class OneWayJudge {
     if (way != windowWay_) restart(way);
     if (inFlight_++ == 0) since_ = now;
   }
-  // The receiver has all of it.
-  void completed(Way way, size_t bytes, Clock::time_point now, double probeBelow) {
+  // `messages` of them (`bytes` in all) are now wholly with the receiver. A window's time is the
+  // time some message was in flight during it, so messages seen done together (the sender looked
+  // after a while) count with the time they spent in flight, not as bytes moved in no time.
+  void completed(Way way, size_t bytes, Clock::time_point now, double probeBelow, int messages = 1) {
     if (way != windowWay_ || inFlight_ == 0) return;  // started before the window restarted
     bytes_ += bytes;
-    if (--inFlight_ == 0) busy_ += now - since_;
+    inFlight_ -= std::min(messages, inFlight_);
+    if (inFlight_ == 0) busyTotal_ += now - since_;
     if (bytes_ < kWindowBytes) return;
-    const auto busy = busy_ + (inFlight_ ? now - since_ : Clock::duration::zero());
+    const auto busy = busyUntil(now) - windowStart_;
+    if (busy <= Clock::duration::zero()) return;  // no time has passed yet: go on counting
     if (!warm_) {
       warm_ = true;  // a way's first window after a switch runs cold (2-rank 4 MiB broadcast: 4x slow)
-    } else if (busy > Clock::duration::zero()) {
+    } else {
       rate_[way] = static_cast<double>(bytes_) / std::chrono::duration<double>(busy).count();
       measuredAt_[way] = now;
       decide(way, now, probeBelow);
     }
     bytes_ = 0;
-    busy_ = Clock::duration::zero();
-    since_ = now;
+    windowStart_ = busyUntil(now);
   }
 
   // The latest rate of a way in bytes per second (0: not measured yet).
@@ -72,9 +76,14 @@ class OneWayJudge {
   void restart(Way way) {
     windowWay_ = way;
     bytes_ = 0;
-    busy_ = Clock::duration::zero();
+    busyTotal_ = windowStart_ = Clock::duration::zero();
     inFlight_ = 0;  // messages of the old window complete uncounted
     warm_ = false;
+  }
+
+  // Time with some message in flight since the window way last changed.
+  Clock::duration busyUntil(Clock::time_point now) const {
+    return busyTotal_ + (inFlight_ > 0 ? now - since_ : Clock::duration::zero());
   }
 
   void choose(Way way) {
@@ -114,8 +123,8 @@ class OneWayJudge {
   int windowsOnWay_ = 0;   // measured windows of way_ since it was chosen
   int stuck_ = 0;          // windows that took the ring while way_ is single copy
   int backoff_ = 0;        // windows before single copy may be tried again
-  Clock::time_point since_{};
-  Clock::duration busy_{};
+  Clock::time_point since_{};  // when the current run of in-flight messages began
+  Clock::duration busyTotal_{}, windowStart_{};
   double rate_[2] = {0, 0};
   Clock::time_point measuredAt_[2]{};
 };

@@ -199,21 +199,25 @@ void FabricImpl::finishRecv(Peer& p) {
 // A drain seen after the stream went quiet counts as done when it went quiet: the sender may have
 // been away (the rest of its call, the caller's own work) and the receiver done long before. That
 // credits the ring with its last slots' drain, up to 2 MiB a stream.
-void FabricImpl::noteRingDrains(Peer& p) {
-  const uint64_t tail = p.out.ctl->tail.load(std::memory_order_acquire);
-  if (tail < p.ringDrains.front().end) return;
+void FabricImpl::noteRingDrains(Peer& p, uint64_t tail) {
+  if (p.ringDrains.empty() || tail < p.ringDrains.front().end) return;
   const auto now = Clock::now();
-  for (; !p.ringDrains.empty() && p.ringDrains.front().end <= tail; p.ringDrains.pop_front()) {
-    const Peer::RingDrain& d = p.ringDrains.front();
-    const auto at = d.end <= p.ringQuietEnd ? std::min(now, p.ringQuietAt) : now;
-    p.oneWay.completed(OneWayJudge::kRing, d.bytes, at, oneWayProbeBelow_);
+  while (!p.ringDrains.empty() && p.ringDrains.front().end <= tail) {
+    // Those seen done at one moment go to the judge together.
+    const bool quiet = p.ringDrains.front().end <= p.ringQuietEnd;
+    size_t bytes = 0;
+    int messages = 0;
+    for (; !p.ringDrains.empty() && p.ringDrains.front().end <= tail && (p.ringDrains.front().end <= p.ringQuietEnd) == quiet;
+         p.ringDrains.pop_front(), ++messages)
+      bytes += p.ringDrains.front().bytes;
+    p.oneWay.completed(OneWayJudge::kRing, bytes, quiet ? std::min(now, p.ringQuietAt) : now, oneWayProbeBelow_, messages);
   }
 }
 
 bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool busyLocally) {
   bool moved = false;
   ShmRing& o = p.out;
-  if (!p.ringDrains.empty()) noteRingDrains(p);
+  if (!p.ringDrains.empty()) noteRingDrains(p, o.ctl->tail.load(std::memory_order_acquire));
   // Sends leave in order. A single-copy send is wholly in the ring once its descriptor is, so the
   // sends behind it may publish theirs at once (`i` runs ahead of the front): a chunked broadcast
   // root then hands the receiver every chunk in one pass instead of one per round trip (2-rank
@@ -235,6 +239,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool bus
     }
     if (o.mine - o.cached >= o.nslots) {
       o.cached = o.ctl->tail.load(std::memory_order_acquire);
+      noteRingDrains(p, o.cached);  // a pass may write a whole stream: the judge may switch within
       if (o.mine - o.cached >= o.nslots) break;  // ring full
     }
     char* slot = o.slot(o.mine);

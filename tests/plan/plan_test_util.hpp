@@ -11,7 +11,7 @@ namespace loom::plan::test {
 
 inline const ModelCatalog& models() {
   static ModelCatalog c = [] {
-    auto r = ModelCatalog::load(std::string(PLAN_DATA_DIR) + "/models.json");
+    auto r = ModelCatalog::load(PLAN_DATA_DIR "/models.json");
     if (!r) throw std::runtime_error(r.status().message());
     return *r;
   }();
@@ -20,7 +20,7 @@ inline const ModelCatalog& models() {
 
 inline const GpuCatalog& gpus() {
   static GpuCatalog c = [] {
-    auto r = GpuCatalog::load(std::string(PLAN_DATA_DIR) + "/gpus.json");
+    auto r = GpuCatalog::load(PLAN_DATA_DIR "/gpus.json");
     if (!r) throw std::runtime_error(r.status().message());
     return *r;
   }();

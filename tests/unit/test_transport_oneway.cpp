@@ -138,5 +138,20 @@ TEST(OneWayJudge, OverlappingMessagesCountTheirBusyTimeOnce) {
   EXPECT_NEAR(j.rate(Way::kRing), static_cast<double>(OneWayJudge::kWindowBytes) / 4e-3, 1e6);
 }
 
+// A sender that writes a whole burst in one pass sees the receiver's drains only afterwards, all
+// at once: those bytes count over the time their messages were in flight.
+TEST(OneWayJudge, MessagesSeenDoneTogetherCountTheirTimeInFlight) {
+  OneWayJudge j;
+  Clock::time_point t = Clock::time_point{} + std::chrono::hours(1);
+  const auto ms = std::chrono::milliseconds(1);
+  for (int w = 0; w < 2; ++w) {  // a warm-up window and a measured one
+    for (int i = 0; i < 4; ++i) j.started(Way::kRing, t + i * ms);
+    t += 8 * ms;
+    j.completed(Way::kRing, 4 * kMsg, t, 100 * kGB, 4);  // 8 MiB, in flight for 8 ms
+    t += 5 * ms;                                           // idle: not counted
+  }
+  EXPECT_NEAR(j.rate(Way::kRing), static_cast<double>(OneWayJudge::kWindowBytes) / 8e-3, 1e6);
+}
+
 }  // namespace
 }  // namespace loom::transport
