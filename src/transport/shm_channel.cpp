@@ -202,15 +202,17 @@ void FabricImpl::finishRecv(Peer& p) {
 void FabricImpl::noteRingDrains(Peer& p, uint64_t tail) {
   if (p.ringDrains.empty() || tail < p.ringDrains.front().end) return;
   const auto now = Clock::now();
+  auto drained = [&](bool quiet) {
+    return !p.ringDrains.empty() && p.ringDrains.front().end <= tail && (p.ringDrains.front().end <= p.ringQuietEnd) == quiet;
+  };
   while (!p.ringDrains.empty() && p.ringDrains.front().end <= tail) {
     // Those seen done at one moment go to the judge together.
     const bool quiet = p.ringDrains.front().end <= p.ringQuietEnd;
     size_t bytes = 0;
     int messages = 0;
-    for (; !p.ringDrains.empty() && p.ringDrains.front().end <= tail && (p.ringDrains.front().end <= p.ringQuietEnd) == quiet;
-         p.ringDrains.pop_front(), ++messages)
-      bytes += p.ringDrains.front().bytes;
-    p.oneWay.completed(OneWayJudge::kRing, bytes, quiet ? std::min(now, p.ringQuietAt) : now, oneWayProbeBelow_, messages);
+    for (; drained(quiet); p.ringDrains.pop_front(), ++messages) bytes += p.ringDrains.front().bytes;
+    const auto at = quiet ? std::min(now, p.ringQuietAt) : now;
+    p.oneWay.completed(OneWayJudge::kRing, bytes, at, oneWayProbeBelow_, messages);
   }
 }
 
