@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 namespace loom::core {
@@ -21,14 +22,14 @@ class TempPool : public std::enable_shared_from_this<TempPool> {
   class Buffer {
    public:
     Buffer() = default;
-    Buffer(Buffer&&) noexcept = default;
-    Buffer& operator=(Buffer&& o) noexcept {
+    Buffer(Buffer&& o) noexcept { *this = std::move(o); }
+    Buffer& operator=(Buffer&& o) noexcept {  // the moved-from one is left empty
       if (this != &o) {
         giveBack();
         mem_ = std::move(o.mem_);
-        size_ = o.size_;
-        capacity_ = o.capacity_;
         pool_ = std::move(o.pool_);
+        size_ = std::exchange(o.size_, 0);
+        capacity_ = std::exchange(o.capacity_, 0);
       }
       return *this;
     }

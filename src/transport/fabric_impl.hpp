@@ -37,7 +37,6 @@ struct SendOp {
   bool cmaMayWait = false;  // the receive will be a copy: a one-way sender waits for it (cmaWaitUs)
   Clock::time_point cmaWaitSince{};  // when it started to
   bool judged = false;     // part of a long one-way stream: its completion feeds Peer::oneWay
-  bool judgedSingle = false;  // and it went single copy
 };
 
 struct RecvOp {

@@ -175,8 +175,8 @@ bool FabricImpl::shmReady() const {
 
 void FabricImpl::finishSend(Peer& p) {
   const SendOp& s = p.sends.front();
-  if (s.judged && s.judgedSingle) p.oneWay.completed(OneWayJudge::kSingle, s.bytes, Clock::now(), oneWayProbeBelow_);
-  if (s.judged && !s.judgedSingle) {
+  if (s.judged && s.cmaPublished) p.oneWay.completed(OneWayJudge::kSingle, s.bytes, Clock::now(), oneWayProbeBelow_);
+  if (s.judged && !s.cmaPublished) {
     p.ringDrains.push_back({p.out.mine, s.bytes});
     if (p.sends.size() == 1) {
       p.ringQuietAt = Clock::now();
@@ -202,18 +202,17 @@ void FabricImpl::finishRecv(Peer& p) {
 void FabricImpl::noteRingDrains(Peer& p, uint64_t tail) {
   if (p.ringDrains.empty() || tail < p.ringDrains.front().end) return;
   const auto now = Clock::now();
-  auto drained = [&](bool quiet) {
-    return !p.ringDrains.empty() && p.ringDrains.front().end <= tail && (p.ringDrains.front().end <= p.ringQuietEnd) == quiet;
-  };
-  while (!p.ringDrains.empty() && p.ringDrains.front().end <= tail) {
-    // Those seen done at one moment go to the judge together.
-    const bool quiet = p.ringDrains.front().end <= p.ringQuietEnd;
+  // Drains end in order, so those of a quiet stream come first. Those seen done at one moment go
+  // to the judge together.
+  auto pass = [&](uint64_t upTo, Clock::time_point at) {
     size_t bytes = 0;
     int messages = 0;
-    for (; drained(quiet); p.ringDrains.pop_front(), ++messages) bytes += p.ringDrains.front().bytes;
-    const auto at = quiet ? std::min(now, p.ringQuietAt) : now;
-    p.oneWay.completed(OneWayJudge::kRing, bytes, at, oneWayProbeBelow_, messages);
-  }
+    for (; !p.ringDrains.empty() && p.ringDrains.front().end <= upTo; p.ringDrains.pop_front(), ++messages)
+      bytes += p.ringDrains.front().bytes;
+    if (messages) p.oneWay.completed(OneWayJudge::kRing, bytes, at, oneWayProbeBelow_, messages);
+  };
+  pass(std::min(tail, p.ringQuietEnd), std::min(now, p.ringQuietAt));
+  pass(tail, now);
 }
 
 bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool busyLocally) {
@@ -254,7 +253,6 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool bus
       if (o.ctl->copyRecvsBelow.load(std::memory_order_acquire) > p.sendBase + i ||
           (s.cmaMayWait && !p.recvs.empty())) {
         s.judged = longOneWay;
-        s.judgedSingle = true;
         if (longOneWay) p.oneWay.started(OneWayJudge::kSingle, Clock::now());
         publishCma(p, s, slot);
         moved = true;

@@ -67,16 +67,23 @@ TEST(TempPool, EmptyAndMovedBuffersHoldNothing) {
   uint8_t* p = a.data();
   TempPool::Buffer b = std::move(a);
   EXPECT_EQ(b.data(), p);
+  EXPECT_EQ(b.size(), 64u);
+  EXPECT_EQ(a.data(), nullptr);  // NOLINT(bugprone-use-after-move): moved-from is empty
+  EXPECT_EQ(a.size(), 0u);
   b = TempPool::Buffer{};  // hands the memory back
   EXPECT_EQ(pool->spares(), 1u);
 }
 
 TEST(TempPool, ABufferKeepsItsPoolAlive) {
   auto pool = TempPool::create();
+  std::weak_ptr<TempPool> seen = pool;
   auto b = pool->take(64, false);
   pool.reset();  // the communicator went away while an operation still held memory
+  EXPECT_FALSE(seen.expired());
   std::memset(b.data(), 1, b.size());
-}  // b hands its memory to the pool it kept alive, which then goes too
+  b = TempPool::Buffer{};  // hands its memory to the pool it kept alive, which then goes too
+  EXPECT_TRUE(seen.expired());
+}
 
 }  // namespace
 }  // namespace loom::core
