@@ -57,16 +57,6 @@ bool boardImplements(Coll coll) {
   }
 }
 
-size_t boardPostBytes(Coll coll, size_t count, size_t elemSize, int nranks) {
-  const size_t b = count * elemSize;
-  return coll == Coll::ReduceScatter || coll == Coll::AllToAll ? b * static_cast<size_t>(nranks) : b;
-}
-
-BoardRole boardRole(Coll coll, int rank, int root, int nranks) {
-  if (coll == Coll::Broadcast) return {rank == root, rank == root ? 0 : 1};
-  return {true, coll != Coll::Reduce || rank == root ? nranks : 0};
-}
-
 bool implements(Algo a, Coll coll) {
   if (a == Algo::Board) return boardImplements(coll);
   auto v = algorithmsFor(coll);

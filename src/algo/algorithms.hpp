@@ -33,14 +33,20 @@ std::span<const Algo> algorithmsFor(Coll coll);  // static storage: no allocatio
 // the cost model weighs it where every rank is on one host and boardPostBytes fits an entry.
 bool boardImplements(Coll coll);  // allreduce, reduce, broadcast, allgather, reducescatter, alltoall
 // Bytes a rank posts for `count` elements (per block) of `elemSize` bytes.
-size_t boardPostBytes(Coll coll, size_t count, size_t elemSize, int nranks);
+inline size_t boardPostBytes(Coll coll, size_t count, size_t elemSize, int nranks) {
+  const size_t b = count * elemSize;
+  return coll == Coll::ReduceScatter || coll == Coll::AllToAll ? b * static_cast<size_t>(nranks) : b;
+}
 // What `rank` does in a board call: whether it posts its input, and how many entries it reads, its
 // own included (a broadcast's root reads none, the others the root's; a reduce's non-roots none).
 struct BoardRole {
   bool posts;
   int reads;
 };
-BoardRole boardRole(Coll coll, int rank, int root, int nranks);
+inline BoardRole boardRole(Coll coll, int rank, int root, int nranks) {
+  if (coll == Coll::Broadcast) return {rank == root, rank == root ? 0 : 1};
+  return {true, coll != Coll::Reduce || rank == root ? nranks : 0};
+}
 
 // `a` runs `coll`: in algorithmsFor(coll), or the board where boardImplements(coll).
 bool implements(Algo a, Coll coll);

@@ -50,15 +50,15 @@ Status checkCall(loomComm_t comm, const CollCall& c) {
   LOOM_TRY(checkComm(comm));
   const int n = comm->impl->nranks();
   const int rank = comm->impl->rank();
-  const auto name = collName(c.coll);
+  const auto name = [&] { return collName(c.coll); };  // for the messages only
   if (!mem::isValidType(c.type))
-    return invalidArgument(fmt::format("{}: unknown datatype {}", name, static_cast<int>(c.type)));
+    return invalidArgument(fmt::format("{}: unknown datatype {}", name(), static_cast<int>(c.type)));
   if (algo::isReduction(c.coll)) {
     Status s = comm->impl->validateOp(c.op, c.type);
-    if (!s.isOk()) return invalidArgument(fmt::format("{}: {}", name, s.message()));
+    if (!s.isOk()) return invalidArgument(fmt::format("{}: {}", name(), s.message()));
   }
   if (algo::isRooted(c.coll) && (c.root < 0 || c.root >= n))
-    return invalidArgument(fmt::format("{}: root {} is out of range for {} ranks", name, c.root, n));
+    return invalidArgument(fmt::format("{}: root {} is out of range for {} ranks", name(), c.root, n));
   const size_t elem = mem::typeSize(c.type);
   if (c.coll == Coll::AllToAllv) {
     if (!c.sendCounts || !c.sendDispls || !c.recvCounts || !c.recvDispls)
@@ -75,13 +75,18 @@ Status checkCall(loomComm_t comm, const CollCall& c) {
     if (recvTotal && !c.recv) return invalidArgument("alltoallv: recvbuff is NULL with non-zero recvcounts");
     return {};
   }
-  if (c.count > std::numeric_limits<size_t>::max() / elem / static_cast<size_t>(n) / 2)
-    return invalidArgument(fmt::format("{}: count {} overflows the addressable size", name, c.count));
+  // The largest buffer a call names is count * elem * n; half the address space is the limit.
+  // Multiplications, not divisions: this runs on every call, and a 64-bit division costs more than
+  // the rest of these checks together.
+  size_t bytes = 0;
+  if (__builtin_mul_overflow(c.count, elem * 2, &bytes) ||
+      __builtin_mul_overflow(bytes, static_cast<size_t>(n), &bytes))
+    return invalidArgument(fmt::format("{}: count {} overflows the addressable size", name(), c.count));
   if (c.count == 0) return {};
   if (needsSend(c, rank) && !c.send)
-    return invalidArgument(fmt::format("{}: sendbuff is NULL with count {}", name, c.count));
+    return invalidArgument(fmt::format("{}: sendbuff is NULL with count {}", name(), c.count));
   if (needsRecv(c, rank) && !c.recv)
-    return invalidArgument(fmt::format("{}: recvbuff is NULL with count {}", name, c.count));
+    return invalidArgument(fmt::format("{}: recvbuff is NULL with count {}", name(), c.count));
   return {};
 }
 

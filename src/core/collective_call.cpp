@@ -152,11 +152,10 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   const size_t elem = mem::typeSize(c.type);
   Layout layout = layoutOf(c, rank_, nranks_, elem);
 
-  Operation op;
-  op.elemSize = elem;
-  op.buffers.input = const_cast<uint8_t*>(static_cast<const uint8_t*>(c.send));
-  op.buffers.output = static_cast<uint8_t*>(c.recv);
-  if (c.coll == Coll::Broadcast && rank_ != c.root) op.buffers.input = op.buffers.output;
+  RunBuffers buffers;
+  buffers.input = const_cast<uint8_t*>(static_cast<const uint8_t*>(c.send));
+  buffers.output = static_cast<uint8_t*>(c.recv);
+  if (c.coll == Coll::Broadcast && rank_ != c.root) buffers.input = buffers.output;
 
   // PreMulSum: scale a private copy of the input, then sum.
   double premul = 1.0;
@@ -168,7 +167,8 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
     premul = custom.residence == loomScalarHostImmediate ? custom.value
                                                           : mem::loadAsDouble(c.type, custom.pointer, 0);
   }
-  if (algo::isReduction(c.coll)) op.reduce = mem::reduceFn(c.type, kindOf(c.op));
+  const mem::ReduceFn reduce = algo::isReduction(c.coll) ? mem::reduceFn(c.type, kindOf(c.op)) : nullptr;
+  const bool average = c.op == loomAvg && algo::isReduction(c.coll) && (c.coll != Coll::Reduce || rank_ == c.root);
 
   // A loop repeats its call: the same shape as the last call reuses its algorithm and plan.
   // On a hit the call's sequence numbers are taken under the same lock (one lock per call): the
@@ -211,12 +211,34 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   std::shared_ptr<const PreparedSchedule> plan = std::move(shape.plan);
   if (plan && (plan->inputExtent > layout.inBytes || plan->outputExtent > layout.outBytes))
     return internalError(fmt::format("schedule '{}' reaches past the user buffers", plan->schedule.algorithm));
+  auto number = [&] {  // a miss, or a PreMulSum, takes its sequence numbers here
+    if (seq) return;
+    std::lock_guard lock(mu_);
+    seq = ++seq_;
+    collSeq = ++collSeq_;
+    board_->issued(seq);
+  };
 
+  // A blocking call on the board with nothing to do before or after it runs without an Operation.
+  if (onBoard && blocking && !hasPremul && !average && !checkCalls_) {
+    number();
+    Status s;
+    if (engine_->runBoardInline(BoardCall{descriptorOf(c), elem, nranks_}, buffers, reduce, seq,
+                                algo::collName(c.coll), layout.inBytes, &s)) {
+      if (!s.isOk()) return s;
+      return std::shared_ptr<RequestState>{};
+    }
+  }
+
+  Operation op;
+  op.elemSize = elem;
+  op.buffers = buffers;
+  op.reduce = reduce;
   // Buffers this rank does not own in the public call (non-root) but the schedule touches.
   size_t tempIn = plan && !op.buffers.input && plan->inputExtent ? plan->inputExtent : 0;
   size_t tempOut = plan && !op.buffers.output && plan->outputExtent ? plan->outputExtent : 0;
   size_t premulBytes = hasPremul ? layout.inBytes : 0;
-  op.ownedTemp = temps_->take(tempIn + tempOut + premulBytes, true);
+  if (tempIn + tempOut + premulBytes) op.ownedTemp = temps_->take(tempIn + tempOut + premulBytes, true);
   uint8_t* temp = op.ownedTemp.data();
   if (tempIn) op.buffers.input = temp;
   if (tempOut) op.buffers.output = temp + tempIn;
@@ -234,7 +256,7 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
       if (!plan) return err;
     }
   }
-  if (c.op == loomAvg && algo::isReduction(c.coll) && (c.coll != Coll::Reduce || rank_ == c.root)) {
+  if (average) {
     void* out = op.buffers.output;
     const size_t n = c.count;
     const loomDataType_t type = c.type;
@@ -242,12 +264,7 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
     op.after = [type, out, n, ranks] { divideByRanks(type, out, n, ranks); };
   }
 
-  if (!seq) {
-    std::lock_guard lock(mu_);
-    seq = ++seq_;
-    collSeq = ++collSeq_;
-    board_->issued(seq);
-  }
+  number();
   if (checkCalls_) {
     if (auto check = makeCallCheck(c, collSeq)) engine_->submit(std::move(check));
   }

@@ -20,6 +20,7 @@
 #include "core/control_port.hpp"
 #include "core/diag_service.hpp"
 #include "core/engine.hpp"
+#include "core/spin_lock.hpp"
 #include "cost/model.hpp"
 #include "topo/topology.hpp"
 #include "transport/fabric.hpp"
@@ -173,7 +174,7 @@ class Communicator {
   uint64_t seq_ = 0;      // operations issued, for diagnostics
   uint64_t collSeq_ = 0;  // collectives issued (LOOM_CHECK numbering)
 
-  mutable std::mutex mu_;  // guards the plan cache, custom ops and seq_
+  mutable SpinLock mu_;  // guards the plan cache, picks, custom ops, last_ and seq_ (short work only)
   std::map<PlanKey, std::shared_ptr<const PreparedSchedule>> plans_;
   std::list<PlanKey> planOrder_;
   std::map<std::tuple<int, size_t, int>, Pick> picks_;  // (collective, count, type)

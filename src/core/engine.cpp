@@ -6,11 +6,15 @@
 
 namespace loom::core {
 
+std::string describeOperation(std::string_view label, uint64_t seq, size_t bytes, std::string_view algorithm) {
+  return fmt::format("{} #{} ({} bytes, {})", label, seq, bytes, algorithm);
+}
+
 std::string Operation::what() const {
   if (!fixedWhat.empty()) return fixedWhat;
   if (isGroup) return fmt::format("{} #{} ({} operations)", label, seq, bytes);
-  return fmt::format("{} #{} ({} bytes, {})", label, seq, bytes,
-                     plan ? plan->schedule.algorithm : boardCall ? "board" : "?");
+  const std::string_view algorithm = plan ? std::string_view(plan->schedule.algorithm) : boardCall ? "board" : "?";
+  return describeOperation(label, seq, bytes, algorithm);
 }
 
 Engine::Engine(transport::Fabric& fabric, int rank, double timeoutSeconds, int spinUs, ProgressBoard* board,
@@ -33,7 +37,8 @@ Status Engine::refusal() const {
   return {};
 }
 
-bool Engine::runInline(Operation& op, Status* result) {
+template <class Run>
+bool Engine::inlined(Status* result, const Run& run) {
   // quiet_ is set last by whoever emptied the queue, so a caller that issued nonblocking work
   // before this call sees it cleared until that work is done: issue order holds. Work another
   // thread submits meanwhile waits on driveMu_ (calls from two threads have no order anyway).
@@ -46,9 +51,34 @@ bool Engine::runInline(Operation& op, Status* result) {
     return false;
   }
   if (!driveMu_.try_lock()) return false;
-  *result = execute(op);
+  *result = run();
   driveMu_.unlock();  // last: an abort waiting for it may free the engine right after
   return true;
+}
+
+bool Engine::runInline(Operation& op, Status* result) {
+  return inlined(result, [&] { return execute(op); });
+}
+
+bool Engine::runBoardInline(const BoardCall& call, const RunBuffers& buffers, mem::ReduceFn reduce, uint64_t seq,
+                            std::string_view label, size_t bytes, Status* result) {
+  return inlined(result, [&] {
+    Status s = runBoard(call, buffers, reduce, seq, [&] { return describeOperation(label, seq, bytes, "board"); });
+    if (!s.isOk()) recordFailure(s);
+    return s;
+  });
+}
+
+template <class Describe>
+Status Engine::runBoard(const BoardCall& call, const RunBuffers& buffers, mem::ReduceFn reduce, uint64_t seq,
+                        const Describe& what) {
+  const bool onBoard = board_ && seq;
+  if (onBoard) board_->started(seq);
+  BoardRun run(call, boardCalls_++, buffers, fabric_, reduce, rank_);
+  Status s = drive(seq, what, run);
+  if (!s.isOk()) s = withHangReport(seq, std::move(s));
+  if (onBoard) board_->finished(seq);
+  return s;
 }
 
 void Engine::submit(std::unique_ptr<Operation> op) {
@@ -111,26 +141,26 @@ Status Engine::executeSchedule(Operation& op) {
     op.buffers.scratch = scratch_.data();
   }
   if (op.before) op.before();
-  const bool onBoard = board_ && op.seq;
-  if (onBoard) board_->started(op.seq);
+  auto what = [&] { return op.what(); };
   Status s;
   if (op.boardCall) {
-    BoardRun run(*op.boardCall, boardCalls_++, op.buffers, fabric_, op.reduce, rank_);
-    s = drive(op, run);
+    s = runBoard(*op.boardCall, op.buffers, op.reduce, op.seq, what);
   } else {
+    const bool onBoard = board_ && op.seq;
+    if (onBoard) board_->started(op.seq);
     ScheduleRun run(*op.plan, op.buffers, fabric_, op.reduce, op.elemSize, runMemory_);
-    s = drive(op, run);
+    s = drive(op.seq, what, run);
+    if (!s.isOk()) s = withHangReport(op.seq, std::move(s));
+    if (onBoard) board_->finished(op.seq);
   }
-  if (!s.isOk()) s = withHangReport(op, std::move(s));
-  if (onBoard) board_->finished(op.seq);
   if (!s.isOk()) return s;
   if (op.validate) LOOM_TRY(op.validate());
   if (op.after) op.after();
   return {};
 }
 
-template <class Run>
-Status Engine::drive(Operation& op, Run& run) {
+template <class Run, class Describe>
+Status Engine::drive(uint64_t seq, const Describe& what, Run& run) {
   const double timeout = timeoutSeconds_.load(std::memory_order_relaxed);
   // The clock is read once per idle round and not at all while messages move: on this VM a
   // clock read costs as much as a poll of the rings. So the deadline starts at the first wait: a
@@ -165,18 +195,18 @@ Status Engine::drive(Operation& op, Run& run) {
       if (published == Clock::time_point{}) {
         published = now;
         if (timeout > 0) deadline = Deadline::afterSeconds(timeout, now);
-        if (board_ && op.seq) board_->waitingSince(now);
+        if (board_ && seq) board_->waitingSince(now);
       }
     }
     if (now >= deadline.at()) {
       Status s = timeoutError(fmt::format("rank {}: {} timed out after {} s (LOOM_TIMEOUT) waiting on: {}", rank_,
-                                          op.what(), timeout, run.pendingSummary()));
+                                          what(), timeout, run.pendingSummary()));
       run.abandon(s);  // the fabric must not write into this operation's buffers after we return
       return s;
     }
     // Stuck for a while: tell the progress board (other ranks' timeout reports read it).
-    if (board_ && op.seq && now - published > std::chrono::milliseconds(200)) {
-      board_->waiting(op.seq, op.what(), run.pendingSummary());
+    if (board_ && seq && now - published > std::chrono::milliseconds(200)) {
+      board_->waiting(seq, what(), run.pendingSummary());
       published = now;
     }
     // Spin briefly (fast peers answer within microseconds), then sleep until the fabric stirs.
@@ -186,14 +216,14 @@ Status Engine::drive(Operation& op, Run& run) {
   return run.status();
 }
 
-Status Engine::withHangReport(const Operation& op, Status s) {
+Status Engine::withHangReport(uint64_t seq, Status s) {
   // A timeout, or an error from a peer that is not dead (it closed its communicator because it
   // gave up first, or disagreed): what this rank knows ends at that peer, the culprit may be
   // elsewhere. A peer known dead names itself already.
   bool hang = s.code() == loomTimeout ||
               (s.code() == loomRemoteError && s.peer() >= 0 && fabric_.failedPeers().empty());
-  if (hang && report_ && op.seq && !aborting_.load()) {
-    std::string more = report_(op.seq, [this] { return aborting_.load(std::memory_order_relaxed); });
+  if (hang && report_ && seq && !aborting_.load()) {
+    std::string more = report_(seq, [this] { return aborting_.load(std::memory_order_relaxed); });
     s = Status(s.code(), s.message() + more, s.peer(), s.sysErrno());
   }
   if (s.code() == loomTimeout) LOOM_WARN("{}", s.message());

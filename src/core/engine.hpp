@@ -23,6 +23,7 @@
 #include "core/executor.hpp"
 #include "core/progress_board.hpp"
 #include "core/request.hpp"
+#include "core/spin_lock.hpp"
 #include "core/temp_pool.hpp"
 
 namespace loom::core {
@@ -48,6 +49,9 @@ struct Operation {
   std::string what() const;
 };
 
+// "allreduce #12 (4096 bytes, ring)": an operation as timeout reports and the progress board name it.
+std::string describeOperation(std::string_view label, uint64_t seq, size_t bytes, std::string_view algorithm);
+
 // Asks the other ranks about operation #seq after it timed out here and returns the text that
 // extends the error ("; never reached #12: rank 3 (idle; ...)"); gives up when cancelled().
 using HangReport = std::function<std::string(uint64_t seq, const std::function<bool()>& cancelled)>;
@@ -69,6 +73,11 @@ class Engine {
   // pending (which keeps issue order) and sets `result`; false when it must be submitted instead.
   // `op` needs no request.
   bool runInline(Operation& op, Status* result);
+  // The same for a call on the board that needs nothing but the board (no before, after or
+  // validate step, no temporary buffers), without making an Operation: the shortest path a small
+  // blocking collective can take. `label` and `bytes` name it in diagnostics.
+  bool runBoardInline(const BoardCall& call, const RunBuffers& buffers, mem::ReduceFn reduce, uint64_t seq,
+                      std::string_view label, size_t bytes, Status* result);
   // Lets queued operations finish (each bounded by its deadline), then stops the thread.
   void drainAndStop();
   // Fails the running and queued operations with `why` and stops the thread promptly.
@@ -89,12 +98,19 @@ class Engine {
   // mu_, that no sticky error or abort refuses it (runInline's refusal(), loop()).
   Status execute(Operation& op);
   Status executeSchedule(Operation& op);
-  // Runs a ScheduleRun or a BoardRun to the end, the deadline, or an abort; publishes what it
-  // waits on while stuck.
+  // runInline's checks and driveMu_ around `run`, which returns the call's status.
   template <class Run>
-  Status drive(Operation& op, Run& run);
+  bool inlined(Status* result, const Run& run);
+  // Runs a call on the board: progress board, the run, hang report; `what` describes it.
+  template <class Describe>
+  Status runBoard(const BoardCall& call, const RunBuffers& buffers, mem::ReduceFn reduce, uint64_t seq,
+                  const Describe& what);
+  // Runs a ScheduleRun or a BoardRun to the end, the deadline, or an abort; publishes what it
+  // waits on while stuck, as `what()` describes operation #seq.
+  template <class Run, class Describe>
+  Status drive(uint64_t seq, const Describe& what, Run& run);
   // Appends the gathered report to a timeout, or to an error from a peer that is not dead.
-  Status withHangReport(const Operation& op, Status s);
+  Status withHangReport(uint64_t seq, Status s);
   // Idle-time liveness work (heartbeats, peer checks); records a failure as the sticky error.
   void checkPeers();
   // Makes `s` (an operation's error or the fabric's failure) the sticky error unless one is set,
@@ -122,7 +138,7 @@ class Engine {
   Status sticky_;
   std::vector<int> failedPeers_;
 
-  std::mutex driveMu_;     // held by the thread running an operation
+  SpinLock driveMu_;       // held by the thread running an operation (taken by try_lock on a caller's thread)
   std::vector<uint8_t> scratch_;  // under driveMu_
   RunMemory runMemory_;           // under driveMu_
   uint64_t boardCalls_ = 0;       // under driveMu_: board calls run so far (their numbering)

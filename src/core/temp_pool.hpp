@@ -25,7 +25,7 @@ class TempPool : public std::enable_shared_from_this<TempPool> {
     Buffer(Buffer&& o) noexcept { *this = std::move(o); }
     Buffer& operator=(Buffer&& o) noexcept {  // the moved-from one is left empty
       if (this != &o) {
-        giveBack();
+        if (pool_) giveBack();
         mem_ = std::move(o.mem_);
         pool_ = std::move(o.pool_);
         size_ = std::exchange(o.size_, 0);
@@ -33,7 +33,9 @@ class TempPool : public std::enable_shared_from_this<TempPool> {
       }
       return *this;
     }
-    ~Buffer() { giveBack(); }
+    ~Buffer() {
+      if (pool_) giveBack();  // most operations hold none: no call for them
+    }
     uint8_t* data() const { return mem_.get(); }
     size_t size() const { return size_; }
 

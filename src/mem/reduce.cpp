@@ -14,16 +14,6 @@
 
 namespace loom::mem {
 
-size_t typeSize(loomDataType_t type) {
-  switch (type) {
-    case loomInt8: case loomUint8: case loomFloat8e4m3: case loomFloat8e5m2: return 1;
-    case loomFloat16: case loomBfloat16: return 2;
-    case loomInt32: case loomUint32: case loomFloat32: return 4;
-    case loomInt64: case loomUint64: case loomFloat64: return 8;
-    default: return 0;
-  }
-}
-
 const char* typeName(loomDataType_t type) {
   switch (type) {
     case loomInt8: return "int8";
@@ -41,8 +31,6 @@ const char* typeName(loomDataType_t type) {
     default: return "unknown";
   }
 }
-
-bool isValidType(loomDataType_t type) { return typeSize(type) != 0; }
 
 bool isaSupported(Isa isa) {
   if (isa == Isa::Generic) return true;

@@ -9,11 +9,19 @@
 
 namespace loom::mem {
 
-// Bytes per element; 0 for an unknown type.
-size_t typeSize(loomDataType_t type);
+// Bytes per element; 0 for an unknown type. Inline: every call asks, several times.
+inline size_t typeSize(loomDataType_t type) {
+  switch (type) {
+    case loomInt8: case loomUint8: case loomFloat8e4m3: case loomFloat8e5m2: return 1;
+    case loomFloat16: case loomBfloat16: return 2;
+    case loomInt32: case loomUint32: case loomFloat32: return 4;
+    case loomInt64: case loomUint64: case loomFloat64: return 8;
+    default: return 0;
+  }
+}
 // Short name as nccl-tests prints it ("float", "bfloat16", "f8e4m3", ...); "unknown" if invalid.
 const char* typeName(loomDataType_t type);
-bool isValidType(loomDataType_t type);
+inline bool isValidType(loomDataType_t type) { return typeSize(type) != 0; }
 // 16- and 8-bit floats: reduced by widening to fp32 (slower than fp32 itself).
 bool isNarrowFloat(loomDataType_t type);
 
