@@ -173,6 +173,8 @@ uint64_t singleCopySends();
 uint64_t singleCopyRevokes();
 // Futex sleeps on a doorbell this process has made (shm_channel.cpp's sleepOnBell).
 uint64_t bellSleeps();
+// Receive system calls (readv) this process has made on tcp sockets (tcp_channel.cpp).
+uint64_t tcpReads();
 }  // namespace testhooks
 
 }  // namespace loom::transport

@@ -69,7 +69,8 @@ struct FragRef {
 
 struct TcpSock {
   os::UniqueFd fd;
-  bool readable = true;  // edge-triggered: cleared on EAGAIN, set by epoll events
+  bool readable = true;  // edge-triggered: cleared on EAGAIN or a short read, set by epoll events
+  bool hangup = false;   // epoll reported the peer's end of stream (or an error): read to the end
   bool writable = true;
   Queue<FragRef> sendFrags;
   size_t sendDone = 0;  // bytes (frame header + payload) of sendFrags.front() written
@@ -79,6 +80,8 @@ struct TcpSock {
   bool discard = false;     // the incoming data frame has no receive (fabric failed): drop it
   wire::Frame inHdr{};
   std::vector<char> staging;  // reduce receives (and discarded payloads) land here first
+  std::vector<char> inbox;    // bytes read ahead of the frame being received (small frames)
+  size_t inboxAt = 0, inboxEnd = 0;  // inbox[inboxAt, inboxEnd) is still to be taken
   size_t reduced = 0;         // payload bytes of the front fragment already reduced
   // liveness
   Clock::time_point lastSend{};
@@ -291,6 +294,7 @@ class FabricImpl final : public Fabric {
   bool tcpDigest(int rank, Peer& p, TcpSock& s);  // handle what the last read completed; false: failed
   bool tcpFinishFrame(int rank, Peer& p, TcpSock& s);
   char* tcpPayloadDst(Peer& p, TcpSock& s);
+  void takeFromInbox(Peer& p, TcpSock& s);  // moves read-ahead bytes into the frame being received
   int pollTcp(int timeoutMs);  // epoll_wait and mark sockets ready; the number of events
   template <typename Ready>
   bool yieldPoll(int timeoutMs, Ready ready);

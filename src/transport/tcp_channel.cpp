@@ -3,18 +3,21 @@
 // every fragment goes without negotiation. Each fragment is a 40-byte Frame header plus
 // payload; a sender batches up to 8 queued fragments of one socket into one sendmsg. A copy
 // receive reads straight into the destination; a reduce receive reads into a per-socket
-// staging buffer and reduces as whole elements arrive. Sockets are nonblocking and
-// edge-triggered in one epoll set; per-socket ready flags avoid needless syscalls.
+// staging buffer and reduces as whole elements arrive. Small frames are read ahead into a
+// per-socket inbox, as many as have arrived in one call, and copied out as their receives come.
+// Sockets are nonblocking and edge-triggered in one epoll set; per-socket ready flags avoid
+// needless syscalls, and a short read clears the flag (the socket is empty until epoll says).
 //
 // Control frames (heartbeat, bye: a header alone) are queued only on a socket with nothing
 // else queued, so they fall between data frames. A receiver reads a header and the payload it
 // expects in one readv; when the header turns out to be a control frame, the bytes that landed
 // in the payload area begin the next frame and are moved back (rare: control frames come at
-// most every LOOM_FAILURE_DETECT/3 seconds on an idle socket). With no receive posted, only
-// headers are read: control frames are consumed, a data header waits for its receive.
+// most every LOOM_FAILURE_DETECT/3 seconds on an idle socket). With no receive posted, frames are
+// taken from the inbox up to the first data header, which waits for its receive.
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -28,7 +31,11 @@ namespace {
 constexpr size_t kHdr = sizeof(wire::Frame);
 constexpr int kBatch = 8;
 constexpr size_t kReduceStep = 64 << 10;  // reduce once this much has been staged
+constexpr size_t kInboxBytes = 4096;      // read-ahead for small frames (TcpSock::inbox)
+std::atomic<uint64_t> gReads{0};          // testhooks::tcpReads
 }  // namespace
+
+uint64_t testhooks::tcpReads() { return gReads.load(std::memory_order_relaxed); }
 
 void FabricImpl::queueTcpSend(Peer& p, uint64_t seq, size_t bytes) {
   const char* buf = p.sends.back().buf;
@@ -61,6 +68,7 @@ int FabricImpl::pollTcp(int timeoutMs) {
     TcpSock& s = peers_[peer].socks[idx];
     uint32_t e = ev[i].events;
     if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.readable = true;
+    if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.hangup = true;
     if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s.writable = true;
   }
   return n;
@@ -80,7 +88,8 @@ bool FabricImpl::progressTcp(int rank, Peer& p) {
     if (!status_.isOk()) return true;
   }
   for (TcpSock& s : p.socks) {
-    bool held = s.recvDone >= kHdr && !s.hdrChecked;  // a header read while no receive was posted
+    // A header read while no receive was posted, or frames read ahead.
+    bool held = (s.recvDone >= kHdr && !s.hdrChecked) || s.inboxAt < s.inboxEnd;
     if (!s.recvFrags.empty() && (s.readable || held)) moved |= tcpRecv(rank, p, s);
     if (!status_.isOk()) return true;
   }
@@ -183,23 +192,43 @@ char* FabricImpl::tcpPayloadDst(Peer& p, TcpSock& s) {
 
 bool FabricImpl::tcpRecv(int rank, Peer& p, TcpSock& s) {
   bool moved = false;
+  bool tookAhead = false;
   for (;;) {
     if (!tcpDigest(rank, p, s)) return true;
-    if (s.eof || !s.readable) break;
+    if (s.eof) break;
     if (s.recvDone >= kHdr && !s.hdrChecked) break;  // a data header waits for its receive
+    if (s.inboxAt < s.inboxEnd) {  // bytes read ahead belong to the frame being received
+      takeFromInbox(p, s);
+      tookAhead = true;
+      continue;
+    }
+    if (!s.readable) break;
     iovec iov[2];
     int niov = 0;
+    bool ahead = false;
     if (s.recvDone < kHdr) {
-      iov[niov++] = {reinterpret_cast<char*>(&s.inHdr) + s.recvDone, kHdr - s.recvDone};
-      // Expecting data: read its payload in the same call (the header may still be control).
-      if (!s.recvFrags.empty() && status_.isOk() && s.recvFrags.front().len > 0)
-        iov[niov++] = {tcpPayloadDst(p, s), s.recvFrags.front().len};
+      // Small frames are read ahead into the inbox, as many as have arrived: one call for a
+      // run of them, where a header and its payload were two (a receive is often posted only
+      // after its frame arrived). Larger expected payloads go straight to their destination.
+      const bool expectingLarge =
+          !s.recvFrags.empty() && status_.isOk() && s.recvFrags.front().len + kHdr > kInboxBytes;
+      if (s.recvDone == 0 && !expectingLarge) {
+        if (s.inbox.size() < kInboxBytes) s.inbox.resize(kInboxBytes);
+        iov[niov++] = {s.inbox.data(), kInboxBytes};
+        ahead = true;
+      } else {
+        iov[niov++] = {reinterpret_cast<char*>(&s.inHdr) + s.recvDone, kHdr - s.recvDone};
+        // Expecting data: read its payload in the same call (the header may still be control).
+        if (!s.recvFrags.empty() && status_.isOk() && s.recvFrags.front().len > 0)
+          iov[niov++] = {tcpPayloadDst(p, s), s.recvFrags.front().len};
+      }
     } else {
       size_t got = s.recvDone - kHdr;
       char* dst = s.discard ? s.staging.data() : tcpPayloadDst(p, s);
       iov[niov++] = {dst + got, s.inHdr.fragBytes - got};
     }
     ssize_t n = ::readv(s.fd.get(), iov, niov);
+    gReads.fetch_add(1, std::memory_order_relaxed);
     if (n == 0) {
       tcpBroken(rank, p, s, "connection closed");
       return true;
@@ -215,9 +244,42 @@ bool FabricImpl::tcpRecv(int rank, Peer& p, TcpSock& s) {
     }
     moved = true;
     p.lastRecv = Clock::now();
-    s.recvDone += static_cast<size_t>(n);
+    size_t asked = 0;
+    for (int i = 0; i < niov; ++i) asked += iov[i].iov_len;
+    // A short read emptied the socket: edge-triggered epoll reports whatever arrives next, so
+    // asking again would only be told EAGAIN (a system call per message saved). Not once the
+    // peer has hung up: its end of stream came with the event already seen, and only a read
+    // that returns 0 tells it.
+    if (static_cast<size_t>(n) < asked && !s.hangup) s.readable = false;
+    if (ahead) {
+      s.inboxAt = 0;
+      s.inboxEnd = static_cast<size_t>(n);
+    } else {
+      s.recvDone += static_cast<size_t>(n);
+    }
   }
+  // Frames read ahead count as received when they are taken, as a header held for its receive
+  // does (checkTcpPeer): the peer's later heartbeats queue behind them.
+  if (tookAhead) p.lastRecv = Clock::now();
   return moved;
+}
+
+// Feeds the frame being received from the inbox: its header first (no further until it has been
+// checked and bound to a receive), then as much of its payload as was read ahead.
+void FabricImpl::takeFromInbox(Peer& p, TcpSock& s) {
+  const char* from = s.inbox.data() + s.inboxAt;
+  size_t take = s.inboxEnd - s.inboxAt;
+  if (s.recvDone < kHdr) {
+    take = std::min(take, kHdr - s.recvDone);
+    std::memcpy(reinterpret_cast<char*>(&s.inHdr) + s.recvDone, from, take);
+  } else {
+    const size_t got = s.recvDone - kHdr;
+    take = std::min(take, s.inHdr.fragBytes - got);
+    char* dst = s.discard ? s.staging.data() : tcpPayloadDst(p, s);
+    std::memcpy(dst + got, from, take);
+  }
+  s.inboxAt += take;
+  s.recvDone += take;
 }
 
 bool FabricImpl::tcpDigest(int rank, Peer& p, TcpSock& s) {
