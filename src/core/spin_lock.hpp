@@ -26,7 +26,7 @@ class SpinLock {
 
  private:
   void waitUnlocked() const {
-    for (int i = 0; locked_.load(std::memory_order_relaxed); ++i) {
+    for (int i = 0; locked_.load(std::memory_order_relaxed); i += i < 1024) {  // stops counting when napping
       if (i < 64) {
 #if defined(__x86_64__)
         __builtin_ia32_pause();

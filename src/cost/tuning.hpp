@@ -19,8 +19,9 @@ struct LinkCost {
   double alphaUs = 0;  // per message
   double gbps = 1;     // GB/s (1e9 bytes) one way, one pair, data beyond the caches
   double cachedGbps = 0;  // the same for data in cache (0: as gbps)
-  // The receiver's thread time per message (part of alphaUs, not on top of it): what bounds a
-  // stream of small messages, e.g. a broadcast root running ahead over tcp (0: nothing).
+  // The thread time per message (part of alphaUs, not on top of it): what bounds a stream of
+  // small messages, e.g. a broadcast root running ahead over tcp (0: nothing). The model charges
+  // it to the receiver, but to the sender over tcp within a host (model.cpp, senderMsgUs).
   double msgUs = 0;
   // GB/s each way while both ends send and receive at once (tcp: an exchange, where each end's
   // kernel both sends and receives); 0: unknown, as gbps.

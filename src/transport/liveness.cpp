@@ -121,9 +121,12 @@ void FabricImpl::checkShmPeer(int rank, Peer& p) {
 
 void FabricImpl::checkTcpPeer(int rank, Peer& p, Clock::time_point now) {
   if (p.dead) return;
-  // Read first: heartbeats that queued up while we were busy prove the peer alive.
+  // Read first: heartbeats that queued up while we were busy prove the peer alive. A frame
+  // held for its receive (or read ahead) is looked at again even when the socket is empty: after
+  // a failure it is discarded, so that the peer's silence behind it counts again.
   for (TcpSock& s : p.socks) {
-    if (!s.eof && s.readable) tcpRecv(rank, p, s);
+    const bool held = (s.recvDone >= sizeof(wire::Frame) && !s.hdrChecked) || s.inboxAt < s.inboxEnd;
+    if (!s.eof && (s.readable || held)) tcpRecv(rank, p, s);
     if (p.dead) return;
   }
   const auto beat = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg_.failureDetectSeconds / 3));

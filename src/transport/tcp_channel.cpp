@@ -260,7 +260,10 @@ bool FabricImpl::tcpRecv(int rank, Peer& p, TcpSock& s) {
   }
   // Frames read ahead count as received when they are taken, as a header held for its receive
   // does (checkTcpPeer): the peer's later heartbeats queue behind them.
-  if (tookAhead) p.lastRecv = Clock::now();
+  if (tookAhead) {
+    p.lastRecv = Clock::now();
+    moved = true;
+  }
   return moved;
 }
 

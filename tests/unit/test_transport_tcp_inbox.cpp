@@ -3,6 +3,7 @@
 // arrive whole and in order; and a run of small frames must cost one read, not one per frame.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -83,6 +84,48 @@ TEST(TcpInbox, ARunOfSmallFramesIsReadInOneCall) {
   // or two may have been split over a read or a heartbeat may slip in; a handful is the bound.
   EXPECT_LE(reads, 6u);
   for (auto& f : g.f) EXPECT_TRUE(f->status().isOk()) << f->status().message();
+}
+
+// Rank 1 sends a frame rank 0 has no receive for, then falls silent (nobody drives its fabric,
+// so no heartbeats). Rank 0 reads the frame ahead and holds it, which exempts rank 1 from the
+// silence rule; then rank 0's fabric fails for another reason (rank 2 sends a size it does not
+// expect). A failed fabric drops held frames, and rank 1's silence must count again: a frame
+// held in the inbox of a socket that epoll no longer reports must not hide it forever.
+TEST(TcpInbox, AHeldFrameIsDroppedAfterAFailureSoASilentPeerIsStillFound) {
+  Group g = makeGroup(3, Kind::Tcp, [](FabricConfig& c) {
+    c.nsocks = 1;
+    c.failureDetectSeconds = 0.6;
+  });
+  ASSERT_EQ(g.f.size(), 3u);
+  Fabric& f0 = *g.f[0];
+  auto idle = [&](double seconds) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < end) {
+      f0.checkPeers();
+      if (!f0.progress()) f0.waitForActivity(5);
+    }
+  };
+  std::vector<uint8_t> eight(8, 1), sixteen(16, 2), into(16);
+  Completion sent1, sent2, got;
+  g.f[1]->postSend(0, eight.data(), eight.size(), &sent1);
+  ASSERT_TRUE(drive(*g.f[1], {&sent1}, Deadline::after(5s)));
+  idle(0.1);  // rank 1's frame is read ahead and held: no receive for it
+  EXPECT_TRUE(f0.status().isOk()) << f0.status().message();
+  g.f[2]->postSend(0, sixteen.data(), sixteen.size(), &sent2);
+  ASSERT_TRUE(drive(*g.f[2], {&sent2}, Deadline::after(5s)));
+  RecvSink sink;
+  sink.dst = into.data();
+  f0.postRecv(2, 8, sink, &got);  // 8 where 16 come: the fabric fails
+  ASSERT_TRUE(drive(f0, {&got}, Deadline::after(5s)));
+  ASSERT_FALSE(got.status.isOk());
+  ASSERT_FALSE(f0.status().isOk());
+  const auto failedAt = std::chrono::steady_clock::now();
+  auto dead = [&] {
+    auto v = f0.failedPeers();
+    return std::find(v.begin(), v.end(), 1) != v.end();
+  };
+  while (!dead() && std::chrono::steady_clock::now() - failedAt < 5s) idle(0.05);
+  EXPECT_TRUE(dead()) << "rank 1 fell silent behind a held frame and was never found";
 }
 
 }  // namespace
