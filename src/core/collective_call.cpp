@@ -220,11 +220,11 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   };
 
   // A blocking call on the board with nothing to do before or after it runs without an Operation.
+  auto boardCall = [&] { return BoardCall{descriptorOf(c), elem, nranks_}; };
   if (onBoard && blocking && !hasPremul && !average && !checkCalls_) {
     number();
     Status s;
-    if (engine_->runBoardInline(BoardCall{descriptorOf(c), elem, nranks_}, buffers, reduce, seq,
-                                algo::collName(c.coll), layout.inBytes, &s)) {
+    if (engine_->runBoardInline(boardCall(), buffers, reduce, seq, algo::collName(c.coll), layout.inBytes, &s)) {
       if (!s.isOk()) return s;
       return std::shared_ptr<RequestState>{};
     }
@@ -238,7 +238,7 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   size_t tempIn = plan && !op.buffers.input && plan->inputExtent ? plan->inputExtent : 0;
   size_t tempOut = plan && !op.buffers.output && plan->outputExtent ? plan->outputExtent : 0;
   size_t premulBytes = hasPremul ? layout.inBytes : 0;
-  if (tempIn + tempOut + premulBytes) op.ownedTemp = temps_->take(tempIn + tempOut + premulBytes, true);
+  op.ownedTemp = temps_->take(tempIn + tempOut + premulBytes, true);
   uint8_t* temp = op.ownedTemp.data();
   if (tempIn) op.buffers.input = temp;
   if (tempOut) op.buffers.output = temp + tempIn;
@@ -271,7 +271,7 @@ Result<std::shared_ptr<RequestState>> Communicator::collective(const CollCall& c
   op.label = algo::collName(c.coll);
   op.bytes = layout.inBytes;
   op.plan = std::move(plan);
-  if (onBoard) op.boardCall = BoardCall{descriptorOf(c), elem, nranks_};
+  if (onBoard) op.boardCall = boardCall();
   op.seq = seq;
   return issue(std::move(op), blocking);
 }

@@ -72,9 +72,14 @@ bool Engine::runBoardInline(const BoardCall& call, const RunBuffers& buffers, me
 template <class Describe>
 Status Engine::runBoard(const BoardCall& call, const RunBuffers& buffers, mem::ReduceFn reduce, uint64_t seq,
                         const Describe& what) {
+  BoardRun run(call, boardCalls_++, buffers, fabric_, reduce, rank_);
+  return runTracked(seq, what, run);
+}
+
+template <class Run, class Describe>
+Status Engine::runTracked(uint64_t seq, const Describe& what, Run& run) {
   const bool onBoard = board_ && seq;
   if (onBoard) board_->started(seq);
-  BoardRun run(call, boardCalls_++, buffers, fabric_, reduce, rank_);
   Status s = drive(seq, what, run);
   if (!s.isOk()) s = withHangReport(seq, std::move(s));
   if (onBoard) board_->finished(seq);
@@ -146,12 +151,8 @@ Status Engine::executeSchedule(Operation& op) {
   if (op.boardCall) {
     s = runBoard(*op.boardCall, op.buffers, op.reduce, op.seq, what);
   } else {
-    const bool onBoard = board_ && op.seq;
-    if (onBoard) board_->started(op.seq);
     ScheduleRun run(*op.plan, op.buffers, fabric_, op.reduce, op.elemSize, runMemory_);
-    s = drive(op.seq, what, run);
-    if (!s.isOk()) s = withHangReport(op.seq, std::move(s));
-    if (onBoard) board_->finished(op.seq);
+    s = runTracked(op.seq, what, run);
   }
   if (!s.isOk()) return s;
   if (op.validate) LOOM_TRY(op.validate());

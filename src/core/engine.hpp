@@ -101,10 +101,14 @@ class Engine {
   // runInline's checks and driveMu_ around `run`, which returns the call's status.
   template <class Run>
   bool inlined(Status* result, const Run& run);
-  // Runs a call on the board: progress board, the run, hang report; `what` describes it.
+  // Runs a call on the board through runTracked; `what` describes it.
   template <class Describe>
   Status runBoard(const BoardCall& call, const RunBuffers& buffers, mem::ReduceFn reduce, uint64_t seq,
                   const Describe& what);
+  // drive() between the progress board's start and finish of operation #seq, with the hang report
+  // added to a failure.
+  template <class Run, class Describe>
+  Status runTracked(uint64_t seq, const Describe& what, Run& run);
   // Runs a ScheduleRun or a BoardRun to the end, the deadline, or an abort; publishes what it
   // waits on while stuck, as `what()` describes operation #seq.
   template <class Run, class Describe>

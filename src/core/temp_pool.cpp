@@ -6,15 +6,14 @@
 namespace loom::core {
 
 void TempPool::Buffer::giveBack() {
-  if (pool_ && mem_) pool_->keep(std::move(mem_), capacity_);
+  if (mem_) pool_->keep(std::move(mem_), capacity_);  // a buffer with memory has a pool
   mem_.reset();
   pool_.reset();
   size_ = capacity_ = 0;
 }
 
-TempPool::Buffer TempPool::take(size_t bytes, bool zeroed) {
+TempPool::Buffer TempPool::takeSome(size_t bytes, bool zeroed) {
   Buffer b;
-  if (bytes == 0) return b;
   {
     std::lock_guard lock(mu_);
     // The smallest spare that fits.

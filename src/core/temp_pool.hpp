@@ -51,12 +51,13 @@ class TempPool : public std::enable_shared_from_this<TempPool> {
 
   // `bytes` of memory (none for 0), zero-filled where `zeroed`; a spare at least that large is
   // reused, else a new one is allocated.
-  Buffer take(size_t bytes, bool zeroed);
+  Buffer take(size_t bytes, bool zeroed) { return bytes ? takeSome(bytes, zeroed) : Buffer{}; }
   // Spares held now (tests).
   size_t spares() const;
 
  private:
   TempPool() = default;
+  Buffer takeSome(size_t bytes, bool zeroed);  // take() of a non-empty buffer
   void keep(std::unique_ptr<uint8_t[]> mem, size_t capacity);
 
   mutable std::mutex mu_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <cstring>
@@ -82,6 +83,9 @@ struct TcpSock {
   std::vector<char> staging;  // reduce receives (and discarded payloads) land here first
   std::vector<char> inbox;    // bytes read ahead of the frame being received (small frames)
   size_t inboxAt = 0, inboxEnd = 0;  // inbox[inboxAt, inboxEnd) is still to be taken
+  // Bytes of the peer's that are here but not yet delivered: a data header read while no receive
+  // was posted (it waits for one), or frames read ahead. The socket may be empty meanwhile.
+  bool holding() const { return (recvDone >= sizeof(wire::Frame) && !hdrChecked) || inboxAt < inboxEnd; }
   size_t reduced = 0;         // payload bytes of the front fragment already reduced
   // liveness
   Clock::time_point lastSend{};
@@ -294,6 +298,7 @@ class FabricImpl final : public Fabric {
   bool tcpDigest(int rank, Peer& p, TcpSock& s);  // handle what the last read completed; false: failed
   bool tcpFinishFrame(int rank, Peer& p, TcpSock& s);
   char* tcpPayloadDst(Peer& p, TcpSock& s);
+  iovec tcpFrameRest(Peer& p, TcpSock& s);  // where the frame being received goes on, and how much
   void takeFromInbox(Peer& p, TcpSock& s);  // moves read-ahead bytes into the frame being received
   int pollTcp(int timeoutMs);  // epoll_wait and mark sockets ready; the number of events
   template <typename Ready>

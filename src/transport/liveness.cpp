@@ -125,8 +125,7 @@ void FabricImpl::checkTcpPeer(int rank, Peer& p, Clock::time_point now) {
   // held for its receive (or read ahead) is looked at again even when the socket is empty: after
   // a failure it is discarded, so that the peer's silence behind it counts again.
   for (TcpSock& s : p.socks) {
-    const bool held = (s.recvDone >= sizeof(wire::Frame) && !s.hdrChecked) || s.inboxAt < s.inboxEnd;
-    if (!s.eof && (s.readable || held)) tcpRecv(rank, p, s);
+    if (!s.eof && (s.readable || s.holding())) tcpRecv(rank, p, s);
     if (p.dead) return;
   }
   const auto beat = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg_.failureDetectSeconds / 3));
@@ -134,7 +133,7 @@ void FabricImpl::checkTcpPeer(int rank, Peer& p, Clock::time_point now) {
   for (TcpSock& s : p.socks) {
     if (s.eof) continue;
     open = true;
-    held |= s.recvDone >= sizeof(wire::Frame) && !s.hdrChecked;
+    held |= s.holding();
     if (s.byeSeen) continue;
     if (s.sendFrags.empty() && now - s.lastSend >= beat) {
       FragRef hb{kNoOp, 0, 0};

@@ -175,8 +175,9 @@ bool FabricImpl::shmReady() const {
 
 void FabricImpl::finishSend(Peer& p) {
   const SendOp& s = p.sends.front();
-  if (s.judged && s.cmaPublished) p.oneWay.completed(OneWayJudge::kSingle, s.bytes, Clock::now(), oneWayProbeBelow_);
-  if (s.judged && !s.cmaPublished) {
+  if (s.judged && s.cmaPublished) {  // the receiver has read it all
+    p.oneWay.completed(OneWayJudge::kSingle, s.bytes, Clock::now(), oneWayProbeBelow_);
+  } else if (s.judged) {  // wholly in the ring: done once the tail passes it (noteRingDrains)
     p.ringDrains.push_back({p.out.mine, s.bytes});
     if (p.sends.size() == 1) {
       p.ringQuietAt = Clock::now();

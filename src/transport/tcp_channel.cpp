@@ -88,9 +88,7 @@ bool FabricImpl::progressTcp(int rank, Peer& p) {
     if (!status_.isOk()) return true;
   }
   for (TcpSock& s : p.socks) {
-    // A header read while no receive was posted, or frames read ahead.
-    bool held = (s.recvDone >= kHdr && !s.hdrChecked) || s.inboxAt < s.inboxEnd;
-    if (!s.recvFrags.empty() && (s.readable || held)) moved |= tcpRecv(rank, p, s);
+    if (!s.recvFrags.empty() && (s.readable || s.holding())) moved |= tcpRecv(rank, p, s);
     if (!status_.isOk()) return true;
   }
   return moved;
@@ -217,15 +215,13 @@ bool FabricImpl::tcpRecv(int rank, Peer& p, TcpSock& s) {
         iov[niov++] = {s.inbox.data(), kInboxBytes};
         ahead = true;
       } else {
-        iov[niov++] = {reinterpret_cast<char*>(&s.inHdr) + s.recvDone, kHdr - s.recvDone};
+        iov[niov++] = tcpFrameRest(p, s);
         // Expecting data: read its payload in the same call (the header may still be control).
         if (!s.recvFrags.empty() && status_.isOk() && s.recvFrags.front().len > 0)
           iov[niov++] = {tcpPayloadDst(p, s), s.recvFrags.front().len};
       }
     } else {
-      size_t got = s.recvDone - kHdr;
-      char* dst = s.discard ? s.staging.data() : tcpPayloadDst(p, s);
-      iov[niov++] = {dst + got, s.inHdr.fragBytes - got};
+      iov[niov++] = tcpFrameRest(p, s);
     }
     ssize_t n = ::readv(s.fd.get(), iov, niov);
     gReads.fetch_add(1, std::memory_order_relaxed);
@@ -267,20 +263,21 @@ bool FabricImpl::tcpRecv(int rank, Peer& p, TcpSock& s) {
   return moved;
 }
 
-// Feeds the frame being received from the inbox: its header first (no further until it has been
-// checked and bound to a receive), then as much of its payload as was read ahead.
+// The rest of the frame being received: of its header, or once the header has been checked (and
+// bound to a receive, or to be discarded), of its payload.
+iovec FabricImpl::tcpFrameRest(Peer& p, TcpSock& s) {
+  if (s.recvDone < kHdr) return {reinterpret_cast<char*>(&s.inHdr) + s.recvDone, kHdr - s.recvDone};
+  const size_t got = s.recvDone - kHdr;
+  char* dst = s.discard ? s.staging.data() : tcpPayloadDst(p, s);
+  return {dst + got, s.inHdr.fragBytes - got};
+}
+
+// Feeds the frame being received from the inbox, as much of it as was read ahead (a header no
+// further until it has been checked: tcpRecv stops at a header waiting for its receive).
 void FabricImpl::takeFromInbox(Peer& p, TcpSock& s) {
-  const char* from = s.inbox.data() + s.inboxAt;
-  size_t take = s.inboxEnd - s.inboxAt;
-  if (s.recvDone < kHdr) {
-    take = std::min(take, kHdr - s.recvDone);
-    std::memcpy(reinterpret_cast<char*>(&s.inHdr) + s.recvDone, from, take);
-  } else {
-    const size_t got = s.recvDone - kHdr;
-    take = std::min(take, s.inHdr.fragBytes - got);
-    char* dst = s.discard ? s.staging.data() : tcpPayloadDst(p, s);
-    std::memcpy(dst + got, from, take);
-  }
+  const iovec to = tcpFrameRest(p, s);
+  const size_t take = std::min(s.inboxEnd - s.inboxAt, to.iov_len);
+  std::memcpy(to.iov_base, s.inbox.data() + s.inboxAt, take);
   s.inboxAt += take;
   s.recvDone += take;
 }

@@ -219,14 +219,7 @@ TEST(FaultsTcp, HeartbeatsFallBetweenDataFrames) {
       } else {
         std::vector<uint8_t> operand(bytes + 1);
         for (size_t i = 0; i < bytes; ++i) operand[i] = static_cast<uint8_t>(i * 7);
-        RecvSink sink;
-        sink.dst = buf.data();
-        if (reduce) {
-          sink.operand = operand.data();
-          sink.reduce = sumInt32;
-          sink.elemSize = 4;
-        }
-        f.postRecv(0, bytes, sink, &c);
+        f.postRecv(0, bytes, sinkInto(buf.data(), reduce ? operand.data() : nullptr), &c);
         std::this_thread::sleep_for(350ms);  // heartbeat and data queue up unread
         ASSERT_TRUE(drive(f, {&c}, Deadline::after(10s)));
         ASSERT_TRUE(c.status.isOk()) << c.status.message();

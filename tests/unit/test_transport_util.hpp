@@ -120,4 +120,9 @@ inline void sumInt32(void* dst, const void* a, const void* b, size_t count) {
   for (size_t i = 0; i < count; ++i) d[i] = static_cast<int32_t>(static_cast<uint32_t>(x[i]) + static_cast<uint32_t>(y[i]));
 }
 
+// A receive into `dst`; with an `operand`, one that adds what arrives to it as int32 (sumInt32).
+inline RecvSink sinkInto(void* dst, const void* operand = nullptr) {
+  return operand ? RecvSink{dst, operand, &sumInt32, 4} : RecvSink{dst};
+}
+
 }  // namespace loom::transport::testing
