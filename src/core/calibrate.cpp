@@ -486,24 +486,41 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   return t;
 }
 
-Result<cost::Tuning> loadOrCalibrate() {
+namespace {
+// A host's cached tuning, named with the number of calibrations it is the median of.
+cost::Tuning describeCache(cost::Tuning t, size_t calibrations, const std::string& path) {
+  t.source = calibrations > 1 ? fmt::format("{} (median of {} calibrations)", path, calibrations) : path;
+  return t;
+}
+}  // namespace
+
+Result<cost::Tuning> loadOrCalibrate(const std::function<Result<cost::Tuning>()>& measure) {
   const std::string fingerprint = cost::hardwareFingerprint();
   std::string path = params::getString("LOOM_TUNING_FILE");
   const bool explicitFile = !path.empty();
+  const bool mayMeasure = params::getInt("LOOM_CALIBRATE") != 0;
   if (!explicitFile) path = cost::defaultCachePath(fingerprint);
+  std::vector<cost::Tuning> samples;  // this host's cached calibrations
   if (access(path.c_str(), F_OK) == 0) {
     auto t = cost::loadFile(path);
     // An explicit file is the user's, errors included; a stale or damaged cache is measured again.
-    if (explicitFile || (t.isOk() && t.value().fingerprint == fingerprint)) return t;
+    if (explicitFile) return t;
+    if (t.isOk() && t.value().fingerprint == fingerprint) {
+      auto kept = cost::loadSamples(path);
+      if (kept.isOk()) samples = std::move(kept.value());
+      if (samples.size() >= kCalibrationsKept || !mayMeasure) return describeCache(t.value(), samples.size(), path);
+    }
   }
-  if (params::getInt("LOOM_CALIBRATE") == 0) {
+  if (!mayMeasure) {
     cost::Tuning t;
     t.fingerprint = fingerprint;
     return t;
   }
-  auto t = calibrate();
+  auto t = measure();
   if (!t.isOk()) {
-    LOOM_WARN("calibration failed ({}); using built-in cost constants", t.status().message());
+    LOOM_WARN("calibration failed ({}); using {}", t.status().message(),
+              samples.empty() ? "built-in cost constants" : "the cached calibrations");
+    if (!samples.empty()) return describeCache(cost::medianOf(samples), samples.size(), path);
     cost::Tuning def;
     def.fingerprint = fingerprint;
     return def;
@@ -511,10 +528,14 @@ Result<cost::Tuning> loadOrCalibrate() {
   // Figures taken while other work held the cores would stick: keep them for this run only.
   if (t.value().source == kCalibratedBusy) {
     LOOM_INFO("calibration ran on a busy machine; not caching it");
-    return t;
+    return samples.empty() ? t : describeCache(cost::medianOf(samples), samples.size(), path);
   }
-  if (Status s = cost::saveFile(t.value(), path); !s.isOk()) LOOM_WARN("could not cache the tuning: {}", s.message());
-  return t;
+  samples.push_back(std::move(t.value()));
+  cost::Tuning merged = cost::medianOf(samples);
+  if (Status s = cost::saveFile(merged, path, explicitFile ? std::vector<cost::Tuning>{} : samples); !s.isOk())
+    LOOM_WARN("could not cache the tuning: {}", s.message());
+  if (samples.size() == 1) return merged;
+  return describeCache(std::move(merged), samples.size(), path);
 }
 
 }  // namespace loom::core

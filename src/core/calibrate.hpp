@@ -1,6 +1,8 @@
 // Measures the cost model's constants on this host, and finds the tuning a communicator uses.
 #pragma once
 
+#include <functional>
+
 #include "core/status.hpp"
 #include "cost/tuning.hpp"
 
@@ -15,9 +17,13 @@ inline constexpr const char* kCalibratedBusy = "calibrated on a busy machine";
 Result<cost::Tuning> calibrate(double limitSeconds = 2.0);
 
 // LOOM_TUNING_FILE when set (measured and written there if missing), else the cache for this
-// hardware fingerprint (measured and written the first time). LOOM_CALIBRATE=0 skips measuring
-// and uses built-in defaults when no file exists. A malformed file is an error naming the field.
-// A calibration on a busy machine is used but not written.
-Result<cost::Tuning> loadOrCalibrate();
+// hardware fingerprint. The cache keeps this host's first kCalibrationsKept calibrations and
+// their median (cost::medianOf): until it holds that many, each call measures once more, so one
+// calibration that other work slowed is outvoted. LOOM_CALIBRATE=0 skips measuring (the cache as
+// it is, else built-in defaults). A malformed explicit file is an error naming the field; a
+// damaged cache is measured again. A calibration on a busy machine is used but not kept (when
+// the cache has samples, they are used instead). `measure` is calibrate() but in tests.
+inline constexpr size_t kCalibrationsKept = 3;
+Result<cost::Tuning> loadOrCalibrate(const std::function<Result<cost::Tuning>()>& measure = [] { return calibrate(); });
 
 }  // namespace loom::core

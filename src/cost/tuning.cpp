@@ -57,7 +57,8 @@ json linkJson(const LinkCost& l) {
 }
 }  // namespace
 
-std::string toJson(const Tuning& t) {
+namespace {
+json tuningJson(const Tuning& t) {
   json j = {{"version", 1},
             {"fingerprint", t.fingerprint},
             {"links",
@@ -74,6 +75,16 @@ std::string toJson(const Tuning& t) {
             {"single_copy_gbps", t.singleCopyGbps},
             {"single_copy_us", t.singleCopyUs}};
   if (!t.copyCurve.empty()) j["copy_curve"] = t.copyCurve;
+  return j;
+}
+}  // namespace
+
+std::string toJson(const Tuning& t, const std::vector<Tuning>& samples) {
+  json j = tuningJson(t);
+  if (!samples.empty()) {
+    j["samples"] = json::array();
+    for (const Tuning& s : samples) j["samples"].push_back(tuningJson(s));
+  }
   return j.dump(2) + "\n";
 }
 
@@ -144,9 +155,8 @@ Status readCurve(const json& j, std::vector<std::array<double, 2>>* out) {
 
 }  // namespace
 
-Result<Tuning> fromJson(std::string_view text) {
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return invalidArgument("tuning file: not valid JSON");
+namespace {
+Result<Tuning> fromObject(const json& j) {
   if (!j.is_object()) return invalidArgument("tuning file: expected a JSON object");
   Tuning t;
   if (auto v = j.find("version"); v != j.end() && (!v->is_number_integer() || v->get<int>() != 1))
@@ -174,26 +184,68 @@ Result<Tuning> fromJson(std::string_view text) {
   LOOM_TRY(readCurve(j, &t.copyCurve));
   return t;
 }
+}  // namespace
 
-Result<Tuning> loadFile(const std::string& path) {
+Result<Tuning> fromJson(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return invalidArgument("tuning file: not valid JSON");
+  return fromObject(j);
+}
+
+Result<std::vector<Tuning>> samplesFromJson(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return invalidArgument("tuning file: not valid JSON");
+  auto it = j.is_object() ? j.find("samples") : j.end();
+  if (it == j.end()) {  // a file of one calibration
+    auto t = fromObject(j);
+    if (!t.isOk()) return t.takeStatus();
+    return std::vector<Tuning>{t.value()};
+  }
+  if (!it->is_array()) return invalidArgument("samples: expected an array of tunings");
+  std::vector<Tuning> out;
+  for (size_t i = 0; i < it->size(); ++i) {
+    auto t = fromObject((*it)[i]);
+    if (!t.isOk()) return invalidArgument(fmt::format("samples[{}]: {}", i, t.status().message()));
+    out.push_back(std::move(t.value()));
+  }
+  return out;
+}
+
+namespace {
+Result<std::string> readText(const std::string& path) {
   std::ifstream in(path);
   if (!in) return invalidArgument(fmt::format("tuning file {}: cannot open it", path));
   std::stringstream ss;
   ss << in.rdbuf();
-  auto t = fromJson(ss.str());
+  return ss.str();
+}
+}  // namespace
+
+Result<std::vector<Tuning>> loadSamples(const std::string& path) {
+  auto text = readText(path);
+  if (!text.isOk()) return text.takeStatus();
+  auto s = samplesFromJson(text.value());
+  if (!s.isOk()) return invalidArgument(fmt::format("tuning file {}: {}", path, s.status().message()));
+  return s;
+}
+
+Result<Tuning> loadFile(const std::string& path) {
+  auto text = readText(path);
+  if (!text.isOk()) return text.takeStatus();
+  auto t = fromJson(text.value());
   if (!t.isOk()) return invalidArgument(fmt::format("tuning file {}: {}", path, t.status().message()));
   t.value().source = path;
   return t;
 }
 
-Status saveFile(const Tuning& t, const std::string& path) {
+Status saveFile(const Tuning& t, const std::string& path, const std::vector<Tuning>& samples) {
   std::error_code ec;
   auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
   std::string tmp = fmt::format("{}.{}.tmp", path, getpid());
   {
     std::ofstream out(tmp);
-    out << toJson(t);
+    out << toJson(t, samples);
     if (!out.flush()) return systemError(fmt::format("tuning file {}: cannot write", tmp), errno);
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {

@@ -95,12 +95,22 @@ double cacheKneeBytes(const Tuning& t);
 // "cpu model / cores / memory / loom version": a different value means measure again.
 std::string hardwareFingerprint();
 
-std::string toJson(const Tuning& t);
+// With samples: the calibrations `t` was made from, kept under "samples" (a host's cache file).
+std::string toJson(const Tuning& t, const std::vector<Tuning>& samples = {});
 // Errors name the field, e.g. "links.tcp.gbps: expected a positive number".
 Result<Tuning> fromJson(std::string_view text);
+// A file's "samples", or the file itself as the one sample when it has none.
+Result<std::vector<Tuning>> samplesFromJson(std::string_view text);
 Result<Tuning> loadFile(const std::string& path);
+Result<std::vector<Tuning>> loadSamples(const std::string& path);
 // Atomic (temporary file + rename): concurrent writers leave one whole file.
-Status saveFile(const Tuning& t, const std::string& path);
+Status saveFile(const Tuning& t, const std::string& path, const std::vector<Tuning>& samples = {});
+
+// Each measured constant the median of its values in `samples` (not empty; the mean of the middle
+// two for an even count); step_us and op_us, which are not measured, and the fingerprint from the
+// last sample. Noise only ever makes a measurement slower, so one calibration taken while
+// other work held the cores stays wrong for good; the median of three outvotes it.
+Tuning medianOf(const std::vector<Tuning>& samples);
 // $XDG_CACHE_HOME/loom/tuning-<hash of fingerprint>.json (or ~/.cache/...).
 std::string defaultCachePath(const std::string& fingerprint);
 

@@ -2,10 +2,14 @@
 // figures, written once and then reused, an explicit malformed file refused naming the field.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <string>
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -106,6 +110,78 @@ TEST(Calibrate, MalformedExplicitFileNamesTheField) {
   EXPECT_NE(t.status().message().find("links.tcp.gbps"), std::string::npos) << t.status().message();
   EXPECT_NE(t.status().message().find(path), std::string::npos) << t.status().message();
   std::remove(path.c_str());
+}
+
+// The host cache (XDG_CACHE_HOME in a fresh directory) with a stand-in measurement: the first
+// kCalibrationsKept calls each measure once and the cache holds their median; later calls measure
+// nothing. The first calibration here was taken on busy cores (wake-up 13.6 us, an idle
+// machine's 2.3-3.6): the median drops it.
+class HostCache : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::TempDir() + "loom-cache-" + std::to_string(getpid());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  // A calibration whose wake-up is the next of `wakes`.
+  std::function<Result<cost::Tuning>()> measuring(std::vector<double> wakes, const char* source = "calibrated") {
+    return [this, wakes, source]() -> Result<cost::Tuning> {
+      cost::Tuning t;
+      t.fingerprint = cost::hardwareFingerprint();
+      t.source = source;
+      t.wakeUs = wakes.at(measured_++);
+      return t;
+    };
+  }
+  std::string dir_;
+  EnvVar on_{"LOOM_CALIBRATE", "1"};  // the sanitizer runs set 0
+  EnvVar cache_{"XDG_CACHE_HOME", testing::TempDir() + "loom-cache-" + std::to_string(getpid())};
+  int measured_ = 0;
+};
+
+TEST_F(HostCache, KeepsTheMedianOfTheFirstThreeCalibrations) {
+  auto measure = measuring({13.6, 2.3, 3.6, 99});
+  const double expect[] = {13.6, (13.6 + 2.3) / 2, 3.6, 3.6, 3.6};
+  for (int call = 0; call < 5; ++call) {
+    auto t = loadOrCalibrate(measure);
+    ASSERT_TRUE(t.isOk()) << t.status().message();
+    EXPECT_DOUBLE_EQ(t->wakeUs, expect[call]) << "call " << call;
+    EXPECT_EQ(measured_, std::min(call + 1, 3)) << "call " << call;
+  }
+  auto t = loadOrCalibrate(measure);
+  EXPECT_NE(t->source.find("median of 3 calibrations"), std::string::npos) << t->source;
+  auto kept = cost::loadSamples(cost::defaultCachePath(cost::hardwareFingerprint()));
+  ASSERT_TRUE(kept.isOk()) << kept.status().message();
+  EXPECT_EQ(kept->size(), 3u);
+}
+
+TEST_F(HostCache, ABusyCalibrationIsUsedAloneButNeverKept) {
+  auto alone = loadOrCalibrate(measuring({40}, kCalibratedBusy));
+  ASSERT_TRUE(alone.isOk());
+  EXPECT_DOUBLE_EQ(alone->wakeUs, 40);  // nothing cached: this run has no better figure
+  EXPECT_FALSE(std::filesystem::exists(cost::defaultCachePath(cost::hardwareFingerprint())));
+  measured_ = 0;
+  auto first = loadOrCalibrate(measuring({2.5}));
+  ASSERT_TRUE(first.isOk());
+  measured_ = 0;
+  // With a sample cached, this run uses the cache, not the busy figure, and keeps one sample.
+  auto busy = loadOrCalibrate(measuring({40}, kCalibratedBusy));
+  ASSERT_TRUE(busy.isOk());
+  EXPECT_EQ(measured_, 1);
+  EXPECT_DOUBLE_EQ(busy->wakeUs, 2.5);
+  auto kept = cost::loadSamples(cost::defaultCachePath(cost::hardwareFingerprint()));
+  ASSERT_TRUE(kept.isOk());
+  EXPECT_EQ(kept->size(), 1u);
+}
+
+TEST_F(HostCache, NoMeasuringWhenCalibrationIsOff) {
+  ASSERT_TRUE(loadOrCalibrate(measuring({2.5})).isOk());
+  EnvVar off("LOOM_CALIBRATE", "0");
+  measured_ = 0;
+  auto t = loadOrCalibrate(measuring({9}));
+  ASSERT_TRUE(t.isOk());
+  EXPECT_EQ(measured_, 0);
+  EXPECT_DOUBLE_EQ(t->wakeUs, 2.5);
 }
 
 TEST(Calibrate, DisabledUsesBuiltInDefaults) {

@@ -1,0 +1,117 @@
+// A host's calibrations and their median: each measured constant the median of its own values,
+// the samples kept in the cache file beside it and read back, a damaged sample named.
+#include <gtest/gtest.h>
+
+#include "cost/tuning.hpp"
+
+namespace loom::cost {
+namespace {
+
+Tuning sample(double scale) {
+  Tuning t;
+  t.shm = {0.2 * scale, 12 / scale, 30 / scale, 0.17 * scale, 0};
+  t.tcp = {6 * scale, 7 / scale, 9 / scale, 4.4 * scale, 2.9 / scale};
+  t.copyGbps = 14 / scale;
+  t.reduceGbps = 9 / scale;
+  t.reduceLowGbps = 8 / scale;
+  t.copyCachedGbps = 30 / scale;
+  t.reduceCachedGbps = 20 / scale;
+  t.singleCopyCachedGbps = 18 / scale;
+  t.singleCopyGbps = 10 / scale;
+  t.singleCopyUs = 1.3 * scale;
+  t.wakeUs = 2.3 * scale;
+  t.copyCurve = {{524288, 50 / scale}, {134217728, 8 / scale}};
+  return t;
+}
+
+// Every measured constant of sample(scale): the median of three scaled samples must be exactly
+// the middle one's, whichever order they come in.
+void expectScaledBy(const Tuning& got, double scale) {
+  const Tuning want = sample(scale);
+  EXPECT_EQ(got.shm, want.shm);
+  EXPECT_EQ(got.tcp, want.tcp);
+  for (double Tuning::*f : {&Tuning::copyGbps, &Tuning::reduceGbps, &Tuning::reduceLowGbps, &Tuning::copyCachedGbps,
+                            &Tuning::reduceCachedGbps, &Tuning::singleCopyCachedGbps, &Tuning::singleCopyGbps,
+                            &Tuning::singleCopyUs, &Tuning::wakeUs})
+    EXPECT_DOUBLE_EQ(got.*f, want.*f);
+  EXPECT_EQ(got.copyCurve, want.copyCurve);
+}
+
+TEST(TuningMedian, EachConstantIsItsOwnMedian) {
+  // A calibration slowed 6x (every latency up, every rate down) between two of an idle machine.
+  expectScaledBy(medianOf({sample(1.0), sample(6.0), sample(1.25)}), 1.25);
+  expectScaledBy(medianOf({sample(6.0), sample(1.25), sample(1.0)}), 1.25);
+  expectScaledBy(medianOf({sample(1.5)}), 1.5);
+}
+
+TEST(TuningMedian, ConstantsAreTakenApartNotAsOneSample) {
+  Tuning a = sample(1), b = sample(1), c = sample(1);
+  a.wakeUs = 13.6;  // one calibration's wake-up taken on busy cores
+  b.tcp.gbps = 3.5;  // another's tcp stream slowed
+  Tuning m = medianOf({a, b, c});
+  EXPECT_DOUBLE_EQ(m.wakeUs, 2.3);
+  EXPECT_DOUBLE_EQ(m.tcp.gbps, 7);
+}
+
+TEST(TuningMedian, AnEvenCountTakesTheMeanOfTheMiddleTwo) {
+  Tuning a = sample(1), b = sample(1);
+  a.wakeUs = 2;
+  b.wakeUs = 4;
+  EXPECT_DOUBLE_EQ(medianOf({a, b}).wakeUs, 3);
+}
+
+TEST(TuningMedian, UnmeasuredConstantsAndTheFingerprintComeFromTheNewest) {
+  Tuning a = sample(1), b = sample(1);
+  a.stepUs = 9;
+  a.fingerprint = "old";
+  b.stepUs = 0.15;
+  b.opUs = 0.25;
+  b.fingerprint = "new";
+  Tuning m = medianOf({a, b});
+  EXPECT_DOUBLE_EQ(m.stepUs, 0.15);
+  EXPECT_DOUBLE_EQ(m.opUs, 0.25);
+  EXPECT_EQ(m.fingerprint, "new");
+}
+
+TEST(TuningMedian, CurvesOfOtherSizesLeaveTheNewestsCurve) {
+  Tuning a = sample(1), b = sample(2), c = sample(4);
+  a.copyCurve = {{1 << 20, 40}};
+  EXPECT_EQ(medianOf({a, b, c}).copyCurve, c.copyCurve);
+}
+
+TEST(TuningSamples, KeptBesideTheMedianAndReadBack) {
+  const std::vector<Tuning> samples = {sample(1), sample(2), sample(1.5)};
+  const Tuning merged = medianOf(samples);
+  const std::string text = toJson(merged, samples);
+  auto top = fromJson(text);  // the file is still a tuning file: its median
+  ASSERT_TRUE(top.isOk()) << top.status().message();
+  expectScaledBy(top.value(), 1.5);
+  auto back = samplesFromJson(text);
+  ASSERT_TRUE(back.isOk()) << back.status().message();
+  ASSERT_EQ(back->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    Tuning got = back.value()[i];
+    got.source = samples[i].source;
+    EXPECT_EQ(got, samples[i]) << "sample " << i;
+  }
+}
+
+TEST(TuningSamples, AFileWithoutSamplesIsOneSample) {
+  auto back = samplesFromJson(toJson(sample(2)));
+  ASSERT_TRUE(back.isOk()) << back.status().message();
+  ASSERT_EQ(back->size(), 1u);
+  expectScaledBy(back.value()[0], 2);
+}
+
+TEST(TuningSamples, ADamagedSampleIsNamed) {
+  auto bad = samplesFromJson(R"({"samples": [{}, {"links": {"tcp": {"gbps": "fast"}}}]})");
+  ASSERT_FALSE(bad.isOk());
+  EXPECT_EQ(bad.status().code(), loomInvalidArgument);
+  EXPECT_NE(bad.status().message().find("samples[1]: links.tcp.gbps"), std::string::npos) << bad.status().message();
+  auto notArray = samplesFromJson(R"({"samples": 3})");
+  ASSERT_FALSE(notArray.isOk());
+  EXPECT_NE(notArray.status().message().find("samples: expected an array"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace loom::cost
