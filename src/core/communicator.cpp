@@ -103,6 +103,7 @@ Status Communicator::setUp(const loomUniqueId& id) {
   cfg.boardBytes = params::getBytes("LOOM_SHM_BOARD_BYTES");
   cfg.boardDepth = static_cast<int>(params::getInt("LOOM_SHM_BOARD_DEPTH"));
   cfg.shmCmaBytes = params::getBytes("LOOM_SHM_CMA_BYTES");
+  cfg.shmStreamStores = static_cast<int>(params::getInt("LOOM_SHM_STREAM_STORES"));
   const int spinSetting = static_cast<int>(params::getInt("LOOM_SPIN_US"));  // -1: choose below
   cfg.spinUs = std::max(spinSetting, 0);
   cfg.failureDetectSeconds = params::getDouble("LOOM_FAILURE_DETECT");

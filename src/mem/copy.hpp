@@ -12,6 +12,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 namespace loom::mem {
 
@@ -33,6 +36,34 @@ inline void copyBytes(void* dst, const void* src, size_t n) {
   size_t i = 0;
   for (; i + 64 <= n; i += 64) __builtin_memcpy(d + i, s + i, 64);  // inlined as vector moves
   std::memcpy(d + i, s + i, n - i);
+}
+
+// A copy whose destination bypasses the caches (non-temporal stores, then a store fence): for a
+// destination another core will read, where moving lines from this core's cache to that one's
+// is slower than through memory (cores far apart; shm_store_judge.hpp). dst 16-byte aligned for
+// the streamed part; elsewhere (not x86-64) a plain copy.
+inline void streamCopy(void* dst, const void* src, size_t n) {
+#if defined(__x86_64__)
+  auto* d = static_cast<char*>(dst);
+  const auto* s = static_cast<const char*>(src);
+  size_t i = 0;
+  if ((reinterpret_cast<uintptr_t>(d) & 15) == 0) {
+    for (; i + 64 <= n; i += 64) {
+      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + 16));
+      const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + 32));
+      const __m128i e = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + 48));
+      _mm_stream_si128(reinterpret_cast<__m128i*>(d + i), a);
+      _mm_stream_si128(reinterpret_cast<__m128i*>(d + i + 16), b);
+      _mm_stream_si128(reinterpret_cast<__m128i*>(d + i + 32), c);
+      _mm_stream_si128(reinterpret_cast<__m128i*>(d + i + 48), e);
+    }
+    _mm_sfence();  // the streamed lines are visible before whatever publishes them
+  }
+  copyBytes(d + i, s + i, n - i);
+#else
+  copyBytes(dst, src, n);
+#endif
 }
 
 }  // namespace loom::mem

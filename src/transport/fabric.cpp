@@ -88,6 +88,11 @@ FabricImpl::~FabricImpl() {
       LOOM_DEBUG("fabric rank {}: long one-way streams to rank {}: ring {:.2f} GB/s, single copy {:.2f} GB/s, now {}", me_, r,
                  j.rate(OneWayJudge::kRing) / 1e9, j.rate(OneWayJudge::kSingle) / 1e9,
                  j.way() == OneWayJudge::kSingle ? "single copy" : "ring");
+    const StoreJudge& s = peers_[r].stores;
+    if (s.rate(StoreJudge::kPlain) > 0)
+      LOOM_DEBUG("fabric rank {}: slot copies to rank {}: plain stores {:.2f} GB/s, streaming {:.2f} GB/s, now {}", me_,
+                 r, s.rate(StoreJudge::kPlain) / 1e9, s.rate(StoreJudge::kStream) / 1e9,
+                 s.kind() == StoreJudge::kStream ? "streaming" : "plain");
   }
   if (boardReady_) LOOM_DEBUG("fabric rank {}: board calls {}", me_, boardCalls_);
   sayBye();

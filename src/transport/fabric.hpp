@@ -54,6 +54,9 @@ struct FabricConfig {
   // before it takes the ring (postSend's peerCopies): a broadcast root that reaches the call
   // first, in place, has nothing else to do, and its receiver is usually a microsecond behind.
   int cmaWaitUs = 10;
+  // LOOM_SHM_STREAM_STORES: how ring slots of 32 KiB and more are written: -1 the faster of plain
+  // and streaming stores as timed (shm_store_judge.hpp), 0 plain, 1 streaming.
+  int shmStreamStores = -1;
   double failureDetectSeconds = 5;  // LOOM_FAILURE_DETECT: tcp heartbeat timeout (beats every third of it)
   bool checksum = false;            // LOOM_CHECKSUM: CRC32C per tcp frame and shm fragment
 };

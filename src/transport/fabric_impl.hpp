@@ -19,6 +19,7 @@
 #include "os/shm.hpp"
 #include "transport/fabric.hpp"
 #include "transport/oneway_judge.hpp"
+#include "transport/shm_store_judge.hpp"
 #include "transport/queue.hpp"
 #include "transport/shm_fragments.hpp"
 #include "transport/wire.hpp"
@@ -154,6 +155,7 @@ struct Peer {
   bool bellDue = false;  // we published or freed a slot of this peer since the last ringDueBells()
   uint64_t copyRecvsShown = 0;  // what we last stored in our RingCtl::copyRecvsBelow for this peer
   OneWayJudge oneWay;           // ring or single copy for long one-way streams to this peer
+  StoreJudge stores;            // plain or streaming stores into its ring's slots
   // Judged ring messages fully in the ring, until its tail passes their last slot (`end`): only
   // then has the receiver all of one, which is when the judge counts it done.
   struct RingDrain {
@@ -258,6 +260,8 @@ class FabricImpl final : public Fabric {
   // Tells p.oneWay which judged ring messages the receiver has drained, the ring's tail being
   // `tail` (Peer::ringDrains).
   void noteRingDrains(Peer& p, uint64_t tail);
+  // Copies a fragment into p's ring slot with the stores p.stores judges faster (shm_store_judge.hpp).
+  void fillSlot(Peer& p, char* dst, const char* src, size_t len);
   void revokeCma();  // in fail(): receivers must not trust buffers we are about to give back
   // shm (shm_channel.cpp)
   Status createSegment();

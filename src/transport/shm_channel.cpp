@@ -216,6 +216,16 @@ void FabricImpl::noteRingDrains(Peer& p, uint64_t tail) {
   pass(tail, now);
 }
 
+void FabricImpl::fillSlot(Peer& p, char* dst, const char* src, size_t len) {
+  const int mode = cfg_.shmStreamStores;
+  if (len < StoreJudge::kJudgedBytes || mode == 0) return mem::copyBytes(dst, src, len);
+  if (mode > 0) return mem::streamCopy(dst, src, len);
+  const auto t0 = Clock::now();
+  p.stores.kind() == StoreJudge::kStream ? mem::streamCopy(dst, src, len) : mem::copyBytes(dst, src, len);
+  const auto t1 = Clock::now();
+  p.stores.copied(len, std::chrono::duration<double>(t1 - t0).count(), t1);
+}
+
 bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool busyLocally) {
   bool moved = false;
   ShmRing& o = p.out;
@@ -286,7 +296,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool bus
     h->fragBytes = len;
     h->offset = s.pos;
     h->flags = 0;
-    if (len) mem::copyBytes(slot + wire::kSlotHeaderBytes, s.buf + s.pos, len);
+    if (len) fillSlot(p, slot + wire::kSlotHeaderBytes, s.buf + s.pos, len);
     if (cfg_.checksum) {  // over the slot, just written and still in cache
       h->crc = crc32c(slot + wire::kSlotHeaderBytes, len);
       h->flags = wire::kFlagCrc;

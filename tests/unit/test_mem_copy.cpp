@@ -9,6 +9,7 @@
 
 using loom::mem::copyAliasesPage;
 using loom::mem::copyBytes;
+using loom::mem::streamCopy;
 
 namespace {
 
@@ -54,4 +55,19 @@ TEST(MemCopy, EverySizeAndPlacementMatchesByteLoop) {
       if (to + n > kArena) continue;
       expectSameAsByteLoop(from, to, n);
     }
+}
+
+// Streaming stores (shm ring slots): any size and source alignment, destinations aligned to 16
+// (the streamed part) or not (a plain copy); bytes around the destination untouched.
+TEST(MemCopy, StreamCopyMatchesTheSourceAndTouchesNothingElse) {
+  const size_t sizes[] = {0, 1, 15, 63, 64, 65, 127, 128, 4096 + 17, (256 << 10) + 40};
+  for (size_t n : sizes)
+    for (size_t srcOff : {size_t(0), size_t(8), size_t(13)})
+      for (size_t dstOff : {size_t(64), size_t(16), size_t(3)}) {
+        std::vector<uint8_t> src = patterned();
+        std::vector<uint8_t> arena(kArena, 0xee), want(kArena, 0xee);
+        streamCopy(arena.data() + dstOff, src.data() + srcOff, n);
+        for (size_t i = 0; i < n; ++i) want[dstOff + i] = src[srcOff + i];
+        ASSERT_EQ(arena, want) << "n " << n << " src +" << srcOff << " dst +" << dstOff;
+      }
 }

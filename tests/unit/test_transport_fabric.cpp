@@ -24,6 +24,7 @@ struct Mode {
   int nsocks;
   bool mixed;  // two fake hosts: shm within, tcp across
   size_t cmaBytes = 0;  // shm messages from this size go single copy (where the OS allows)
+  int streamStores = -1;  // FabricConfig::shmStreamStores
 };
 
 class FabricModes : public ::testing::TestWithParam<Mode> {
@@ -33,6 +34,7 @@ class FabricModes : public ::testing::TestWithParam<Mode> {
     return makeGroup(n, m.force, [&](FabricConfig& c) {
       c.nsocks = m.nsocks;
       c.shmCmaBytes = m.cmaBytes;
+      c.shmStreamStores = m.streamStores;
       if (m.mixed) c.hostId = c.rank < n / 2 ? "host-a" : "host-b";
     });
   }
@@ -282,6 +284,7 @@ TEST_P(FabricModes, WakeInterruptsWait) {
 
 INSTANTIATE_TEST_SUITE_P(Transports, FabricModes,
                          ::testing::Values(Mode{"shm", Kind::Auto, 2, false}, Mode{"shmcma", Kind::Auto, 2, false, 1000},
+                                           Mode{"shmstream", Kind::Auto, 2, false, 0, 1},
                                            Mode{"tcp", Kind::Tcp, 2, false},
                                            Mode{"tcp1", Kind::Tcp, 1, false}, Mode{"tcp3", Kind::Tcp, 3, false},
                                            Mode{"mixed", Kind::Auto, 2, true}),
