@@ -494,12 +494,16 @@ cost::Tuning describeCache(cost::Tuning t, size_t calibrations, const std::strin
 }
 }  // namespace
 
+std::string tuningPath() {
+  const std::string path = params::getString("LOOM_TUNING_FILE");
+  return path.empty() ? cost::defaultCachePath(cost::hardwareFingerprint()) : path;
+}
+
 Result<cost::Tuning> loadOrCalibrate(const std::function<Result<cost::Tuning>()>& measure) {
   const std::string fingerprint = cost::hardwareFingerprint();
-  std::string path = params::getString("LOOM_TUNING_FILE");
-  const bool explicitFile = !path.empty();
+  const bool explicitFile = !params::getString("LOOM_TUNING_FILE").empty();
   const bool mayMeasure = params::getInt("LOOM_CALIBRATE") != 0;
-  if (!explicitFile) path = cost::defaultCachePath(fingerprint);
+  const std::string path = tuningPath();
   std::vector<cost::Tuning> samples;  // this host's cached calibrations
   if (access(path.c_str(), F_OK) == 0) {
     auto t = cost::loadFile(path);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include "core/status.hpp"
 #include "cost/tuning.hpp"
@@ -24,6 +25,8 @@ Result<cost::Tuning> calibrate(double limitSeconds = 2.0);
 // damaged cache is measured again. A calibration on a busy machine is used but not kept (when
 // the cache has samples, they are used instead). `measure` is calibrate() but in tests.
 inline constexpr size_t kCalibrationsKept = 3;
+// Where that is: LOOM_TUNING_FILE when set, else this host's cache.
+std::string tuningPath();
 Result<cost::Tuning> loadOrCalibrate(const std::function<Result<cost::Tuning>()>& measure = [] { return calibrate(); });
 
 }  // namespace loom::core

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "bench_cli.hpp"
+#include "calibrate_cli.hpp"
 #include "core/params.hpp"
 #include "explain_cli.hpp"
 #include "topo_cli.hpp"
@@ -44,6 +45,7 @@ void usage() {
       "usage: loom <command> [options]\n\n"
       "commands:\n"
       "  bench           time and check collectives like nccl-tests (loom bench --help)\n"
+      "  calibrate       measure this host's cost-model constants afresh (loom calibrate --help)\n"
       "  explain         predicted time of every algorithm for a collective and size (loom explain --help)\n"
       "  plan            fine-tuning GPU planner (loom plan --help)\n"
       "  topo            detected machine topology as a tree or JSON (loom topo --help)\n"
@@ -69,6 +71,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "bench") return loom::bench::runCli(argc - 1, argv + 1);
+  if (cmd == "calibrate") return loom::calibrate::runCli(argc - 1, argv + 1);
   if (cmd == "topo") return loom::topo::runCli(argc - 1, argv + 1);
   if (cmd == "explain") return loom::explain::runCli(argc - 1, argv + 1);
 #ifdef LOOM_HAVE_PLAN

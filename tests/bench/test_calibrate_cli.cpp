@@ -1,0 +1,76 @@
+// `loom calibrate` end to end: the built tool measures, writes the median of its calibrations with
+// the calibrations themselves, prints the table or the file, and refuses bad arguments (exit 2) and
+// a path it cannot write (exit 3, naming it).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "subprocess.hpp"
+
+namespace {
+
+using loomtest::ProcResult;
+using loomtest::runProcess;
+
+constexpr double kTimeout = 240;  // two calibrations, busy ones taken again
+// Sanitizers slow the measuring loops tenfold.
+const std::string kLimit = "30";
+
+std::string tempPath(const char* name) { return ::testing::TempDir() + name + std::to_string(getpid()); }
+
+TEST(CalibrateCli, WritesTheMedianOfItsCalibrationsWithThem) {
+  const std::string path = tempPath("loom-calibrate-cli-") + ".json";
+  std::remove(path.c_str());
+  // stdout alone: the JSON (progress lines go to stderr).
+  ProcResult r = runProcess(
+      {"/bin/sh", "-c", std::string(LOOM_TOOL) + " calibrate --times 2 --keep-busy --limit " + kLimit + " --json -o " + path + " 2>/dev/null"},
+      {}, kTimeout);
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  auto printed = nlohmann::json::parse(r.output, nullptr, false);
+  ASSERT_FALSE(printed.is_discarded()) << r.output;
+  std::ifstream in(path);
+  ASSERT_TRUE(in.good()) << "nothing written to " << path;
+  auto file = nlohmann::json::parse(in, nullptr, false);
+  EXPECT_EQ(printed, file);
+  ASSERT_EQ(file["samples"].size(), 2u);
+  // Two samples: each constant the mean of theirs.
+  for (const char* key : {"wake_us", "copy_gbps", "single_copy_us"}) {
+    const double a = file["samples"][0][key], b = file["samples"][1][key];
+    EXPECT_NEAR(file[key].get<double>(), (a + b) / 2, 1e-9 * (1 + a + b)) << key;
+  }
+  const double a = file["samples"][0]["links"]["tcp"]["gbps"], b = file["samples"][1]["links"]["tcp"]["gbps"];
+  EXPECT_NEAR(file["links"]["tcp"]["gbps"].get<double>(), (a + b) / 2, 1e-9 * (1 + a + b));
+  EXPECT_GT(file["links"]["shm"]["alpha_us"].get<double>(), 0);
+  std::remove(path.c_str());
+}
+
+TEST(CalibrateCli, PrintsEveryConstantWithItsSpread) {
+  const std::string path = tempPath("loom-calibrate-table-") + ".json";
+  ProcResult r = runProcess({LOOM_TOOL, "calibrate", "--times", "1", "--keep-busy", "--limit", kLimit, "-o", path}, {}, kTimeout);
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  for (const char* s : {"median", "links.shm.alpha_us", "links.tcp.duplex_gbps", "wake_us", "single_copy_gbps",
+                        "calibration 1/1", "wrote " })
+    EXPECT_NE(r.output.find(s), std::string::npos) << s << " missing from:\n" << r.output;
+  EXPECT_NE(r.output.find(path), std::string::npos) << r.output;
+  std::remove(path.c_str());
+}
+
+TEST(CalibrateCli, RefusesBadArgumentsAndAnUnwritablePath) {
+  ProcResult zero = runProcess({LOOM_TOOL, "calibrate", "--times", "0"}, {}, kTimeout);
+  EXPECT_EQ(zero.exitCode, 2) << zero.output;
+  EXPECT_NE(zero.output.find("--times"), std::string::npos) << zero.output;
+  // A directory below a plain file cannot be made.
+  const std::string file = tempPath("loom-calibrate-file-");
+  std::ofstream(file) << "x";
+  const std::string path = file + "/sub/tuning.json";
+  ProcResult r = runProcess({LOOM_TOOL, "calibrate", "--times", "1", "--keep-busy", "--limit", kLimit, "-o", path}, {}, kTimeout);
+  EXPECT_EQ(r.exitCode, 3) << r.output;
+  EXPECT_NE(r.output.find(file + "/sub"), std::string::npos) << r.output;
+  std::remove(file.c_str());
+}
+
+}  // namespace
