@@ -142,8 +142,12 @@ Status Engine::execute(Operation& op) {
 Status Engine::executeSchedule(Operation& op) {
   if (op.plan) {
     size_t need = op.plan->schedule.scratchBytes;
-    if (scratch_.size() < need) scratch_.resize(need);
-    op.buffers.scratch = scratch_.data();
+    if (scratchBytes_ < need) {
+      scratch_.reset();  // the old one goes first: both at once could be twice the memory
+      scratch_.reset(new uint8_t[need]);  // uninitialised; the run's copies touch its pages
+      scratchBytes_ = need;
+    }
+    op.buffers.scratch = scratch_.get();
   }
   if (op.before) op.before();
   auto what = [&] { return op.what(); };

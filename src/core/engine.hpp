@@ -143,7 +143,11 @@ class Engine {
   std::vector<int> failedPeers_;
 
   SpinLock driveMu_;       // held by the thread running an operation (taken by try_lock on a caller's thread)
-  std::vector<uint8_t> scratch_;  // under driveMu_
+  // Under driveMu_; never zero-filled: a vector's resize wrote every byte of a 256 MiB scratch
+  // while holding driveMu_, with no progress pass to send heartbeats, and on 4 crowded tcp ranks
+  // that took seconds, long enough for a peer to declare this rank dead.
+  std::unique_ptr<uint8_t[]> scratch_;
+  size_t scratchBytes_ = 0;
   RunMemory runMemory_;           // under driveMu_
   uint64_t boardCalls_ = 0;       // under driveMu_: board calls run so far (their numbering)
   std::thread thread_;

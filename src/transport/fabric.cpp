@@ -316,7 +316,7 @@ bool FabricImpl::yieldPoll(int timeoutMs, Ready ready) {
 }
 
 void FabricImpl::waitForActivity(int timeoutMs) {
-  checkSkips_ = kCheckEvery;  // the caller's next progress() reads the clock for liveness
+  checkPacer_.prime();  // the caller's next progress() reads the clock for liveness
   if (wakePending_.exchange(false) || aborted_.load() || !status_.isOk()) return;
   timeoutMs = std::min(timeoutMs, checkIntervalMs());  // the caller's next progress() checks peers
   if (boardWatch_ && !boardWatchRung_) timeoutMs = std::min(timeoutMs, 1);  // nobody rings for it

@@ -18,6 +18,7 @@
 #include "os/net.hpp"
 #include "os/shm.hpp"
 #include "transport/fabric.hpp"
+#include "transport/check_pacer.hpp"
 #include "transport/oneway_judge.hpp"
 #include "transport/shm_store_judge.hpp"
 #include "transport/queue.hpp"
@@ -347,8 +348,7 @@ class FabricImpl final : public Fabric {
   bool boardWatchRung_ = true;
   uint64_t boardCalls_ = 0;  // finished here, logged at teardown (LOOM_DEBUG=DEBUG)
   Clock::time_point nextCheck_{};
-  static constexpr unsigned kCheckEvery = 32;
-  unsigned checkSkips_ = kCheckEvery;  // calls of maybeCheckPeers since it last read the clock
+  CheckPacer checkPacer_;  // when maybeCheckPeers reads the clock
   // Bounds yield-polling: data moved (rings, sockets or the board) since the last yieldPoll,
   // which then restarts its window; a flag, not a clock read per movement.
   bool movedSinceYield_ = false;

@@ -88,10 +88,9 @@ void FabricImpl::tcpBroken(int rank, Peer& p, TcpSock& s, const std::string& how
 
 void FabricImpl::maybeCheckPeers() {
   if (tcpPeers_.empty() && shmPeers_.empty()) return;
-  // A busy poll loop calls us millions of times a second: read the clock every kCheckEvery-th
-  // call, and on the first call after a wait (waitForActivity primes the count).
-  if (++checkSkips_ < kCheckEvery) return;
-  checkSkips_ = 0;
+  // A busy poll loop calls us millions of times a second: read the clock only when the pacer says
+  // so (check_pacer.hpp), and on the first call after a wait (waitForActivity primes it).
+  if (!checkPacer_.due()) return;
   if (Clock::now() >= nextCheck_) checkPeers();
 }
 

@@ -217,6 +217,7 @@ void FabricImpl::noteRingDrains(Peer& p, uint64_t tail) {
 }
 
 void FabricImpl::fillSlot(Peer& p, char* dst, const char* src, size_t len) {
+  checkPacer_.moved(len);
   const int mode = cfg_.shmStreamStores;
   if (len < StoreJudge::kJudgedBytes || mode == 0) return mem::copyBytes(dst, src, len);
   if (mode > 0) return mem::streamCopy(dst, src, len);
@@ -341,6 +342,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool bus
         }
       }
       deliver(rv.sink, rv.pos, slot + wire::kSlotHeaderBytes, len);
+      checkPacer_.moved(len);
       rv.pos += len;
     }
     // Hand the slot back: the sender may wait for space, or (single copy) for its send to end.

@@ -145,6 +145,7 @@ bool FabricImpl::readCma(int rank, Peer& p, RecvOp& rv, const char* slot) {
       return false;
     }
     if (rv.sink.reduce) deliver(rv.sink, rv.pos, into, len);
+    checkPacer_.moved(len);
     rv.pos += len;
   }
   // Read, then check: a sender that failed revoked its descriptor before its caller could free

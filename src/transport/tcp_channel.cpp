@@ -32,6 +32,7 @@ constexpr size_t kHdr = sizeof(wire::Frame);
 constexpr int kBatch = 8;
 constexpr size_t kReduceStep = 64 << 10;  // reduce once this much has been staged
 constexpr size_t kInboxBytes = 4096;      // read-ahead for small frames (TcpSock::inbox)
+constexpr size_t kTcpBurstBytes = 4 << 20;  // one socket's bytes per progress pass, each way
 std::atomic<uint64_t> gReads{0};          // testhooks::tcpReads
 }  // namespace
 
@@ -96,7 +97,8 @@ bool FabricImpl::progressTcp(int rank, Peer& p) {
 
 bool FabricImpl::tcpSend(int rank, Peer& p, TcpSock& s) {
   bool moved = false;
-  while (!s.sendFrags.empty() && s.writable && !s.eof) {
+  size_t burst = 0;  // a pass stops at kTcpBurstBytes: other peers, and liveness, get their turn
+  while (!s.sendFrags.empty() && s.writable && !s.eof && burst < kTcpBurstBytes) {
     iovec iov[2 * kBatch];
     wire::Frame hdr[kBatch];
     int niov = 0;
@@ -141,6 +143,8 @@ bool FabricImpl::tcpSend(int rank, Peer& p, TcpSock& s) {
     }
     moved = true;
     s.lastSend = Clock::now();
+    burst += static_cast<size_t>(n);
+    checkPacer_.moved(static_cast<size_t>(n));
     size_t left = static_cast<size_t>(n);
     while (left > 0) {
       const FragRef f = s.sendFrags.front();
@@ -191,6 +195,7 @@ char* FabricImpl::tcpPayloadDst(Peer& p, TcpSock& s) {
 bool FabricImpl::tcpRecv(int rank, Peer& p, TcpSock& s) {
   bool moved = false;
   bool tookAhead = false;
+  size_t burst = 0;  // as in tcpSend
   for (;;) {
     if (!tcpDigest(rank, p, s)) return true;
     if (s.eof) break;
@@ -200,7 +205,7 @@ bool FabricImpl::tcpRecv(int rank, Peer& p, TcpSock& s) {
       tookAhead = true;
       continue;
     }
-    if (!s.readable) break;
+    if (!s.readable || burst >= kTcpBurstBytes) break;
     iovec iov[2];
     int niov = 0;
     bool ahead = false;
@@ -240,6 +245,8 @@ bool FabricImpl::tcpRecv(int rank, Peer& p, TcpSock& s) {
     }
     moved = true;
     p.lastRecv = Clock::now();
+    burst += static_cast<size_t>(n);
+    checkPacer_.moved(static_cast<size_t>(n));
     size_t asked = 0;
     for (int i = 0; i < niov; ++i) asked += iov[i].iov_len;
     // A short read emptied the socket: edge-triggered epoll reports whatever arrives next, so
