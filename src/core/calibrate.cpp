@@ -505,14 +505,17 @@ Result<cost::Tuning> loadOrCalibrate(const std::function<Result<cost::Tuning>()>
   const bool mayMeasure = params::getInt("LOOM_CALIBRATE") != 0;
   const std::string path = tuningPath();
   std::vector<cost::Tuning> samples;  // this host's cached calibrations
+  int tried = 0;                      // and how many were tried (busy or failed ones too)
   if (access(path.c_str(), F_OK) == 0) {
     auto t = cost::loadFile(path);
     // An explicit file is the user's, errors included; a stale or damaged cache is measured again.
     if (explicitFile) return t;
     if (t.isOk() && t.value().fingerprint == fingerprint) {
-      auto kept = cost::loadSamples(path);
+      auto kept = cost::loadSamples(path, &tried);
       if (kept.isOk()) samples = std::move(kept.value());
-      if (samples.size() >= kCalibrationsKept || !mayMeasure) return describeCache(t.value(), samples.size(), path);
+      else LOOM_WARN("{}; measuring again", kept.status().message());
+      if (tried >= static_cast<int>(kCalibrationsKept) || !mayMeasure)
+        return describeCache(t.value(), samples.size(), path);
     }
   }
   if (!mayMeasure) {
@@ -521,22 +524,30 @@ Result<cost::Tuning> loadOrCalibrate(const std::function<Result<cost::Tuning>()>
     return t;
   }
   auto t = measure();
-  if (!t.isOk()) {
-    LOOM_WARN("calibration failed ({}); using {}", t.status().message(),
-              samples.empty() ? "built-in cost constants" : "the cached calibrations");
-    if (!samples.empty()) return describeCache(cost::medianOf(samples), samples.size(), path);
+  const bool busy = t.isOk() && t.value().source == kCalibratedBusy;
+  if (!t.isOk() || busy) {
+    if (!t.isOk()) {
+      LOOM_WARN("calibration failed ({}); using {}", t.status().message(),
+                samples.empty() ? "built-in cost constants" : "the cached calibrations");
+    } else {
+      LOOM_INFO("calibration ran on a busy machine; not caching it");
+    }
+    // Figures taken while other work held the cores would stick: not kept. A host whose cache
+    // has samples counts the try, so that one always busy at init stops measuring.
+    if (!samples.empty()) {
+      cost::Tuning cached = cost::medianOf(samples);
+      if (Status s = cost::saveFile(cached, path, samples, tried + 1); !s.isOk())
+        LOOM_WARN("could not cache the tuning: {}", s.message());
+      return describeCache(std::move(cached), samples.size(), path);
+    }
+    if (busy) return t;  // for this run only
     cost::Tuning def;
     def.fingerprint = fingerprint;
     return def;
   }
-  // Figures taken while other work held the cores would stick: keep them for this run only.
-  if (t.value().source == kCalibratedBusy) {
-    LOOM_INFO("calibration ran on a busy machine; not caching it");
-    return samples.empty() ? t : describeCache(cost::medianOf(samples), samples.size(), path);
-  }
   samples.push_back(std::move(t.value()));
   cost::Tuning merged = cost::medianOf(samples);
-  if (Status s = cost::saveFile(merged, path, explicitFile ? std::vector<cost::Tuning>{} : samples); !s.isOk())
+  if (Status s = explicitFile ? cost::saveFile(merged, path) : cost::saveFile(merged, path, samples, tried + 1); !s.isOk())
     LOOM_WARN("could not cache the tuning: {}", s.message());
   if (samples.size() == 1) return merged;
   return describeCache(std::move(merged), samples.size(), path);

@@ -18,12 +18,13 @@ inline constexpr const char* kCalibratedBusy = "calibrated on a busy machine";
 Result<cost::Tuning> calibrate(double limitSeconds = 2.0);
 
 // LOOM_TUNING_FILE when set (measured and written there if missing), else the cache for this
-// hardware fingerprint. The cache keeps this host's first kCalibrationsKept calibrations and
-// their median (cost::medianOf): until it holds that many, each call measures once more, so one
-// calibration that other work slowed is outvoted. LOOM_CALIBRATE=0 skips measuring (the cache as
-// it is, else built-in defaults). A malformed explicit file is an error naming the field; a
-// damaged cache is measured again. A calibration on a busy machine is used but not kept (when
-// the cache has samples, they are used instead). `measure` is calibrate() but in tests.
+// hardware fingerprint. The cache keeps this host's calibrations and their median
+// (cost::medianOf): until kCalibrationsKept have been tried, each call measures once more, so one
+// calibration that other work slowed is outvoted. A calibration on a busy machine (or a failed
+// one) is not kept but, once the cache has samples, counts as tried, and the samples are used.
+// LOOM_CALIBRATE=0 skips measuring (the cache as it is, else built-in defaults). A malformed
+// explicit file is an error naming the field; a damaged cache is measured again. `measure` is
+// calibrate() but in tests.
 inline constexpr size_t kCalibrationsKept = 3;
 // Where that is: LOOM_TUNING_FILE when set, else this host's cache.
 std::string tuningPath();

@@ -144,6 +144,7 @@ Status Engine::executeSchedule(Operation& op) {
     size_t need = op.plan->schedule.scratchBytes;
     if (scratchBytes_ < need) {
       scratch_.reset();  // the old one goes first: both at once could be twice the memory
+      scratchBytes_ = 0;
       scratch_.reset(new uint8_t[need]);  // uninitialised; the run's copies touch its pages
       scratchBytes_ = need;
     }

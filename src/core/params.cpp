@@ -15,7 +15,7 @@ const std::vector<Param>& all() {
       {"LOOM_INIT_TIMEOUT", Type::Double, "60", "Seconds init and every bootstrap wait may take."},
       {"LOOM_TRANSPORT", Type::String, "auto", "auto (shm within a host, tcp across hosts), shm or tcp."},
       {"LOOM_ALGO", Type::String, "", "Force algorithms, e.g. 'ring' or 'allreduce:0-64K=tree,64K-=ring;broadcast=tree'; a forced ring or hier runs the chunk the cost model picks for it unless LOOM_CHUNK_SIZE is set."},
-      {"LOOM_CALIBRATE", Type::Int, "1", "Measure the cost model's constants at the first three inits on a host (rank 0, about 0.6 s each) and cache their median; 0: never measure (the cache if any, else built-in defaults)."},
+      {"LOOM_CALIBRATE", Type::Int, "1", "Measure the cost model's constants at init (rank 0, about 0.6 s) until three calibrations have been tried on this host, and cache the median of those kept; 0: never measure (the cache if any, else built-in defaults)."},
       {"LOOM_CHUNK_SIZE", Type::Bytes, "512K", "Pipelining unit of ring and chain algorithms."},
       {"LOOM_NSOCKS", Type::Int, "2", "TCP sockets per peer."},
       {"LOOM_SOCKET_IFNAME", Type::String, "", "Interfaces for TCP, NCCL syntax: 'eth,ib' prefixes, '^docker' excludes, '=eth0' exact."},

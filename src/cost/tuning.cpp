@@ -5,6 +5,8 @@
 #include <loom/loom.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -79,11 +81,12 @@ json tuningJson(const Tuning& t) {
 }
 }  // namespace
 
-std::string toJson(const Tuning& t, const std::vector<Tuning>& samples) {
+std::string toJson(const Tuning& t, const std::vector<Tuning>& samples, int tried) {
   json j = tuningJson(t);
   if (!samples.empty()) {
     j["samples"] = json::array();
     for (const Tuning& s : samples) j["samples"].push_back(tuningJson(s));
+    j["calibrations_tried"] = std::max(tried, static_cast<int>(samples.size()));
   }
   return j.dump(2) + "\n";
 }
@@ -192,13 +195,14 @@ Result<Tuning> fromJson(std::string_view text) {
   return fromObject(j);
 }
 
-Result<std::vector<Tuning>> samplesFromJson(std::string_view text) {
+Result<std::vector<Tuning>> samplesFromJson(std::string_view text, int* tried) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded()) return invalidArgument("tuning file: not valid JSON");
   auto it = j.is_object() ? j.find("samples") : j.end();
   if (it == j.end()) {  // a file of one calibration
     auto t = fromObject(j);
     if (!t.isOk()) return t.takeStatus();
+    if (tried) *tried = 1;
     return std::vector<Tuning>{t.value()};
   }
   if (!it->is_array()) return invalidArgument("samples: expected an array of tunings");
@@ -207,6 +211,14 @@ Result<std::vector<Tuning>> samplesFromJson(std::string_view text) {
     auto t = fromObject((*it)[i]);
     if (!t.isOk()) return invalidArgument(fmt::format("samples[{}]: {}", i, t.status().message()));
     out.push_back(std::move(t.value()));
+  }
+  if (tried) {
+    *tried = static_cast<int>(out.size());
+    if (auto n = j.find("calibrations_tried"); n != j.end()) {
+      if (!n->is_number_integer() || n->get<int>() < 0)
+        return invalidArgument(fmt::format("calibrations_tried: expected a count, got {}", n->dump()));
+      *tried = std::max(*tried, n->get<int>());
+    }
   }
   return out;
 }
@@ -221,10 +233,10 @@ Result<std::string> readText(const std::string& path) {
 }
 }  // namespace
 
-Result<std::vector<Tuning>> loadSamples(const std::string& path) {
+Result<std::vector<Tuning>> loadSamples(const std::string& path, int* tried) {
   auto text = readText(path);
   if (!text.isOk()) return text.takeStatus();
-  auto s = samplesFromJson(text.value());
+  auto s = samplesFromJson(text.value(), tried);
   if (!s.isOk()) return invalidArgument(fmt::format("tuning file {}: {}", path, s.status().message()));
   return s;
 }
@@ -238,14 +250,16 @@ Result<Tuning> loadFile(const std::string& path) {
   return t;
 }
 
-Status saveFile(const Tuning& t, const std::string& path, const std::vector<Tuning>& samples) {
+Status saveFile(const Tuning& t, const std::string& path, const std::vector<Tuning>& samples, int tried) {
   std::error_code ec;
   auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-  std::string tmp = fmt::format("{}.{}.tmp", path, getpid());
+  // Unique per writer, threads of one process included (two communicators initialising at once).
+  static std::atomic<unsigned> writes{0};
+  std::string tmp = fmt::format("{}.{}.{}.tmp", path, getpid(), writes.fetch_add(1));
   {
     std::ofstream out(tmp);
-    out << toJson(t, samples);
+    out << toJson(t, samples, tried);
     if (!out.flush()) return systemError(fmt::format("tuning file {}: cannot write", tmp), errno);
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {

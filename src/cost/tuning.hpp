@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -95,21 +96,51 @@ double cacheKneeBytes(const Tuning& t);
 // "cpu model / cores / memory / loom version": a different value means measure again.
 std::string hardwareFingerprint();
 
-// With samples: the calibrations `t` was made from, kept under "samples" (a host's cache file).
-std::string toJson(const Tuning& t, const std::vector<Tuning>& samples = {});
+// With samples: the calibrations `t` was made from, kept under "samples", and how many were tried
+// ("calibrations_tried", at least as many: busy ones are tried but not kept): a host's cache.
+std::string toJson(const Tuning& t, const std::vector<Tuning>& samples = {}, int tried = 0);
 // Errors name the field, e.g. "links.tcp.gbps: expected a positive number".
 Result<Tuning> fromJson(std::string_view text);
-// A file's "samples", or the file itself as the one sample when it has none.
-Result<std::vector<Tuning>> samplesFromJson(std::string_view text);
+// A file's "samples", or the file itself as the one sample when it has none; *tried (when given)
+// its "calibrations_tried", else the number of samples.
+Result<std::vector<Tuning>> samplesFromJson(std::string_view text, int* tried = nullptr);
 Result<Tuning> loadFile(const std::string& path);
-Result<std::vector<Tuning>> loadSamples(const std::string& path);
+Result<std::vector<Tuning>> loadSamples(const std::string& path, int* tried = nullptr);
 // Atomic (temporary file + rename): concurrent writers leave one whole file.
-Status saveFile(const Tuning& t, const std::string& path, const std::vector<Tuning>& samples = {});
+Status saveFile(const Tuning& t, const std::string& path, const std::vector<Tuning>& samples = {}, int tried = 0);
 
-// Each measured constant the median of its values in `samples` (not empty; the mean of the middle
-// two for an even count); step_us and op_us, which are not measured, and the fingerprint from the
-// last sample. Noise only ever makes a measurement slower, so one calibration taken while
-// other work held the cores stays wrong for good; the median of three outvotes it.
+// Calls f(name, value, lowerIsBetter) for each constant a calibration measures (name as in the
+// tuning file; lowerIsBetter for times, not rates). T is Tuning or const Tuning.
+template <typename T, typename F>
+void forEachMeasured(T& t, F f) {
+  for (auto [link, name] : {std::pair{&t.shm, "links.shm."}, std::pair{&t.tcp, "links.tcp."}}) {
+    const std::string p = name;
+    f(p + "alpha_us", link->alphaUs, true);
+    f(p + "msg_us", link->msgUs, true);
+    f(p + "gbps", link->gbps, false);
+    f(p + "cached_gbps", link->cachedGbps, false);
+    f(p + "duplex_gbps", link->duplexGbps, false);
+  }
+  f(std::string("wake_us"), t.wakeUs, true);
+  f(std::string("copy_gbps"), t.copyGbps, false);
+  f(std::string("copy_cached_gbps"), t.copyCachedGbps, false);
+  f(std::string("reduce_gbps"), t.reduceGbps, false);
+  f(std::string("reduce_cached_gbps"), t.reduceCachedGbps, false);
+  f(std::string("reduce_low_gbps"), t.reduceLowGbps, false);
+  f(std::string("single_copy_gbps"), t.singleCopyGbps, false);
+  f(std::string("single_copy_cached_gbps"), t.singleCopyCachedGbps, false);
+  f(std::string("single_copy_us"), t.singleCopyUs, true);
+  for (size_t i = 0; i < t.copyCurve.size(); ++i)
+    f("copy_curve[" + std::to_string(i) + "]", t.copyCurve[i][1], false);
+}
+
+// Each measured constant the median of its values in `samples` (not empty): noise only ever
+// makes a measurement slower, so one calibration taken while other work held the cores would
+// stay wrong for good, and the median of three outvotes it. With an even count, the better of
+// the middle two (the higher rate, the lower time; a mean would invent a figure, e.g. half a
+// single-copy rate where one sample found single copy forbidden). The copy curve point by point
+// where every sample measured the same sizes, else the newest's; step_us and op_us, which are
+// not measured, and the fingerprint from the newest sample.
 Tuning medianOf(const std::vector<Tuning>& samples);
 // $XDG_CACHE_HOME/loom/tuning-<hash of fingerprint>.json (or ~/.cache/...).
 std::string defaultCachePath(const std::string& fingerprint);

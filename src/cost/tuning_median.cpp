@@ -1,6 +1,5 @@
 // The median of a host's calibrations, constant by constant (tuning.hpp, medianOf).
 #include <algorithm>
-#include <functional>
 
 #include "cost/tuning.hpp"
 
@@ -8,41 +7,41 @@ namespace loom::cost {
 
 namespace {
 
-double medianValue(std::vector<double> v) {
+double medianValue(std::vector<double> v, bool lowerIsBetter) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  if (n % 2) return v[n / 2];
+  return lowerIsBetter ? v[n / 2 - 1] : v[n / 2];
 }
 
-// Sets out's field to the median of that field over the samples.
-template <typename Get>
-void takeMedian(const std::vector<Tuning>& samples, Get get, Tuning* out) {
-  std::vector<double> v;
-  for (const Tuning& s : samples) v.push_back(get(s));
-  std::invoke(get, *out) = medianValue(std::move(v));
+bool sameCurveSizes(const Tuning& a, const Tuning& b) {
+  return a.copyCurve.size() == b.copyCurve.size() &&
+         std::equal(a.copyCurve.begin(), a.copyCurve.end(), b.copyCurve.begin(),
+                    [](const auto& x, const auto& y) { return x[0] == y[0]; });
 }
 
 }  // namespace
 
 Tuning medianOf(const std::vector<Tuning>& samples) {
   Tuning out = samples.back();
-  for (LinkCost Tuning::*link : {&Tuning::shm, &Tuning::tcp})
-    for (double LinkCost::*f : {&LinkCost::alphaUs, &LinkCost::gbps, &LinkCost::cachedGbps, &LinkCost::msgUs,
-                                &LinkCost::duplexGbps})
-      takeMedian(samples, [&](auto& t) -> auto& { return (t.*link).*f; }, &out);
-  for (double Tuning::*f : {&Tuning::copyGbps, &Tuning::reduceGbps, &Tuning::reduceLowGbps, &Tuning::copyCachedGbps,
-                            &Tuning::reduceCachedGbps, &Tuning::singleCopyCachedGbps, &Tuning::singleCopyGbps,
-                            &Tuning::singleCopyUs, &Tuning::wakeUs})
-    takeMedian(samples, [&](auto& t) -> auto& { return t.*f; }, &out);
-  // The curve point by point where every sample measured the same sizes (else the newest's).
-  const auto sameSizes = [&](const Tuning& s) {
-    return s.copyCurve.size() == out.copyCurve.size() &&
-           std::equal(s.copyCurve.begin(), s.copyCurve.end(), out.copyCurve.begin(),
-                      [](const auto& a, const auto& b) { return a[0] == b[0]; });
-  };
-  if (std::all_of(samples.begin(), samples.end(), sameSizes))
-    for (size_t i = 0; i < out.copyCurve.size(); ++i)
-      takeMedian(samples, [&](auto& t) -> auto& { return t.copyCurve[i][1]; }, &out);
+  std::vector<Tuning> others = samples;
+  // Curves of other sizes cannot be taken point by point: every sample gets the newest's.
+  const bool curvesAlike =
+      std::all_of(samples.begin(), samples.end(), [&](const Tuning& s) { return sameCurveSizes(s, out); });
+  if (!curvesAlike)
+    for (Tuning& s : others) s.copyCurve = out.copyCurve;
+  std::vector<std::vector<double>> columns;  // per constant, its value in each sample
+  for (const Tuning& s : others) {
+    size_t k = 0;
+    forEachMeasured(s, [&](const std::string&, const double& x, bool) {
+      if (columns.size() <= k) columns.emplace_back();
+      columns[k++].push_back(x);
+    });
+  }
+  size_t k = 0;
+  forEachMeasured(out, [&](const std::string&, double& value, bool lowerIsBetter) {
+    value = medianValue(std::move(columns[k++]), lowerIsBetter);
+  });
   return out;
 }
 

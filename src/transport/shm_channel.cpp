@@ -298,7 +298,7 @@ bool FabricImpl::progressShm(int rank, Peer& p, Clock::time_point* now, bool bus
     h->offset = s.pos;
     h->flags = 0;
     if (len) fillSlot(p, slot + wire::kSlotHeaderBytes, s.buf + s.pos, len);
-    if (cfg_.checksum) {  // over the slot, just written and still in cache
+    if (cfg_.checksum) {  // over the slot as written (read back from memory after streaming stores)
       h->crc = crc32c(slot + wire::kSlotHeaderBytes, len);
       h->flags = wire::kFlagCrc;
     }

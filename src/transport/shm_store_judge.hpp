@@ -11,8 +11,8 @@
 // for that line. Over one such allreduce loop the senders' slot copies took 590-670 ms plain and
 // 80-100 streamed with the cores apart, 130 either way with them together (where the receivers'
 // copies out took 40% longer streamed: memory instead of a shared cache). So the sender times
-// its slot copies in windows, streams where that copies faster by a wide margin, and times plain
-// stores again now and then. Header-only: the transport feeds it copy times, tests made-up ones.
+// its slot copies in windows, streams where that copies faster by a wide margin, and times the
+// other kind again now and then. Header-only: the transport feeds it copy times, tests made-up ones.
 #pragma once
 
 #include <algorithm>
@@ -34,10 +34,10 @@ class StoreJudge {
   // Streaming must copy this much faster to be chosen: the receiver then reads from memory,
   // which the sender's figure does not show (see above: 2x covers the receivers' 40%).
   static constexpr double kMargin = 2.0;
-  // Plain stores are timed again (one window) once this many windows and this much time went
-  // streaming since they were last compared (the cores move apart or together on a scale of
-  // minutes; a plain window with them apart costs several streamed ones). Streaming is timed
-  // again at once when plain falls behind its last figure.
+  // The kind not in use is timed again (one window) once this many windows and this much time
+  // went the chosen way since the two were last compared (the cores move apart or together on a
+  // scale of minutes; a plain window with them apart costs several streamed ones). Streaming is
+  // also timed again at once when a plain window falls below half of streaming's last figure.
   static constexpr int kRecheckWindows = 32;
   static constexpr auto kRecheckAfter = std::chrono::milliseconds(500);
 
@@ -95,7 +95,7 @@ class StoreJudge {
     const Kind other = kind_ == kPlain ? kStream : kPlain;
     const bool untried = rate_[other] == 0;
     const bool plainFellBehind = kind_ == kPlain && rate_[kPlain] * kMargin < rate_[kStream];
-    const bool recheck = kind_ == kStream && windows_ >= kRecheckWindows && now - comparedAt_ >= kRecheckAfter;
+    const bool recheck = windows_ >= kRecheckWindows && now - comparedAt_ >= kRecheckAfter;
     if (untried || plainFellBehind || recheck) {
       probing_ = true;
       kind_ = other;

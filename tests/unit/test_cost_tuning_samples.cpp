@@ -53,11 +53,18 @@ TEST(TuningMedian, ConstantsAreTakenApartNotAsOneSample) {
   EXPECT_DOUBLE_EQ(m.tcp.gbps, 7);
 }
 
-TEST(TuningMedian, AnEvenCountTakesTheMeanOfTheMiddleTwo) {
+TEST(TuningMedian, AnEvenCountTakesTheBetterOfTheMiddleTwo) {
   Tuning a = sample(1), b = sample(1);
   a.wakeUs = 2;
   b.wakeUs = 4;
-  EXPECT_DOUBLE_EQ(medianOf({a, b}).wakeUs, 3);
+  a.tcp.gbps = 3;
+  b.tcp.gbps = 7;
+  a.singleCopyGbps = 0;  // one sample found single copy forbidden: no half rate is invented
+  b.singleCopyGbps = 10;
+  const Tuning m = medianOf({a, b});
+  EXPECT_DOUBLE_EQ(m.wakeUs, 2);       // a time: the lower
+  EXPECT_DOUBLE_EQ(m.tcp.gbps, 7);     // a rate: the higher
+  EXPECT_DOUBLE_EQ(m.singleCopyGbps, 10);
 }
 
 TEST(TuningMedian, UnmeasuredConstantsAndTheFingerprintComeFromTheNewest) {
@@ -82,13 +89,15 @@ TEST(TuningMedian, CurvesOfOtherSizesLeaveTheNewestsCurve) {
 TEST(TuningSamples, KeptBesideTheMedianAndReadBack) {
   const std::vector<Tuning> samples = {sample(1), sample(2), sample(1.5)};
   const Tuning merged = medianOf(samples);
-  const std::string text = toJson(merged, samples);
+  const std::string text = toJson(merged, samples, 5);
   auto top = fromJson(text);  // the file is still a tuning file: its median
   ASSERT_TRUE(top.isOk()) << top.status().message();
   expectScaledBy(top.value(), 1.5);
-  auto back = samplesFromJson(text);
+  int tried = 0;
+  auto back = samplesFromJson(text, &tried);
   ASSERT_TRUE(back.isOk()) << back.status().message();
   ASSERT_EQ(back->size(), 3u);
+  EXPECT_EQ(tried, 5);  // busy tries count, though not kept
   for (size_t i = 0; i < 3; ++i) {
     Tuning got = back.value()[i];
     got.source = samples[i].source;
@@ -97,9 +106,11 @@ TEST(TuningSamples, KeptBesideTheMedianAndReadBack) {
 }
 
 TEST(TuningSamples, AFileWithoutSamplesIsOneSample) {
-  auto back = samplesFromJson(toJson(sample(2)));
+  int tried = 0;
+  auto back = samplesFromJson(toJson(sample(2)), &tried);
   ASSERT_TRUE(back.isOk()) << back.status().message();
   ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ(tried, 1);
   expectScaledBy(back.value()[0], 2);
 }
 
@@ -111,6 +122,10 @@ TEST(TuningSamples, ADamagedSampleIsNamed) {
   auto notArray = samplesFromJson(R"({"samples": 3})");
   ASSERT_FALSE(notArray.isOk());
   EXPECT_NE(notArray.status().message().find("samples: expected an array"), std::string::npos);
+  int tried = 0;
+  auto badCount = samplesFromJson(R"({"samples": [{}], "calibrations_tried": "many"})", &tried);
+  ASSERT_FALSE(badCount.isOk());
+  EXPECT_NE(badCount.status().message().find("calibrations_tried: expected a count"), std::string::npos);
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 namespace loom::transport {
 namespace {
 
-TEST(CheckPacer, TheFirstPassReadsTheClockThenEveryKCallsTh) {
+TEST(CheckPacer, TheFirstPassReadsTheClockThenEveryKCallsThOne) {
   CheckPacer p;
   EXPECT_TRUE(p.due());
   for (unsigned round = 0; round < 3; ++round) {

@@ -62,6 +62,19 @@ TEST(StoreJudge, TimesPlainAgainAfterEnoughWindowsAndTime) {
   EXPECT_NEAR(s.judge.rate(Kind::kPlain), 10 * kGB, 0.01 * kGB);
 }
 
+TEST(StoreJudge, TimesStreamingAgainNowAndThenWhilePlain) {
+  Sender s;
+  s.run(3, 10 * kGB, 12 * kGB);
+  ASSERT_EQ(s.judge.kind(), Kind::kPlain);
+  // Streaming's one figure was taken low (say, while another job held the memory bus): it is
+  // timed again once enough windows and time have passed, and chosen where it now wins.
+  EXPECT_EQ(s.run(StoreJudge::kRecheckWindows + 4, 10 * kGB, 30 * kGB), Kind::kPlain);
+  s.now += StoreJudge::kRecheckAfter;
+  EXPECT_EQ(s.run(1, 10 * kGB, 30 * kGB), Kind::kStream);  // its window
+  EXPECT_EQ(s.run(1, 10 * kGB, 30 * kGB), Kind::kStream);  // 3x: kept
+  EXPECT_NEAR(s.judge.rate(Kind::kStream), 30 * kGB, 0.01 * kGB);
+}
+
 TEST(StoreJudge, TimesStreamingAgainAtOnceWhenPlainFallsBehind) {
   Sender s;
   s.run(3, 10 * kGB, 12 * kGB);

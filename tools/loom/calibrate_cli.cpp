@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <fmt/format.h>
-#include <functional>
 #include <vector>
 
 #include "core/calibrate.hpp"
@@ -17,45 +16,23 @@ namespace loom::calibrate {
 
 namespace {
 
-struct Constant {
-  const char* name;  // as in the tuning file
-  std::function<double(const cost::Tuning&)> get;
-};
-
-const std::vector<Constant>& constants() {
-  static const std::vector<Constant> all = {
-      {"links.shm.alpha_us", [](const cost::Tuning& t) { return t.shm.alphaUs; }},
-      {"links.shm.msg_us", [](const cost::Tuning& t) { return t.shm.msgUs; }},
-      {"links.shm.gbps", [](const cost::Tuning& t) { return t.shm.gbps; }},
-      {"links.shm.cached_gbps", [](const cost::Tuning& t) { return t.shm.cachedGbps; }},
-      {"links.tcp.alpha_us", [](const cost::Tuning& t) { return t.tcp.alphaUs; }},
-      {"links.tcp.msg_us", [](const cost::Tuning& t) { return t.tcp.msgUs; }},
-      {"links.tcp.gbps", [](const cost::Tuning& t) { return t.tcp.gbps; }},
-      {"links.tcp.cached_gbps", [](const cost::Tuning& t) { return t.tcp.cachedGbps; }},
-      {"links.tcp.duplex_gbps", [](const cost::Tuning& t) { return t.tcp.duplexGbps; }},
-      {"wake_us", [](const cost::Tuning& t) { return t.wakeUs; }},
-      {"copy_gbps", [](const cost::Tuning& t) { return t.copyGbps; }},
-      {"copy_cached_gbps", [](const cost::Tuning& t) { return t.copyCachedGbps; }},
-      {"reduce_gbps", [](const cost::Tuning& t) { return t.reduceGbps; }},
-      {"reduce_cached_gbps", [](const cost::Tuning& t) { return t.reduceCachedGbps; }},
-      {"reduce_low_gbps", [](const cost::Tuning& t) { return t.reduceLowGbps; }},
-      {"single_copy_gbps", [](const cost::Tuning& t) { return t.singleCopyGbps; }},
-      {"single_copy_cached_gbps", [](const cost::Tuning& t) { return t.singleCopyCachedGbps; }},
-      {"single_copy_us", [](const cost::Tuning& t) { return t.singleCopyUs; }},
-  };
-  return all;
-}
-
 void printTable(const cost::Tuning& median, const std::vector<cost::Tuning>& samples) {
+  // Each sample's constants in the order forEachMeasured gives them.
+  std::vector<std::vector<double>> values(samples.size());
+  for (size_t i = 0; i < samples.size(); ++i)
+    cost::forEachMeasured(samples[i], [&](const std::string&, const double& v, bool) { values[i].push_back(v); });
   fmt::print("# {:<24} {:>10} {:>10} {:>10}\n", "constant", "median", "min", "max");
-  for (const auto& c : constants()) {
-    double lo = c.get(samples[0]), hi = lo;
-    for (const auto& s : samples) {
-      lo = std::min(lo, c.get(s));
-      hi = std::max(hi, c.get(s));
+  size_t k = 0;
+  cost::forEachMeasured(median, [&](const std::string& name, const double& m, bool) {
+    double lo = m, hi = m;
+    for (const auto& v : values) {
+      if (k >= v.size()) continue;  // a sample with a shorter copy curve
+      lo = std::min(lo, v[k]);
+      hi = std::max(hi, v[k]);
     }
-    fmt::print("  {:<24} {:>10.3f} {:>10.3f} {:>10.3f}\n", c.name, c.get(median), lo, hi);
-  }
+    ++k;
+    fmt::print("  {:<24} {:>10.3f} {:>10.3f} {:>10.3f}\n", name, m, lo, hi);
+  });
 }
 
 }  // namespace
@@ -105,12 +82,17 @@ int runCli(int argc, char** argv) {
   }
   cost::Tuning median = cost::medianOf(samples);
   median.source = "calibrated";
-  if (Status st = cost::saveFile(median, path, samples); !st.isOk()) {
+  if (static_cast<int>(samples.size()) < times)
+    fmt::print(stderr, "loom calibrate: only {} of {} measurements were usable (the machine was busy)\n", samples.size(),
+               times);
+  // Counted as every calibration a host's cache tries: communicators measure no more.
+  const int tried = std::max(static_cast<int>(core::kCalibrationsKept), static_cast<int>(samples.size()));
+  if (Status st = cost::saveFile(median, path, samples, tried); !st.isOk()) {
     fmt::print(stderr, "loom calibrate: {}\n", st.message());
     return 3;
   }
   if (json) {
-    fmt::print("{}", cost::toJson(median, samples));
+    fmt::print("{}", cost::toJson(median, samples, tried));
   } else {
     printTable(median, samples);
   }
