@@ -82,13 +82,14 @@ TEST(CalibrateCli, RefusesBadArgumentsAndAnUnwritablePath) {
   ProcResult zero = runProcess({LOOM_TOOL, "calibrate", "--times", "0"}, {}, kTimeout);
   EXPECT_EQ(zero.exitCode, 2) << zero.output;
   EXPECT_NE(zero.output.find("--times"), std::string::npos) << zero.output;
-  // A directory below a plain file cannot be made.
+  // A directory below a plain file cannot be made: refused before any measuring.
   const std::string file = tempPath("loom-calibrate-file-");
   std::ofstream(file) << "x";
   const std::string path = file + "/sub/tuning.json";
   ProcResult r = runProcess({LOOM_TOOL, "calibrate", "--times", "1", "--keep-busy", "--limit", kLimit, "-o", path}, {}, kTimeout);
   EXPECT_EQ(r.exitCode, 3) << r.output;
   EXPECT_NE(r.output.find(file + "/sub"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("calibration 1/1"), std::string::npos) << r.output;
   std::remove(file.c_str());
 }
 

@@ -3,9 +3,15 @@
 // cache, LOOM_TUNING_FILE, or -o FILE), replacing what was there.
 #include "calibrate_cli.hpp"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <fmt/format.h>
 #include <vector>
 
@@ -35,6 +41,17 @@ void printTable(const cost::Tuning& median, const std::vector<cost::Tuning>& sam
   });
 }
 
+// The file's directory exists (made if need be) and takes a new file.
+Status checkWritable(const std::string& path) {
+  std::error_code ec;
+  const auto dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  const std::string probe = fmt::format("{}.{}.probe", path, getpid());
+  if (!std::ofstream(probe)) return systemError(fmt::format("tuning file {}: cannot write there", path), errno);
+  std::remove(probe.c_str());
+  return {};
+}
+
 }  // namespace
 
 int runCli(int argc, char** argv) {
@@ -57,6 +74,10 @@ int runCli(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   const std::string path = output.empty() ? core::tuningPath() : output;
+  if (Status st = checkWritable(path); !st.isOk()) {  // before seconds of measuring, not after
+    fmt::print(stderr, "loom calibrate: {}\n", st.message());
+    return 3;
+  }
   std::vector<cost::Tuning> samples;
   const int attempts = 2 * times;
   for (int attempt = 1; attempt <= attempts && static_cast<int>(samples.size()) < times; ++attempt) {
