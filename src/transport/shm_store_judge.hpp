@@ -55,6 +55,7 @@ class StoreJudge {
       warm_ = true;
       return;
     }
+    if (kind_ == kPlain) plainBefore_ = rate_[kPlain];
     rate_[kind_] = rate;
     decide(now);
   }
@@ -83,18 +84,24 @@ class StoreJudge {
     return bytes / seconds;
   }
 
+  // Plain's figure for a decision: the better of its last two windows, so that one window the
+  // machine slowed does not switch to streaming (it did, with the cores together: plain 7.7 GB/s
+  // once against 13-14 in the windows around it, and the 2-rank allreduce of 32 MiB ran 15-20%
+  // slower until plain was timed again). With the cores apart every plain window is slow.
+  double plainRate() const { return std::max(rate_[kPlain], plainBefore_); }
+
   void decide(Clock::time_point now) {
     if (probing_) {  // the other kind had its window: both figures are fresh
       probing_ = false;
       windows_ = 0;
       comparedAt_ = now;
-      kind_ = rate_[kStream] > rate_[kPlain] * kMargin ? kStream : kPlain;
+      kind_ = rate_[kStream] > plainRate() * kMargin ? kStream : kPlain;
       return;
     }
     ++windows_;
     const Kind other = kind_ == kPlain ? kStream : kPlain;
     const bool untried = rate_[other] == 0;
-    const bool plainFellBehind = kind_ == kPlain && rate_[kPlain] * kMargin < rate_[kStream];
+    const bool plainFellBehind = kind_ == kPlain && plainRate() * kMargin < rate_[kStream];
     const bool recheck = windows_ >= kRecheckWindows && now - comparedAt_ >= kRecheckAfter;
     if (untried || plainFellBehind || recheck) {
       probing_ = true;
@@ -111,6 +118,7 @@ class StoreJudge {
   int count_ = 0;
   std::array<Sample, kMaxSamples> samples_{};  // this window's copies
   double rate_[2] = {0, 0};
+  double plainBefore_ = 0;  // the plain window before rate_[kPlain]'s
 };
 
 }  // namespace loom::transport

@@ -79,10 +79,26 @@ TEST(StoreJudge, TimesStreamingAgainAtOnceWhenPlainFallsBehind) {
   Sender s;
   s.run(3, 10 * kGB, 12 * kGB);
   ASSERT_EQ(s.judge.kind(), Kind::kPlain);
-  // The cores move apart: one plain window at a quarter of streaming's last figure.
+  // The cores move apart: plain windows at a quarter of streaming's last figure. The first could
+  // be the machine's doing; after the second, streaming is timed.
+  EXPECT_EQ(s.run(1, 3 * kGB, 12 * kGB), Kind::kPlain);
   EXPECT_EQ(s.run(1, 3 * kGB, 12 * kGB), Kind::kStream);
   EXPECT_EQ(s.run(1, 3 * kGB, 12 * kGB), Kind::kStream);  // timed, and 4x: kept
   EXPECT_EQ(s.run(5, 3 * kGB, 12 * kGB), Kind::kStream);
+}
+
+TEST(StoreJudge, OneSlowPlainWindowDoesNotSwitch) {
+  Sender s;
+  s.run(3, 10 * kGB, 12 * kGB);
+  ASSERT_EQ(s.judge.kind(), Kind::kPlain);
+  EXPECT_EQ(s.run(1, 4 * kGB, 12 * kGB), Kind::kPlain);  // one window at 4: plain still counts 10
+  EXPECT_EQ(s.run(StoreJudge::kRecheckWindows - 3, 10 * kGB, 12 * kGB), Kind::kPlain);
+  // Nor when a comparison falls right after one: the window that dips is the one that makes
+  // streaming due for its recheck, and plain's better recent figure decides against it.
+  s.now += StoreJudge::kRecheckAfter;
+  EXPECT_EQ(s.run(1, 10 * kGB, 12 * kGB), Kind::kPlain);
+  EXPECT_EQ(s.run(1, 4 * kGB, 12 * kGB), Kind::kStream);  // streaming's window
+  EXPECT_EQ(s.run(1, 10 * kGB, 12 * kGB), Kind::kPlain);  // 12 against 10, not against 4
 }
 
 TEST(StoreJudge, APreemptedCopyDoesNotDecide) {
