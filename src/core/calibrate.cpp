@@ -506,16 +506,17 @@ Result<cost::Tuning> loadOrCalibrate(const std::function<Result<cost::Tuning>()>
   const std::string path = tuningPath();
   std::vector<cost::Tuning> samples;  // this host's cached calibrations
   int tried = 0;                      // and how many were tried (busy or failed ones too)
+  cost::Tuning cached;                // their median, as the cache holds it
   if (access(path.c_str(), F_OK) == 0) {
-    auto t = cost::loadFile(path);
     // An explicit file is the user's, errors included; a stale or damaged cache is measured again.
-    if (explicitFile) return t;
+    if (explicitFile) return cost::loadFile(path);
+    auto t = cost::loadFile(path, &samples, &tried);
+    if (!t.isOk()) LOOM_WARN("{}; measuring again", t.status().message());
     if (t.isOk() && t.value().fingerprint == fingerprint) {
-      auto kept = cost::loadSamples(path, &tried);
-      if (kept.isOk()) samples = std::move(kept.value());
-      else LOOM_WARN("{}; measuring again", kept.status().message());
-      if (tried >= static_cast<int>(kCalibrationsKept) || !mayMeasure)
-        return describeCache(t.value(), samples.size(), path);
+      cached = describeCache(std::move(t.value()), samples.size(), path);
+      if (tried >= static_cast<int>(kCalibrationsKept) || !mayMeasure) return cached;
+    } else {
+      samples.clear();
     }
   }
   if (!mayMeasure) {
@@ -535,10 +536,9 @@ Result<cost::Tuning> loadOrCalibrate(const std::function<Result<cost::Tuning>()>
     // Figures taken while other work held the cores would stick: not kept. A host whose cache
     // has samples counts the try, so that one always busy at init stops measuring.
     if (!samples.empty()) {
-      cost::Tuning cached = cost::medianOf(samples);
       if (Status s = cost::saveFile(cached, path, samples, tried + 1); !s.isOk())
         LOOM_WARN("could not cache the tuning: {}", s.message());
-      return describeCache(std::move(cached), samples.size(), path);
+      return cached;
     }
     if (busy) return t;  // for this run only
     cost::Tuning def;

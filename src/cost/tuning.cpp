@@ -189,71 +189,70 @@ Result<Tuning> fromObject(const json& j) {
 }
 }  // namespace
 
-Result<Tuning> fromJson(std::string_view text) {
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return invalidArgument("tuning file: not valid JSON");
-  return fromObject(j);
-}
-
-Result<std::vector<Tuning>> samplesFromJson(std::string_view text, int* tried) {
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return invalidArgument("tuning file: not valid JSON");
-  auto it = j.is_object() ? j.find("samples") : j.end();
-  if (it == j.end()) {  // a file of one calibration
-    auto t = fromObject(j);
-    if (!t.isOk()) return t.takeStatus();
-    if (tried) *tried = 1;
-    return std::vector<Tuning>{t.value()};
-  }
-  if (!it->is_array()) return invalidArgument("samples: expected an array of tunings");
-  std::vector<Tuning> out;
-  for (size_t i = 0; i < it->size(); ++i) {
-    auto t = fromObject((*it)[i]);
-    if (!t.isOk()) return invalidArgument(fmt::format("samples[{}]: {}", i, t.status().message()));
-    out.push_back(std::move(t.value()));
-  }
-  if (tried) {
-    *tried = static_cast<int>(out.size());
-    if (auto n = j.find("calibrations_tried"); n != j.end()) {
-      if (!n->is_number_integer() || n->get<int>() < 0)
-        return invalidArgument(fmt::format("calibrations_tried: expected a count, got {}", n->dump()));
-      *tried = std::max(*tried, n->get<int>());
+namespace {
+// The "samples" of a host's cache (the file itself as its one sample when it has none) and its
+// "calibrations_tried" (at least the number of samples).
+Status readSamples(const json& j, const Tuning& top, std::vector<Tuning>* samples, int* tried) {
+  samples->clear();
+  auto it = j.find("samples");
+  if (it == j.end()) {
+    samples->push_back(top);
+  } else {
+    if (!it->is_array()) return invalidArgument("samples: expected an array of tunings");
+    for (size_t i = 0; i < it->size(); ++i) {
+      auto t = fromObject((*it)[i]);
+      if (!t.isOk()) return invalidArgument(fmt::format("samples[{}]: {}", i, t.status().message()));
+      samples->push_back(std::move(t.value()));
     }
   }
-  return out;
+  int n = static_cast<int>(samples->size());
+  if (auto c = j.find("calibrations_tried"); c != j.end()) {
+    if (!c->is_number_integer() || c->get<int>() < 0)
+      return invalidArgument(fmt::format("calibrations_tried: expected a count, got {}", c->dump()));
+    n = std::max(n, c->get<int>());
+  }
+  if (tried) *tried = n;
+  return {};
+}
+}  // namespace
+
+Result<Tuning> fromJson(std::string_view text, std::vector<Tuning>* samples, int* tried) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return invalidArgument("tuning file: not valid JSON");
+  auto t = fromObject(j);
+  if (t.isOk() && samples) LOOM_TRY(readSamples(j, t.value(), samples, tried));
+  return t;
 }
 
-namespace {
-Result<std::string> readText(const std::string& path) {
+Result<Tuning> loadFile(const std::string& path, std::vector<Tuning>* samples, int* tried) {
   std::ifstream in(path);
   if (!in) return invalidArgument(fmt::format("tuning file {}: cannot open it", path));
   std::stringstream ss;
   ss << in.rdbuf();
-  return ss.str();
-}
-}  // namespace
-
-Result<std::vector<Tuning>> loadSamples(const std::string& path, int* tried) {
-  auto text = readText(path);
-  if (!text.isOk()) return text.takeStatus();
-  auto s = samplesFromJson(text.value(), tried);
-  if (!s.isOk()) return invalidArgument(fmt::format("tuning file {}: {}", path, s.status().message()));
-  return s;
-}
-
-Result<Tuning> loadFile(const std::string& path) {
-  auto text = readText(path);
-  if (!text.isOk()) return text.takeStatus();
-  auto t = fromJson(text.value());
+  auto t = fromJson(ss.str(), samples, tried);
   if (!t.isOk()) return invalidArgument(fmt::format("tuning file {}: {}", path, t.status().message()));
   t.value().source = path;
   return t;
 }
 
-Status saveFile(const Tuning& t, const std::string& path, const std::vector<Tuning>& samples, int tried) {
-  std::error_code ec;
-  auto dir = std::filesystem::path(path).parent_path();
+namespace {
+void makeParentDir(const std::string& path) {
+  std::error_code ec;  // a failure shows when the file is written
+  const auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+}
+}  // namespace
+
+Status checkSavable(const std::string& path) {
+  makeParentDir(path);
+  const std::string probe = fmt::format("{}.{}.probe", path, getpid());
+  if (!std::ofstream(probe)) return systemError(fmt::format("tuning file {}: cannot write there", path), errno);
+  std::remove(probe.c_str());
+  return {};
+}
+
+Status saveFile(const Tuning& t, const std::string& path, const std::vector<Tuning>& samples, int tried) {
+  makeParentDir(path);
   // Unique per writer, threads of one process included (two communicators initialising at once).
   static std::atomic<unsigned> writes{0};
   std::string tmp = fmt::format("{}.{}.{}.tmp", path, getpid(), writes.fetch_add(1));

@@ -99,15 +99,17 @@ std::string hardwareFingerprint();
 // With samples: the calibrations `t` was made from, kept under "samples", and how many were tried
 // ("calibrations_tried", at least as many: busy ones are tried but not kept): a host's cache.
 std::string toJson(const Tuning& t, const std::vector<Tuning>& samples = {}, int tried = 0);
-// Errors name the field, e.g. "links.tcp.gbps: expected a positive number".
-Result<Tuning> fromJson(std::string_view text);
-// A file's "samples", or the file itself as the one sample when it has none; *tried (when given)
-// its "calibrations_tried", else the number of samples.
-Result<std::vector<Tuning>> samplesFromJson(std::string_view text, int* tried = nullptr);
-Result<Tuning> loadFile(const std::string& path);
-Result<std::vector<Tuning>> loadSamples(const std::string& path, int* tried = nullptr);
+// Errors name the field, e.g. "links.tcp.gbps: expected a positive number". With `samples`
+// (a host's cache): also its "samples", checked the same way, or the file itself as the one
+// sample when it has none, and in *tried (when given) its "calibrations_tried", at least the
+// number of samples.
+Result<Tuning> fromJson(std::string_view text, std::vector<Tuning>* samples = nullptr, int* tried = nullptr);
+Result<Tuning> loadFile(const std::string& path, std::vector<Tuning>* samples = nullptr, int* tried = nullptr);
 // Atomic (temporary file + rename): concurrent writers leave one whole file.
 Status saveFile(const Tuning& t, const std::string& path, const std::vector<Tuning>& samples = {}, int tried = 0);
+// saveFile's directory made if need be, and a file can be written there: asked before seconds
+// of measuring, not after.
+Status checkSavable(const std::string& path);
 
 // Calls f(name, value, lowerIsBetter) for each constant a calibration measures (name as in the
 // tuning file; lowerIsBetter for times, not rates). T is Tuning or const Tuning.
@@ -134,13 +136,17 @@ void forEachMeasured(T& t, F f) {
     f("copy_curve[" + std::to_string(i) + "]", t.copyCurve[i][1], false);
 }
 
+// Each measured constant's values over `samples` (not empty), in forEachMeasured's order; the
+// copy curves of samples whose sizes differ from the newest's count as the newest's.
+std::vector<std::vector<double>> measuredColumns(const std::vector<Tuning>& samples);
+
 // Each measured constant the median of its values in `samples` (not empty): noise only ever
 // makes a measurement slower, so one calibration taken while other work held the cores would
 // stay wrong for good, and the median of three outvotes it. With an even count, the better of
 // the middle two (the higher rate, the lower time; a mean would invent a figure, e.g. half a
 // single-copy rate where one sample found single copy forbidden). The copy curve point by point
-// where every sample measured the same sizes, else the newest's; step_us and op_us, which are
-// not measured, and the fingerprint from the newest sample.
+// (as measuredColumns lines the samples up); step_us and op_us, which are not measured, and the
+// fingerprint from the newest sample.
 Tuning medianOf(const std::vector<Tuning>& samples);
 // $XDG_CACHE_HOME/loom/tuning-<hash of fingerprint>.json (or ~/.cache/...).
 std::string defaultCachePath(const std::string& fingerprint);

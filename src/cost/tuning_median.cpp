@@ -22,22 +22,24 @@ bool sameCurveSizes(const Tuning& a, const Tuning& b) {
 
 }  // namespace
 
-Tuning medianOf(const std::vector<Tuning>& samples) {
-  Tuning out = samples.back();
-  std::vector<Tuning> others = samples;
-  // Curves of other sizes cannot be taken point by point: every sample gets the newest's.
-  const bool curvesAlike =
-      std::all_of(samples.begin(), samples.end(), [&](const Tuning& s) { return sameCurveSizes(s, out); });
-  if (!curvesAlike)
-    for (Tuning& s : others) s.copyCurve = out.copyCurve;
+std::vector<std::vector<double>> measuredColumns(const std::vector<Tuning>& samples) {
+  const Tuning& newest = samples.back();
   std::vector<std::vector<double>> columns;  // per constant, its value in each sample
-  for (const Tuning& s : others) {
+  for (const Tuning& s : samples) {
+    Tuning alike = s;
+    if (!sameCurveSizes(s, newest)) alike.copyCurve = newest.copyCurve;
     size_t k = 0;
-    forEachMeasured(s, [&](const std::string&, const double& x, bool) {
+    forEachMeasured(std::as_const(alike), [&](const std::string&, const double& x, bool) {
       if (columns.size() <= k) columns.emplace_back();
       columns[k++].push_back(x);
     });
   }
+  return columns;
+}
+
+Tuning medianOf(const std::vector<Tuning>& samples) {
+  Tuning out = samples.back();
+  std::vector<std::vector<double>> columns = measuredColumns(samples);
   size_t k = 0;
   forEachMeasured(out, [&](const std::string&, double& value, bool lowerIsBetter) {
     value = medianValue(std::move(columns[k++]), lowerIsBetter);

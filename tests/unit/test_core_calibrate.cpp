@@ -154,6 +154,13 @@ class HostCache : public testing::Test {
     };
   }
   static std::string cachePath() { return cost::defaultCachePath(cost::hardwareFingerprint()); }
+  // The samples the cache holds (and in *tried its count of tries).
+  static Result<std::vector<cost::Tuning>> keptSamples(int* tried = nullptr) {
+    std::vector<cost::Tuning> samples;
+    auto t = cost::loadFile(cachePath(), &samples, tried);
+    if (!t.isOk()) return t.takeStatus();
+    return samples;
+  }
   std::string dir_;
   EnvVar on_{"LOOM_CALIBRATE", "1"};  // the sanitizer runs set 0
   NoEnvVar noFile_{"LOOM_TUNING_FILE"};
@@ -172,7 +179,7 @@ TEST_F(HostCache, KeepsTheMedianOfTheFirstThreeCalibrations) {
   }
   auto t = loadOrCalibrate(measure);
   EXPECT_NE(t->source.find("median of 3 calibrations"), std::string::npos) << t->source;
-  auto kept = cost::loadSamples(cachePath());
+  auto kept = keptSamples();
   ASSERT_TRUE(kept.isOk()) << kept.status().message();
   EXPECT_EQ(kept->size(), 3u);
 }
@@ -197,7 +204,7 @@ TEST_F(HostCache, BusyAndFailedTriesCountSoMeasuringEnds) {
   EXPECT_EQ(measured_, 3);  // three tried: no more
   EXPECT_DOUBLE_EQ(later->wakeUs, 2.5);
   int tried = 0;
-  auto kept = cost::loadSamples(cachePath(), &tried);
+  auto kept = keptSamples(&tried);
   ASSERT_TRUE(kept.isOk());
   EXPECT_EQ(kept->size(), 1u);
   EXPECT_EQ(tried, 3);
@@ -221,7 +228,7 @@ TEST_F(HostCache, DamagedSamplesAreMeasuredAgain) {
   ASSERT_TRUE(t.isOk()) << t.status().message();
   EXPECT_EQ(measured_, 1);
   EXPECT_DOUBLE_EQ(t->wakeUs, 3.0);
-  auto kept = cost::loadSamples(cachePath());
+  auto kept = keptSamples();
   ASSERT_TRUE(kept.isOk()) << kept.status().message();
   EXPECT_EQ(kept->size(), 1u);
 }
@@ -240,7 +247,7 @@ TEST_F(HostCache, ABusyCalibrationIsUsedAloneButNeverKept) {
   ASSERT_TRUE(busy.isOk());
   EXPECT_EQ(measured_, 1);
   EXPECT_DOUBLE_EQ(busy->wakeUs, 2.5);
-  auto kept = cost::loadSamples(cachePath());
+  auto kept = keptSamples();
   ASSERT_TRUE(kept.isOk());
   EXPECT_EQ(kept->size(), 1u);
 }

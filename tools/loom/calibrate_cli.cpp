@@ -3,15 +3,9 @@
 // cache, LOOM_TUNING_FILE, or -o FILE), replacing what was there.
 #include "calibrate_cli.hpp"
 
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <fmt/format.h>
 #include <vector>
 
@@ -23,33 +17,14 @@ namespace loom::calibrate {
 namespace {
 
 void printTable(const cost::Tuning& median, const std::vector<cost::Tuning>& samples) {
-  // Each sample's constants in the order forEachMeasured gives them.
-  std::vector<std::vector<double>> values(samples.size());
-  for (size_t i = 0; i < samples.size(); ++i)
-    cost::forEachMeasured(samples[i], [&](const std::string&, const double& v, bool) { values[i].push_back(v); });
+  const std::vector<std::vector<double>> columns = cost::measuredColumns(samples);
   fmt::print("# {:<24} {:>10} {:>10} {:>10}\n", "constant", "median", "min", "max");
   size_t k = 0;
   cost::forEachMeasured(median, [&](const std::string& name, const double& m, bool) {
-    double lo = m, hi = m;
-    for (const auto& v : values) {
-      if (k >= v.size()) continue;  // a sample with a shorter copy curve
-      lo = std::min(lo, v[k]);
-      hi = std::max(hi, v[k]);
-    }
+    const auto [lo, hi] = std::minmax_element(columns[k].begin(), columns[k].end());
     ++k;
-    fmt::print("  {:<24} {:>10.3f} {:>10.3f} {:>10.3f}\n", name, m, lo, hi);
+    fmt::print("  {:<24} {:>10.3f} {:>10.3f} {:>10.3f}\n", name, m, *lo, *hi);
   });
-}
-
-// The file's directory exists (made if need be) and takes a new file.
-Status checkWritable(const std::string& path) {
-  std::error_code ec;
-  const auto dir = std::filesystem::path(path).parent_path();
-  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-  const std::string probe = fmt::format("{}.{}.probe", path, getpid());
-  if (!std::ofstream(probe)) return systemError(fmt::format("tuning file {}: cannot write there", path), errno);
-  std::remove(probe.c_str());
-  return {};
 }
 
 }  // namespace
@@ -74,7 +49,7 @@ int runCli(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   const std::string path = output.empty() ? core::tuningPath() : output;
-  if (Status st = checkWritable(path); !st.isOk()) {  // before seconds of measuring, not after
+  if (Status st = cost::checkSavable(path); !st.isOk()) {  // before seconds of measuring, not after
     fmt::print(stderr, "loom calibrate: {}\n", st.message());
     return 3;
   }
