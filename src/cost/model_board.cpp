@@ -28,11 +28,16 @@ Result<Estimate> estimateBoard(const Tuning& t, const Placement& where, const al
   const double stretch = std::max(1.0, static_cast<double>(n) / cores);
   const bool crowded = n > cores;
 
-  double worst = 0, sumWork = 0, maxWork = 0, worstCopy = 0, worstReduce = 0;
+  // One-to-many and many-to-one calls overlap in a loop: the posting side runs ahead, so a reader
+  // finds its entries posted and its poll costs no message time (a 2-rank broadcast of 1 KiB
+  // measured 0.25 us a call on both VMs, against 0.49 and 0.46 with it).
+  const bool overlaps = shape.coll == Coll::Broadcast || shape.coll == Coll::Reduce;
+  double worst = 0, sumWork = 0, maxWork = 0, worstCopy = 0, worstReduce = 0, sumLoopWork = 0, maxLoopWork = 0;
   for (int r = 0; r < n; ++r) {
     const auto [posts, reads] = algo::boardRole(shape.coll, r, shape.root, n);  // reads: own entry included
     const int remote = reads == n ? n - 1 : reads;
-    const double copy = (posts ? usFor(posted, copyRate) : 0) + (remote ? msgUs : 0) + usFor(remote * block, shmRate) +
+    const double poll = remote ? msgUs : 0;
+    const double copy = (posts ? usFor(posted, copyRate) : 0) + poll + usFor(remote * block, shmRate) +
                         (reads == n && !reduces ? usFor(block, copyRate) : 0);
     const double reduce = reduces && reads > 1 ? usFor((reads - 1) * block, reduceRate) : 0;
     const double work = t.opUs + copy + reduce;
@@ -41,6 +46,8 @@ Result<Estimate> estimateBoard(const Tuning& t, const Placement& where, const al
     if (total > worst) worst = total, worstCopy = copy, worstReduce = reduce;
     sumWork += work;
     maxWork = std::max(maxWork, work);
+    sumLoopWork += work - poll;
+    maxLoopWork = std::max(maxLoopWork, work - poll);
   }
   Estimate e;
   e.algo = algo::Algo::Board;
@@ -52,10 +59,9 @@ Result<Estimate> estimateBoard(const Tuning& t, const Placement& where, const al
                                                                         : "latency";
   e.busiestCoreUs = std::max(maxWork, sumWork / cores);
   if (loop) {
-    // One-to-many and many-to-one calls overlap: the posting side runs ahead, so a loop costs the
-    // busiest core's work per call. Where every rank reads every rank, each call waits for all.
-    const bool overlaps = shape.coll == Coll::Broadcast || shape.coll == Coll::Reduce;
-    e.loopUs = overlaps ? e.busiestCoreUs : worst;
+    // Overlapping calls cost the busiest core's work per call. Where every rank reads every rank,
+    // each call waits for all.
+    e.loopUs = overlaps ? std::max(maxLoopWork, sumLoopWork / cores) : worst;
   }
   return e;
 }

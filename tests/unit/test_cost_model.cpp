@@ -497,6 +497,15 @@ TEST(CostModel, BoardClosedForm) {
   auto polled = estimate(t, Placement::singleHost(2, 2), shape(Coll::AllReduce, 1000), Algo::Board, false, true);
   ASSERT_TRUE(polled.isOk());
   EXPECT_NEAR(polled->us, 0.5 + 4000 / 2e4 + 0.25 + 4000 / 5e3 + 4000 / 1e4 + (2.0 - 0.25), 1e-9);
+  EXPECT_NEAR(polled->loopUs, polled->us, 1e-9) << "each call waits for every poll";
+
+  // A looped broadcast's readers find their entries posted (the root runs ahead): one call pays
+  // the poll, the loop does not.
+  auto ahead = estimate(t, Placement::singleHost(4, 2), shape(Coll::Broadcast, 1000), Algo::Board, false, true);
+  ASSERT_TRUE(ahead.isOk());
+  const double polledReader = 0.5 + 0.25 + 4000 / 5e3, unpolledReader = 0.5 + 4000 / 5e3;
+  EXPECT_NEAR(ahead->us, 2 * polledReader + (2.0 - 0.25) + 30.0, 1e-9);
+  EXPECT_NEAR(ahead->loopUs, (root + 3 * unpolledReader) / 2, 1e-9);
 
   // Where it cannot run, it is an error, not a guess.
   EXPECT_FALSE(estimate(t, Placement::blocks(4, 2, 2), shape(Coll::AllReduce, 1), Algo::Board).isOk());
