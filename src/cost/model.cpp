@@ -253,6 +253,27 @@ class Replay {
            streamBytes(a, b) <= transport::kCmaOneWayBytes;
   }
 
+  // A message its receiver has not posted yet may still leave, as the transport sends it: the
+  // sender copies it into the shm ring or the socket, where it waits (as long as it fits there),
+  // or posts a single-copy descriptor that the receiver reads once it asks (shm_channel.cpp,
+  // tcp_channel.cpp).
+  bool mayLeaveEarly(const Action& ac) const {
+    const int a = ac.a.rank, b = ac.b.rank;
+    const size_t bytes = s_[a].steps[ac.a.step].src.bytes;
+    const size_t room = isRemote(a, b) ? w_.tcpBufferBytes
+                                       : transport::shmFragBytes(bytes, w_.shmSlotBytes) *
+                                             static_cast<size_t>(std::max(w_.shmSlots, 1));
+    return bytes <= room || singleCopy(ac);
+  }
+
+  // The receiving half of a message to its receiver's thread, or, where the receive is not
+  // posted yet, kept until it is (enable).
+  void handOver(const Action& half) {
+    const auto en = recvEnabled_.find({half.a.rank, half.b.rank});
+    if (en != recvEnabled_.end() && en->second.count(half.b.step)) queueOnThread(half.b.rank, half);
+    else early_[{half.b.rank, half.b.step}] = half;
+  }
+
   // a has local work (a copy or reduction) enabled, or running at `ready` or now.
   bool busyLocally(int a, double ready) const { return localEnabled_[a] > 0 || localUntil_[a] > std::max(ready, now_); }
 
@@ -303,7 +324,7 @@ class Replay {
     busy_[a][kLatency] += t_.stepUs;
     sent_[a][0] += bytes;
     sent_[a][2] += 1;
-    queueOnThread(b, half);
+    handOver(half);
     finishMessage(ac);
   }
 
@@ -421,7 +442,7 @@ class Replay {
     sent_[a][tcp ? 1 : 0] += bytes;
     sent_[a][2] += 1;
     complete(ac.a, sendEnd);
-    queueOnThread(b, half);
+    handOver(half);
     finishMessage(ac);  // the pair's next message may start: rings and sockets are FIFO
   }
 
@@ -471,7 +492,8 @@ class Replay {
       queueOnThread(r, {{r, i}, {-1, 0}});
       return;
     }
-    // A message runs once both of its ends are enabled, in FIFO order per ordered pair.
+    // A message starts once its send is enabled and its receive too, or without the receive where
+    // it may leave early; in FIFO order per ordered pair.
     bool isSend = st.kind == StepKind::Send;
     if (!isSend) {
       ++recvsPosted_[r];
@@ -480,6 +502,13 @@ class Replay {
     std::pair<int, int> pair = isSend ? std::pair{r, st.peer} : std::pair{st.peer, r};
     auto& en = isSend ? sendEnabled_[pair] : recvEnabled_[pair];
     en.insert(i);
+    if (!isSend) {
+      if (auto it = early_.find({r, i}); it != early_.end()) {  // its message is already in
+        const Action half = it->second;
+        early_.erase(it);
+        queueOnThread(r, half);
+      }
+    }
     tryMatch(pair);
   }
 
@@ -487,10 +516,10 @@ class Replay {
     size_t& k = nextMatch_[pair];
     auto& ss = sends_[pair];
     auto& rs = recvs_[pair];
-    if (k >= ss.size() || matchedInFlight_[pair]) return;
-    if (!sendEnabled_[pair].count(ss[k]) || !recvEnabled_[pair].count(rs[k])) return;
-    matchedInFlight_[pair] = true;
+    if (k >= ss.size() || matchedInFlight_[pair] || !sendEnabled_[pair].count(ss[k])) return;
     Action ac{{pair.first, ss[k]}, {pair.second, rs[k]}};
+    if (!recvEnabled_[pair].count(rs[k]) && !mayLeaveEarly(ac)) return;
+    matchedInFlight_[pair] = true;
     push(earliest(ac), ac);
   }
 
@@ -628,6 +657,7 @@ class Replay {
   std::vector<std::array<uint64_t, 3>> sent_;  // shm bytes, tcp bytes, messages
   std::map<std::pair<int, int>, std::vector<uint32_t>> sends_, recvs_;
   std::map<std::pair<int, int>, std::set<uint32_t>> sendEnabled_, recvEnabled_;
+  std::map<std::pair<int, int>, Action> early_;  // (rank, receive step): a message in before its receive was posted
   std::map<std::pair<int, int>, size_t> nextMatch_;
   std::map<std::pair<int, int>, bool> matchedInFlight_;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<>> queue_;

@@ -419,10 +419,10 @@ TEST(CostModel, ReceiverTimePerMessageBoundsALoopNotOneCall) {
   auto held = estimate(t, hosts, shape(Coll::Broadcast, 1), Algo::Tree, false, true);
   ASSERT_TRUE(base.isOk() && held.isOk());
   EXPECT_NEAR(held->us, base->us, 1e-9);
-  // The root's copies, and one copy to its output more: the replay matches the second call's
-  // message once the receiver has posted it, after the root's copy of that call took its thread
-  // (a limit, docs/cost-model.md: the first call sends, then copies; the second copies first).
-  EXPECT_NEAR(base->loopUs, 4 / 1e3 + 2 * 4 / 2e4, 1e-9) << "the root's copies";
+  // The root's copies: its send and the copy to its output. The second call's message leaves
+  // before its receiver has posted the receive (the socket holds it), so the root's thread sends
+  // first in both calls.
+  EXPECT_NEAR(base->loopUs, 4 / 1e3 + 4 / 2e4, 1e-9) << "the root's copies";
   EXPECT_NEAR(held->loopUs, 5 + 4 / 1e3, 1e-9) << "the receiver's time per message and its read";
   t.tcp.msgUs = 50;  // more than the latency it is part of: the latency
   auto capped = estimate(t, hosts, shape(Coll::Broadcast, 1), Algo::Tree, false, true);
@@ -514,7 +514,11 @@ TEST(CostModel, BoardClosedForm) {
 TEST(CostModel, BoardIsACandidateOnlyWhereItFits) {
   Placement p = Placement::singleHost(4, 4);
   p.boardBytes = 4096;
-  auto small = choose(simple(), p, shape(Coll::AllReduce, 2));
+  // Each step a message takes costs its executor something (step_us): with nothing at all, one
+  // round of messages that all leave at once (direct) would tie with the board's one handoff.
+  Tuning stepped = simple();
+  stepped.stepUs = 0.15;
+  auto small = choose(stepped, p, shape(Coll::AllReduce, 2));
   ASSERT_TRUE(small.isOk());
   EXPECT_EQ(small->best.algo, Algo::Board) << "8 bytes: one handoff beats any schedule of messages";
   auto big = choose(simple(), p, shape(Coll::AllReduce, 1 << 20));
@@ -688,6 +692,36 @@ TEST(CostModel, ArrivedDataBeforeASend) {
   // M 10-20, Y 20-30, rank 3 reads Y until 34.5 and copies until 54.5 (the fragments are 25,024 B,
   // hence the 0.0024). Y first would end at 44.5.
   EXPECT_NEAR(e->us, 54.5024, 1e-6);
+}
+
+// A message leaves before its receive is posted, as the transports send: it waits in the ring.
+// Rank 0 sends 100,000 bytes (10 us into the ring), copies 1000 bytes, then posts a receive of
+// rank 1's 1000 bytes. Rank 1 sent those at 0, before its thread took rank 0's message
+// (4.5-14.5): rank 0 drains them at 10.1 and the job ends with rank 1's receive, 14.5. Were the
+// message to wait for its receive (10.05), rank 1's thread would send it only after that
+// receive: in at 16.6, the end 16.7.
+TEST(CostModel, MessageLeavesBeforeItsReceiveIsPosted) {
+  using namespace sched;
+  auto run = [](size_t bytes) {
+    std::vector<Schedule> s(2);
+    s[0].add(send(1, in(0, 100000)));
+    const uint32_t busy = s[0].add(copy(in(0, 1000), scratch(0, 1000)));
+    s[0].scratchBytes = 1000;
+    s[0].add(recv(1, out(0, bytes)), {busy});
+    s[1].add(send(0, in(0, bytes)));
+    s[1].add(recv(0, out(0, 100000)));
+    return replay(simple(), ringOnly(2, 2), s);
+  };
+  auto small = run(1000);
+  ASSERT_TRUE(small.isOk()) << small.status().message();
+  EXPECT_NEAR(small->us, 14.5024, 1e-6);
+  // A message larger than the ring (8 slots of 256 KiB) waits for its receive (10.05), so rank 1
+  // takes rank 0's message first: its copy in runs 14.5-433.9, the last 256 KiB fragment is out
+  // alpha and 26.2 us later (leaving at 0 it would end at 447.6).
+  const size_t big = 4 << 20;
+  auto large = run(big);
+  ASSERT_TRUE(large.isOk()) << large.status().message();
+  EXPECT_NEAR(large->us, 14.5024 + static_cast<double>(big) / 1e4 + 2.0 + (256 << 10) / 1e4, 1e-6);
 }
 
 TEST(CostModel, HandMadeSchedulesThatCannotRunAreRefused) {
