@@ -83,6 +83,7 @@ struct PairTimes {
   double gbps = 0;        // 4 x 4 MiB: exchange (shm, per core) or one-way stream (tcp); memory speed
   double cachedGbps = 0;  // 16 x the same 256 KiB one way; cache speed (over shm: single copy)
   double msgUs = 0;       // spinning pairs: per message of a one-by-one stream of small ones
+  double exchangeUs = 0;  // spinning pairs: per exchange of small messages, both ends one by one
   double cpuShare = 1;    // the least, over both ends, of CPU time / wall time while measuring
   double duplexGbps = 0;  // one-way pairs (tcp): 4 x 4 MiB each way at once, per direction
 };
@@ -131,6 +132,23 @@ Result<double> timeExchange(const Side& side, const uint8_t* src, uint8_t* dst, 
   return secondsSince(t0);
 }
 
+// `count` exchanges of 8 bytes, each end posting its receive and send of the next only once both of
+// the previous completed, as a loop of 2-rank allgathers does; seconds on this side.
+Result<double> timeSmallExchanges(const Side& side, int count) {
+  uint8_t out[8] = {}, in[8];
+  transport::RecvSink sink;
+  sink.dst = in;
+  auto t0 = Clock::now();
+  for (int i = 0; i < count; ++i) {
+    transport::Completion r, s;
+    side.f.postRecv(side.peer(), sizeof in, sink, &r);
+    side.f.postSend(side.peer(), out, sizeof out, &s);
+    LOOM_TRY(await(side, r));
+    LOOM_TRY(await(side, s));
+  }
+  return secondsSince(t0);
+}
+
 // Side 0 tells side 1 whether another round follows (both must run the same number of rounds).
 Result<bool> agreeToGoOn(const Side& side, bool mine) {
   uint8_t go = mine ? 1 : 0;
@@ -163,7 +181,7 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
     return exchange ? timeExchange(side, big.data(), into.data(), bytes, kStream)
                     : timeStream(side, big.data(), bytes, bytes, kStream);
   };
-  double bestPing = 1e30, bestStream = 1e30, bestHot = 1e30, bestSmall = 1e30, bestDuplex = 1e30;
+  double bestPing = 1e30, bestStream = 1e30, bestHot = 1e30, bestSmall = 1e30, bestSwaps = 1e30, bestDuplex = 1e30;
   for (int round = 0; round < kRounds; ++round) {
     if (round > 0) {
       auto go = agreeToGoOn(side, Clock::now() < softEnd);
@@ -188,10 +206,13 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
       }
     }
     bestPing = std::min(bestPing, secondsSince(t0));
-    if (side.spinUs > 0) {  // a sleeping pair's figure would go unused (calibrate)
+    if (side.spinUs > 0) {  // a sleeping pair's figures would go unused (calibrate)
       auto smallStream = timeStream(side, big.data(), small.size(), small.size(), kSmallStream, true);
       if (!smallStream.isOk()) return smallStream.takeStatus();
       bestSmall = std::min(bestSmall, smallStream.value());
+      auto swaps = timeSmallExchanges(side, kSmallStream);
+      if (!swaps.isOk()) return swaps.takeStatus();
+      bestSwaps = std::min(bestSwaps, swaps.value());
     }
     if (round >= kStreamRounds) continue;
     auto mem = transfer(kBig);
@@ -216,7 +237,10 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
   }
   out->alphaUs = bestPing * 1e6 / (2.0 * kPings);
   // The stream's closing ack is a round trip; the rest is one message after another.
-  if (side.spinUs > 0) out->msgUs = std::max(0.0, bestSmall * 1e6 - 2 * out->alphaUs) / kSmallStream;
+  if (side.spinUs > 0) {
+    out->msgUs = std::max(0.0, bestSmall * 1e6 - 2 * out->alphaUs) / kSmallStream;
+    out->exchangeUs = bestSwaps * 1e6 / kSmallStream;
+  }
   // The ack's round trip comes off; per-message latency stays in (streamed messages overlap it,
   // and subtracting a noisy ping-pong figure four times can leave next to nothing).
   auto rate = [&](double seconds, size_t bytes, int count, bool bothWays) {
@@ -447,6 +471,7 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   // so subtracting its latency left nothing (once 0 over shm).
   t.shm.msgUs = shm->msgUs;
   t.tcp.msgUs = tcp->msgUs;
+  t.tcp.exchangeUs = tcp->exchangeUs;
   t.tcp.duplexGbps = std::max(tcp->duplexGbps, tcpSleep->duplexGbps);
   {
     // Yield-polling ranks on crowded cores: what a message costs on a host with more ranks than

@@ -345,8 +345,7 @@ class Replay {
     // already, so the link runs at twice that. (In cache it made 4-rank exchanges of 1 MiB 40-73%
     // too slow.) Between hosts each kernel does one end only: not measured, so not applied.
     const bool duplex = tcp && !hot && static_cast<double>(footprint_) >= kMemoryRefBytes && t_.tcp.duplexGbps > 0 &&
-                        w_.hostOf[a] == w_.hostOf[b] &&
-                        (tcpRecvUntil_[a] > start || tcpSendUntil_[b] > start || reverseReady(a, b, start));
+                        w_.hostOf[a] == w_.hostOf[b] && bothWays(a, b, start);
     const double duplexCap = duplex ? 2 * t_.tcp.duplexGbps : 1e30;
     const double gbps = std::min(std::min(link.rate(hot), duplexCap) * std::min(memScale_[a], memScale_[b]), nic);
     // Forwarding what it has just received, the sender reads from its cache.
@@ -356,8 +355,26 @@ class Replay {
 
   // The sender's thread (and core) time of a message through the ring or the socket.
   double sendCopyUs(const Action& ac, double start) const {
-    return t_.stepUs + senderMsgUs(ac.a.rank, ac.b.rank) +
+    return t_.stepUs + senderThreadUs(ac, start) +
            perByte(s_[ac.a.rank].steps[ac.a.step].src.bytes, sendRates(ac, start).inGbps);
+  }
+
+  // Over loopback tcp the message flows while the other way does too (the sender is receiving
+  // from its receiver, or the receiver sending to it or about to).
+  bool bothWays(int a, int b, double start) const {
+    return tcpRecvUntil_[a] > start || tcpSendUntil_[b] > start || reverseReady(a, b, start);
+  }
+
+  // senderMsgUs, and within a host over tcp, where the message flows both ways at once, what
+  // a calibrated exchange of small messages costs beyond it: each end's send and receive, each
+  // kernel running both directions (on the AMD VM 7.9 us a 1 KiB exchange against 4.4 for a
+  // one-way message; priced at 6.2, every tcp exchange of 1-16 KiB came out 20-25% fast). The
+  // arrival stays at alpha: the exchange's receive is in that time.
+  double senderThreadUs(const Action& ac, double start) const {
+    const int a = ac.a.rank, b = ac.b.rank;
+    const double base = senderMsgUs(a, b);
+    if (base == 0 || t_.tcp.exchangeUs <= t_.tcp.threadUs() || !bothWays(a, b, start)) return base;
+    return base + t_.tcp.exchangeUs - t_.tcp.threadUs();
   }
 
   // The sender's share of a message's thread time (the rest is the receiver's). Over tcp within
@@ -404,8 +421,8 @@ class Replay {
     half.recvHalf = true;
     half.reduces = sb.kind == StepKind::RecvReduce && outGbps < gbps;
     // The two ends' thread time per message is part of the latency, not on top of it.
-    const double sendUs = senderMsgUs(a, b);
-    const double recvUs = link.threadUs() - sendUs;
+    const double sendUs = senderThreadUs(ac, start);
+    const double recvUs = link.threadUs() - senderMsgUs(a, b);
     // Waking a sleeping receiver takes its core's time: where another rank holds that core, the
     // wake-up waits for it.
     half.wake = sleeps_[b] ? t_.wakeUs : 0;

@@ -69,6 +69,8 @@ TEST(Calibrate, MeasuresSaneFiguresWithinTwoSeconds) {
   EXPECT_GT(t->shm.alphaUs, 0.0);
   EXPECT_GT(t->tcp.alphaUs, 0.0);
   EXPECT_LT(t->tcp.alphaUs, 1e5);
+  EXPECT_GT(t->tcp.exchangeUs, 0.0) << "the spinning tcp pair times small exchanges";
+  EXPECT_LT(t->tcp.exchangeUs, 1e5);
   // The single-copy read where the OS allows it, else none (the model then uses the ring's rate).
   if (canReadOwnMemory()) {
     EXPECT_GT(t->singleCopyGbps, 0.01);

@@ -530,6 +530,31 @@ TEST(CostModel, BoardIsACandidateOnlyWhereItFits) {
   for (const auto& c : tcp->candidates) EXPECT_NE(c.algo, Algo::Board);
 }
 
+// Over loopback tcp an exchange of small messages costs each end the calibrated exchange_us
+// (both kernels running both ways), not a one-way message's thread time: 2 ranks exchanging 4
+// bytes (allgather) end after it where it exceeds the latency, and are latency-bound where it
+// does not. A one-way message (broadcast) and a job across hosts do not change.
+TEST(CostModel, TcpExchangeOfSmallMessagesCostsTheCalibratedExchange) {
+  Tuning t = simple();  // tcp alpha 20 us, 1e3 B/us; no step or op costs
+  t.tcp.msgUs = 5;
+  Placement tcp = Placement::singleHost(2, 2);
+  tcp.tcpOnly = true;
+  auto us = [&](const Placement& w, Coll c, double exchange) {
+    t.tcp.exchangeUs = exchange;
+    auto e = estimate(t, w, shape(c, 1), c == Coll::Broadcast ? Algo::Tree : Algo::Ring);
+    EXPECT_TRUE(e.isOk());
+    return e.isOk() ? e->us : -1;
+  };
+  const double unknown = us(tcp, Coll::AllGather, 0);
+  EXPECT_NEAR(unknown, 20 + 2 * 4 / 1e3, 1e-6) << "latency-bound: alpha, the 4 bytes in and out";
+  EXPECT_NEAR(us(tcp, Coll::AllGather, 12), unknown, 1e-9) << "an exchange within the latency";
+  EXPECT_NEAR(us(tcp, Coll::AllGather, 30), 30 + 2 * 4 / 1e3 + 4 / 2e4, 1e-6)
+      << "the exchange, the 4 bytes in and out, the own block's copy after the send";
+  EXPECT_NEAR(us(tcp, Coll::Broadcast, 30), us(tcp, Coll::Broadcast, 0), 1e-9) << "one way";
+  const Placement hosts = Placement::blocks(2, 2, 2);
+  EXPECT_NEAR(us(hosts, Coll::AllGather, 30), us(hosts, Coll::AllGather, 0), 1e-9) << "measured within a host";
+}
+
 TEST(CostModel, RejectsEmptyPlacement) {
   auto e = estimate(simple(), Placement{}, shape(Coll::AllReduce, 4), Algo::Ring);
   ASSERT_FALSE(e.isOk());
@@ -542,6 +567,7 @@ TEST(Tuning, JsonRoundTrip) {
   t.fingerprint = "test cpu / 2 cpus";
   t.tcp.msgUs = 2.5;
   t.tcp.duplexGbps = 2.9;
+  t.tcp.exchangeUs = 7.9;
   t.singleCopyCachedGbps = 17;
   t.singleCopyGbps = 9.5;
   t.singleCopyUs = 1.25;
@@ -565,6 +591,7 @@ TEST(Tuning, MalformedFilesNameTheField) {
       {R"({"links": {"shm": 3}})", "links.shm: expected an object"},
       {R"({"links": {"tcp": {"msg_us": -2}}})", "links.tcp.msg_us: expected a positive number"},
       {R"({"links": {"tcp": {"duplex_gbps": "x"}}})", "links.tcp.duplex_gbps: expected a number"},
+      {R"({"links": {"tcp": {"exchange_us": -1}}})", "links.tcp.exchange_us: expected a positive number"},
       {R"({"single_copy_cached_gbps": "x"})", "single_copy_cached_gbps: expected a number"},
       {R"({"single_copy_gbps": []})", "single_copy_gbps: expected a number"},
       {R"({"single_copy_us": "1"})", "single_copy_us: expected a number"},
