@@ -534,6 +534,25 @@ TEST(CostModel, BoardIsACandidateOnlyWhereItFits) {
 // (both kernels running both ways), not a one-way message's thread time: 2 ranks exchanging 4
 // bytes (allgather) end after it where it exceeds the latency, and are latency-bound where it
 // does not. A one-way message (broadcast) and a job across hosts do not change.
+// Beyond the caches a single-copy read runs at its measured rate, or at memcpy's rate at the
+// working set where that is slower; the copy curve does not scale it down as it does a memory
+// rate (the read is bound by pinning pages). A 2-rank broadcast of 64 MiB: the receiver reads it
+// single copy while the root copies it to its output; 128 MiB of working set a rank, where
+// memcpy runs at 20 * 0.5^(2/3) = 12.6 GB/s.
+TEST(CostModel, SingleCopyBeyondTheCachesAtItsRateOrMemorys) {
+  Tuning t = simple();
+  t.copyCurve = {{1 << 20, 40}, {32 << 20, 20}, {256 << 20, 10}};
+  const double b = 64 << 20, memcpyThere = 20 * std::pow(0.5, 2.0 / 3.0);
+  auto us = [&](double singleCopyGbps) {
+    t.singleCopyGbps = singleCopyGbps;
+    auto e = estimate(t, Placement::singleHost(2, 2), shape(Coll::Broadcast, 16 << 20), Algo::Tree);
+    EXPECT_TRUE(e.isOk());
+    return e.isOk() ? e->us : -1;
+  };
+  EXPECT_NEAR(us(2), 2.0 + b / 2e3, 1e-3) << "alpha, then the read at its own 2 GB/s";
+  EXPECT_NEAR(us(15), 2.0 + b / (memcpyThere * 1e3), 1e-3) << "memory slower than the read";
+}
+
 TEST(CostModel, TcpExchangeOfSmallMessagesCostsTheCalibratedExchange) {
   Tuning t = simple();  // tcp alpha 20 us, 1e3 B/us; no step or op costs
   t.tcp.msgUs = 5;
