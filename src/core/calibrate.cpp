@@ -84,6 +84,7 @@ struct PairTimes {
   double cachedGbps = 0;  // 16 x the same 256 KiB one way; cache speed (over shm: single copy)
   double msgUs = 0;       // spinning pairs: per message of a one-by-one stream of small ones
   double exchangeUs = 0;  // spinning pairs: per exchange of small messages, both ends one by one
+  double recvReduceGbps = 0;  // exchanging pairs (shm): the cache-speed stream, its receiver reducing
   double cpuShare = 1;    // the least, over both ends, of CPU time / wall time while measuring
   double duplexGbps = 0;  // one-way pairs (tcp): 4 x 4 MiB each way at once, per direction
 };
@@ -92,13 +93,18 @@ struct PairTimes {
 // Message i uses buf + i * stride (stride 0: the same bytes each time, which stay in cache).
 // oneByOne: each end posts a message only once its previous one completed, as blocking calls in
 // a loop do (a broadcast's root runs ahead of its receiver by what the transport buffers).
+// reduce: the receiver sums each message (fp32) with `operand` into its part of buf instead of
+// copying it, as a reducescatter's receive does.
 Result<double> timeStream(const Side& side, uint8_t* buf, size_t bytes, size_t stride, int count,
-                          bool oneByOne = false) {
+                          bool oneByOne = false, mem::ReduceFn reduce = nullptr, const uint8_t* operand = nullptr) {
   transport::Fabric& f = side.f;
   const int self = side.self, peer = side.peer();
   auto t0 = Clock::now();
   std::vector<transport::Completion> cs(count);
   transport::RecvSink sink;
+  sink.reduce = reduce;
+  sink.operand = operand;
+  sink.elemSize = reduce ? sizeof(float) : 1;
   for (int i = 0; i < count; ++i) {
     uint8_t* part = buf + i * stride;
     sink.dst = part;
@@ -181,7 +187,8 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
     return exchange ? timeExchange(side, big.data(), into.data(), bytes, kStream)
                     : timeStream(side, big.data(), bytes, bytes, kStream);
   };
-  double bestPing = 1e30, bestStream = 1e30, bestHot = 1e30, bestSmall = 1e30, bestSwaps = 1e30, bestDuplex = 1e30;
+  double bestPing = 1e30, bestStream = 1e30, bestHot = 1e30, bestHotReduce = 1e30, bestSmall = 1e30, bestSwaps = 1e30,
+         bestDuplex = 1e30;
   for (int round = 0; round < kRounds; ++round) {
     if (round > 0) {
       auto go = agreeToGoOn(side, Clock::now() < softEnd);
@@ -227,6 +234,15 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
     auto hot = timeStream(side, big.data(), kHot, 0, kHotStream);
     if (!hot.isOk()) return hot.takeStatus();
     bestHot = std::min(bestHot, hot.value());
+    if (exchange) {
+      // The same stream reduced out of the ring, as a reducescatter's receive reduces: lines the
+      // other core has just written, read while reducing (on the AMD VM 12.8-13.4 GB/s against
+      // 31-32 for a reduction in this core's cache).
+      auto hotReduce = timeStream(side, big.data(), kHot, 0, kHotStream, false,
+                                  mem::reduceFn(loomFloat32, mem::ReduceKind::Sum), into.data());
+      if (!hotReduce.isOk()) return hotReduce.takeStatus();
+      bestHotReduce = std::min(bestHotReduce, hotReduce.value());
+    }
     if (round >= kDuplexRounds) continue;
     // Both ways at once: over tcp each end's kernel then sends and receives, and each direction
     // runs slower than a one-way stream by more than its thread's two copies (a 2-rank allgather
@@ -250,6 +266,7 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
   };
   out->gbps = rate(bestStream, kBig, kStream, exchange);
   out->cachedGbps = rate(bestHot, kHot, kHotStream, false);
+  if (exchange) out->recvReduceGbps = rate(bestHotReduce, kHot, kHotStream, false);
   if (kDuplexRounds > 0) out->duplexGbps = rate(bestDuplex, kBig, kStream, true) / 2;
   return {};
 }
@@ -369,12 +386,18 @@ Result<PairTimes> measurePair(transport::Kind kind, int spinUs, Deadline d, int 
   return t[0];
 }
 
-// Bytes per second of fn: best of up to five runs within about 50 ms.
+// Bytes per second of fn: the best of five runs (fewer where they pass 50 ms), then of more, up
+// to 50, while all of them stay within 10 ms. Short runs need the more: the first calls after
+// other work find colder caches, and an in-cache memcpy of 1 MiB after one of 16 MiB came out
+// at 22-48 GB/s as the best of five on the AMD VM and at 48 as the best of fifty (best of twelve:
+// 40-47); three calibrations' median had taken 27 GB/s.
 template <typename Fn>
 double rateGbps(size_t bytes, Fn fn) {
   double best = 1e30;
-  const auto end = Clock::now() + std::chrono::milliseconds(50);
-  for (int i = 0; i < 5 && (i == 0 || Clock::now() < end); ++i) {
+  const auto start = Clock::now();
+  for (int i = 0; i < 50; ++i) {
+    const auto spent = Clock::now() - start;
+    if (i > 0 && spent > std::chrono::milliseconds(i < 5 ? 50 : 10)) break;
     auto t0 = Clock::now();
     fn();
     best = std::min(best, secondsSince(t0));
@@ -467,6 +490,7 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   t.tcp = {std::min(tcp->alphaUs, tcpSleep->alphaUs), std::max(tcp->gbps, tcpSleep->gbps)};
   t.tcp.cachedGbps = std::max(tcp->cachedGbps, tcpSleep->cachedGbps);
   t.singleCopyCachedGbps = std::max(shm->cachedGbps, shmSleep->cachedGbps);
+  t.shm.recvReduceCachedGbps = std::max(shm->recvReduceGbps, shmSleep->recvReduceGbps);
   // From the spinning pairs: a sleeping pair's ping-pong waits for wake-ups its stream does not,
   // so subtracting its latency left nothing (once 0 over shm).
   t.shm.msgUs = shm->msgUs;

@@ -415,13 +415,19 @@ class Replay {
     // thread; the sender may be slower still. In cache the two add up (2-rank reducescatter of
     // 1 MiB 168 us, allgather 128); beyond, the sender's copies through memory hide most of the
     // reduction (256 MiB: 89.6 and 89.7 ms).
-    const double red = reduceRate(hot, b);
+    double red = reduceRate(hot, b);
     // On a crowded host a receiver on another core than its sender reads what that core just
     // wrote through the caches, as a single copy does; on the sender's core it is in its own cache.
     // (A 4-rank chain broadcast of 256 KiB, all hops across cores, measured 1.5x the
     // neighbours-first tree, whose later hops stay on one core, for the same copies.)
     const bool crossCore = hot && !tcp && sleeps_[b] && coreOf_[a] != coreOf_[b];
     const double readGbps = crossCore ? std::min(gbps, t_.singleCopyRate(true)) : gbps;
+    // Where each rank has a core, reducing in cache what the other core has just written into
+    // the ring runs no faster than the calibrated such receive (fp32; other types scaled as their
+    // local rates are).
+    const double fromRing = t_.shm.recvReduceCachedGbps;
+    if (!tcp && hot && fromRing > 0 && !sleeps_[b])
+      red = reduceRate(true, b) * std::min(1.0, fromRing / t_.reduceRate(true, false));
     const double outGbps = sb.kind != StepKind::RecvReduce ? readGbps
                            : tcp ? std::min(gbps, 1 / (1 / link.rate(true) + 1 / red))
                                  : std::min(gbps, red);

@@ -31,6 +31,10 @@ struct LinkCost {
   // end's send and receive with the other's running beside it); 0: unknown. Over loopback on the
   // AMD VM 7.9 us against a one-way message's 4.4 and half a ping-pong's 5.6.
   double exchangeUs = 0;
+  // GB/s of a receive that reduces (fp32 sum) straight out of the link as the data arrives, in
+  // cache (shm: what another core has just written into the ring); 0: unknown, the local
+  // reduction's rate.
+  double recvReduceCachedGbps = 0;
   double rate(bool inCache) const { return inCache && cachedGbps > 0 ? cachedGbps : gbps; }
   // msgUs as the model uses it: no more than the latency it is part of.
   double threadUs() const { return std::min(msgUs, alphaUs); }
@@ -127,6 +131,7 @@ void forEachMeasured(T& t, F f) {
     f(p + "cached_gbps", link->cachedGbps, false);
     f(p + "duplex_gbps", link->duplexGbps, false);
     f(p + "exchange_us", link->exchangeUs, true);
+    f(p + "recv_reduce_cached_gbps", link->recvReduceCachedGbps, false);
   }
   f(std::string("wake_us"), t.wakeUs, true);
   f(std::string("copy_gbps"), t.copyGbps, false);

@@ -58,7 +58,8 @@ TEST(CalibrateCli, PrintsEveryConstantWithItsSpread) {
   const std::string path = tempPath("loom-calibrate-table-") + ".json";
   ProcResult r = runProcess({LOOM_TOOL, "calibrate", "--times", "2", "--keep-busy", "--limit", kLimit, "-o", path}, {}, kTimeout);
   ASSERT_EQ(r.exitCode, 0) << r.output;
-  for (const char* s : {"median", "links.shm.alpha_us", "links.tcp.duplex_gbps", "links.tcp.exchange_us", "wake_us",
+  for (const char* s : {"median", "links.shm.alpha_us", "links.shm.recv_reduce_cached_gbps", "links.tcp.duplex_gbps",
+                        "links.tcp.exchange_us", "wake_us",
                         "single_copy_gbps",
                         "copy_curve[0]", "calibration 2/2", "wrote "})
     EXPECT_NE(r.output.find(s), std::string::npos) << s << " missing from:\n" << r.output;

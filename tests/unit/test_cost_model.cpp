@@ -451,6 +451,29 @@ TEST(CostModel, TcpReduceReceiveStagesThenReduces) {
   EXPECT_NEAR(rs(cold, 10), rs(cold, 1e9), 1e-6) << "the sender's 2 GB/s sets the pace";
 }
 
+// Over shm, where each rank has a core, a receive that reduces in cache straight out of the ring
+// runs at the calibrated rate of such a receive where that is below the local reduction's (the
+// other core's lines are read while reducing); a crowded host's receivers keep the local rate.
+// A 2-rank ring reducescatter of 25000 floats a rank: one message of 100000 bytes, reduced as it
+// arrives.
+TEST(CostModel, ShmReduceReceiveAtTheCalibratedRateFromTheRing) {
+  Tuning t = simple();  // shm 10 GB/s, reduce 10 GB/s
+  t.shm.cachedGbps = t.copyCachedGbps = 40;
+  t.reduceCachedGbps = 20;
+  auto rs = [&](Placement w, double fromRing) {
+    w.cacheBytesOfHost = {1e9};
+    w.shmCmaBytes = 0;
+    t.shm.recvReduceCachedGbps = fromRing;
+    auto e = estimate(t, w, shape(Coll::ReduceScatter, 25000), Algo::Ring);
+    EXPECT_TRUE(e.isOk());
+    return e.isOk() ? e->us : -1;
+  };
+  const Placement own = Placement::singleHost(2, 2), crowded = Placement::singleHost(2, 1);
+  EXPECT_NEAR(rs(own, 5) - rs(own, 0), 100000 / 5e3 - 100000 / 2e4, 1e-6) << "5 GB/s instead of 20";
+  EXPECT_NEAR(rs(own, 50), rs(own, 0), 1e-9) << "no faster than the local reduction";
+  EXPECT_NEAR(rs(crowded, 5), rs(crowded, 0), 1e-9) << "a crowded host's receivers";
+}
+
 TEST(CostModel, BoardFitsOneHostOverSharedMemoryAndItsEntries) {
   Placement p = Placement::singleHost(4, 4);
   p.boardBytes = 4096;
@@ -587,6 +610,7 @@ TEST(Tuning, JsonRoundTrip) {
   t.tcp.msgUs = 2.5;
   t.tcp.duplexGbps = 2.9;
   t.tcp.exchangeUs = 7.9;
+  t.shm.recvReduceCachedGbps = 13;
   t.singleCopyCachedGbps = 17;
   t.singleCopyGbps = 9.5;
   t.singleCopyUs = 1.25;
@@ -611,6 +635,7 @@ TEST(Tuning, MalformedFilesNameTheField) {
       {R"({"links": {"tcp": {"msg_us": -2}}})", "links.tcp.msg_us: expected a positive number"},
       {R"({"links": {"tcp": {"duplex_gbps": "x"}}})", "links.tcp.duplex_gbps: expected a number"},
       {R"({"links": {"tcp": {"exchange_us": -1}}})", "links.tcp.exchange_us: expected a positive number"},
+      {R"({"links": {"shm": {"recv_reduce_cached_gbps": "x"}}})", "links.shm.recv_reduce_cached_gbps: expected a number"},
       {R"({"single_copy_cached_gbps": "x"})", "single_copy_cached_gbps: expected a number"},
       {R"({"single_copy_gbps": []})", "single_copy_gbps: expected a number"},
       {R"({"single_copy_us": "1"})", "single_copy_us: expected a number"},
