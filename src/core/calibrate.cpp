@@ -114,7 +114,8 @@ Result<double> timeStream(const Side& side, uint8_t* buf, size_t bytes, size_t s
   for (auto& c : cs) LOOM_TRY(await(side, c));
   uint8_t ack[8] = {};
   transport::Completion a;
-  sink.dst = ack;  // the receiver's ack closes the interval on the sender
+  sink = {};
+  sink.dst = ack;  // the receiver's ack closes the interval on the sender (copied, not reduced)
   self == 0 ? f.postRecv(peer, 8, sink, &a) : f.postSend(peer, ack, 8, &a);
   LOOM_TRY(await(side, a));
   return secondsSince(t0);
@@ -217,9 +218,11 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
       auto smallStream = timeStream(side, big.data(), small.size(), small.size(), kSmallStream, true);
       if (!smallStream.isOk()) return smallStream.takeStatus();
       bestSmall = std::min(bestSmall, smallStream.value());
-      auto swaps = timeSmallExchanges(side, kSmallStream);
-      if (!swaps.isOk()) return swaps.takeStatus();
-      bestSwaps = std::min(bestSwaps, swaps.value());
+      if (!exchange) {  // tcp: the model prices small exchanges there only
+        auto swaps = timeSmallExchanges(side, kSmallStream);
+        if (!swaps.isOk()) return swaps.takeStatus();
+        bestSwaps = std::min(bestSwaps, swaps.value());
+      }
     }
     if (round >= kStreamRounds) continue;
     auto mem = transfer(kBig);
@@ -255,7 +258,7 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
   // The stream's closing ack is a round trip; the rest is one message after another.
   if (side.spinUs > 0) {
     out->msgUs = std::max(0.0, bestSmall * 1e6 - 2 * out->alphaUs) / kSmallStream;
-    out->exchangeUs = bestSwaps * 1e6 / kSmallStream;
+    if (!exchange) out->exchangeUs = bestSwaps * 1e6 / kSmallStream;
   }
   // The ack's round trip comes off; per-message latency stays in (streamed messages overlap it,
   // and subtracting a noisy ping-pong figure four times can leave next to nothing).
@@ -526,12 +529,13 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   if (cpuShare < kBusyCpuShare || t.shm.alphaUs > kBusyAlphaUs) t.source = kCalibratedBusy;
   LOOM_INFO("measuring pair had {:.0f}% of its cores{}", 100 * cpuShare,
             t.source == kCalibratedBusy ? ": the machine is busy, the figures are for this run only" : "");
-  LOOM_INFO("calibrated in {:.0f} ms: shm {:.1f} us ({:.2f} per streamed message) {:.2f}/{:.2f} GB/s, tcp {:.1f} us "
-            "({:.2f}) {:.2f}/{:.2f} GB/s ({:.2f} each way duplex), wake {:.1f} us, copy {:.1f}/{:.1f}, "
-            "reduce {:.1f}/{:.1f} GB/s (memory/cache), single-copy read {:.1f} GB/s (+{:.2f} us a call)",
-            secondsSince(t0) * 1e3, t.shm.alphaUs, t.shm.msgUs, t.shm.gbps, t.shm.cachedGbps, t.tcp.alphaUs, t.tcp.msgUs,
-            t.tcp.gbps, t.tcp.cachedGbps, t.tcp.duplexGbps, t.wakeUs, t.copyGbps,
-            t.copyCachedGbps, t.reduceGbps, t.reduceCachedGbps, t.singleCopyGbps, t.singleCopyUs);
+  LOOM_INFO("calibrated in {:.0f} ms: shm {:.1f} us ({:.2f} per streamed message) {:.2f}/{:.2f} GB/s (reducing out "
+            "of the ring {:.2f}), tcp {:.1f} us ({:.2f}; {:.2f} an exchange) {:.2f}/{:.2f} GB/s ({:.2f} each way "
+            "duplex), wake {:.1f} us, copy {:.1f}/{:.1f}, reduce {:.1f}/{:.1f} GB/s (memory/cache), single-copy read "
+            "{:.1f} GB/s (+{:.2f} us a call)",
+            secondsSince(t0) * 1e3, t.shm.alphaUs, t.shm.msgUs, t.shm.gbps, t.shm.cachedGbps, t.shm.recvReduceCachedGbps,
+            t.tcp.alphaUs, t.tcp.msgUs, t.tcp.exchangeUs, t.tcp.gbps, t.tcp.cachedGbps, t.tcp.duplexGbps, t.wakeUs,
+            t.copyGbps, t.copyCachedGbps, t.reduceGbps, t.reduceCachedGbps, t.singleCopyGbps, t.singleCopyUs);
   return t;
 }
 

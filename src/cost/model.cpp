@@ -254,24 +254,39 @@ class Replay {
   }
 
   // A message its receiver has not posted yet may still leave, as the transport sends it: the
-  // sender copies it into the shm ring or the socket, where it waits (as long as it fits there),
-  // or posts a single-copy descriptor that the receiver reads once it asks (shm_channel.cpp,
-  // tcp_channel.cpp).
+  // sender copies it into the shm ring or the socket, where it waits with the pair's other such
+  // messages as long as they fit there, or, where the sender has receives from that receiver
+  // posted, publishes a single-copy descriptor that the receiver reads once it asks
+  // (shm_channel.cpp, tcp_channel.cpp). Asked when the message is matched and again when it
+  // commits (single copy is decided then, on state that may have moved).
   bool mayLeaveEarly(const Action& ac) const {
+    return singleCopy(ac) ? exchanging(ac.a.rank, ac.b.rank) : fitsWaiting(ac);
+  }
+
+  bool fitsWaiting(const Action& ac) const {
     const int a = ac.a.rank, b = ac.b.rank;
     const size_t bytes = s_[a].steps[ac.a.step].src.bytes;
     const size_t room = isRemote(a, b) ? w_.tcpBufferBytes
                                        : transport::shmFragBytes(bytes, w_.shmSlotBytes) *
                                              static_cast<size_t>(std::max(w_.shmSlots, 1));
-    return bytes <= room || singleCopy(ac);
+    const auto p = parked_.find({a, b});
+    return (p == parked_.end() ? 0 : p->second) + bytes <= room;
+  }
+
+  bool posted(const Action& ac) const {
+    const auto en = recvEnabled_.find({ac.a.rank, ac.b.rank});
+    return en != recvEnabled_.end() && en->second.count(ac.b.step);
   }
 
   // The receiving half of a message to its receiver's thread, or, where the receive is not
   // posted yet, kept until it is (enable).
   void handOver(const Action& half) {
-    const auto en = recvEnabled_.find({half.a.rank, half.b.rank});
-    if (en != recvEnabled_.end() && en->second.count(half.b.step)) queueOnThread(half.b.rank, half);
-    else early_[{half.b.rank, half.b.step}] = half;
+    if (posted(half)) {
+      queueOnThread(half.b.rank, half);
+      return;
+    }
+    early_[{half.b.rank, half.b.step}] = half;
+    parked_[{half.a.rank, half.b.rank}] += s_[half.a.rank].steps[half.a.step].src.bytes;
   }
 
   // a has local work (a copy or reduction) enabled, or running at `ready` or now.
@@ -311,9 +326,12 @@ class Replay {
   // by memory, where it measures well below memcpy. Scaling it down by the copy curve like a
   // memory rate priced 2-rank broadcasts of 64-256 MiB (one single-copy message) 50% slow on the
   // AMD VM (4.1 GB/s measured at 16 MiB, 4.3 at 256 MiB; priced at 2.9).
+  // (Without a measured rate the ring's memory rate stands in, scaled as memory rates are.)
   double singleCopyReadRate(int a, int b, bool hot) const {
     if (hot) return t_.singleCopyRate(true);
-    return std::min(t_.singleCopyRate(false), t_.copyRate(false) * std::min(memScale_[a], memScale_[b]));
+    const double mem = std::min(memScale_[a], memScale_[b]);
+    if (t_.singleCopyGbps <= 0) return t_.singleCopyRate(false) * mem;
+    return std::min(t_.singleCopyGbps, t_.copyRate(false) * mem);
   }
 
   void commitSingleCopy(const Action& ac, double start) {
@@ -369,8 +387,9 @@ class Replay {
            perByte(s_[ac.a.rank].steps[ac.a.step].src.bytes, sendRates(ac, start).inGbps);
   }
 
-  // Over loopback tcp the message flows while the other way does too (the sender is receiving
-  // from its receiver, or the receiver sending to it or about to).
+  // Over loopback tcp the message flows while its ends also move data the other way: the sender
+  // is receiving over tcp (from any peer), the receiver sending (to any peer), or the receiver's
+  // next message to the sender is ready.
   bool bothWays(int a, int b, double start) const {
     return tcpRecvUntil_[a] > start || tcpSendUntil_[b] > start || reverseReady(a, b, start);
   }
@@ -454,7 +473,10 @@ class Replay {
                             : static_cast<double>(frag) * std::max(w_.shmSlots, 1);
     // The sender's copy holds its core first (a receiver on that core waits for it). Nothing
     // below moves the receiver's readiness (only the sender's), so this is when the receiving
-    // half can start.
+    // half can start, where its receive is posted. A message in before that fits its ring or
+    // socket, so the bound below does not apply to it, and its receive's end is recorded when
+    // it is taken (commitRecvHalf).
+    const bool isPosted = posted(ac);
     takeCore(a, start, copied);
     const double halfStart = earliest(half);
     const double recvEnd = std::max(halfStart + half.work, half.notBefore);
@@ -468,7 +490,7 @@ class Replay {
     threadFree_[a] = copied;
     if (tcp) {
       tcpSendUntil_[a] = std::max(tcpSendUntil_[a], sendEnd);
-      tcpRecvUntil_[b] = std::max(tcpRecvUntil_[b], recvEnd);
+      if (isPosted) tcpRecvUntil_[b] = std::max(tcpRecvUntil_[b], recvEnd);
     }
     busy_[a][kLatency] += t_.stepUs + sendUs;
     busy_[a][tcp ? kTcp : kShm] += copyIn;
@@ -504,6 +526,7 @@ class Replay {
   void commitRecvHalf(const Action& ac, double start) {
     const int b = ac.b.rank;
     const double end = std::max(start + ac.work, ac.notBefore);
+    if (isRemote(ac.a.rank, b)) tcpRecvUntil_[b] = std::max(tcpRecvUntil_[b], end);
     threadFree_[b] = end;
     takeCore(b, start, start + ac.work);
     busy_[b][kLatency] += t_.stepUs + ac.wake;
@@ -539,6 +562,7 @@ class Replay {
       if (auto it = early_.find({r, i}); it != early_.end()) {  // its message is already in
         const Action half = it->second;
         early_.erase(it);
+        parked_[{half.a.rank, r}] -= s_[half.a.rank].steps[half.a.step].src.bytes;
         queueOnThread(r, half);
       }
     }
@@ -562,6 +586,10 @@ class Replay {
       return 1;
     }
     if (ac.b.rank >= 0) {
+      if (!posted(ac) && !mayLeaveEarly(ac)) {  // no longer may: it waits for its receive (enable)
+        matchedInFlight_[{ac.a.rank, ac.b.rank}] = false;
+        return 0;
+      }
       if (singleCopy(ac)) commitSingleCopy(ac, start);
       else commitPipelinedSend(ac, start);
       return 1;
@@ -691,6 +719,7 @@ class Replay {
   std::map<std::pair<int, int>, std::vector<uint32_t>> sends_, recvs_;
   std::map<std::pair<int, int>, std::set<uint32_t>> sendEnabled_, recvEnabled_;
   std::map<std::pair<int, int>, Action> early_;  // (rank, receive step): a message in before its receive was posted
+  std::map<std::pair<int, int>, size_t> parked_;  // (sender, receiver): bytes of such messages
   std::map<std::pair<int, int>, size_t> nextMatch_;
   std::map<std::pair<int, int>, bool> matchedInFlight_;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<>> queue_;

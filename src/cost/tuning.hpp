@@ -130,9 +130,10 @@ void forEachMeasured(T& t, F f) {
     f(p + "gbps", link->gbps, false);
     f(p + "cached_gbps", link->cachedGbps, false);
     f(p + "duplex_gbps", link->duplexGbps, false);
-    f(p + "exchange_us", link->exchangeUs, true);
-    f(p + "recv_reduce_cached_gbps", link->recvReduceCachedGbps, false);
   }
+  // Measured over one link only.
+  f(std::string("links.tcp.exchange_us"), t.tcp.exchangeUs, true);
+  f(std::string("links.shm.recv_reduce_cached_gbps"), t.shm.recvReduceCachedGbps, false);
   f(std::string("wake_us"), t.wakeUs, true);
   f(std::string("copy_gbps"), t.copyGbps, false);
   f(std::string("copy_cached_gbps"), t.copyCachedGbps, false);

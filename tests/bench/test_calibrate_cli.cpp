@@ -77,6 +77,12 @@ TEST(CalibrateCli, PrintsEveryConstantWithItsSpread) {
     EXPECT_TRUE(median == lo || median == hi) << line;
   }
   EXPECT_GE(rows, 18) << r.output;
+  // The constants only one of the two links measures: written, and measured.
+  std::ifstream written(path);
+  const auto j = nlohmann::json::parse(written, nullptr, false);
+  ASSERT_FALSE(j.is_discarded());
+  EXPECT_GT(j["links"]["tcp"].value("exchange_us", 0.0), 0.0) << j.dump();
+  EXPECT_GT(j["links"]["shm"].value("recv_reduce_cached_gbps", 0.0), 0.0) << j.dump();
   std::remove(path.c_str());
 }
 

@@ -553,10 +553,6 @@ TEST(CostModel, BoardIsACandidateOnlyWhereItFits) {
   for (const auto& c : tcp->candidates) EXPECT_NE(c.algo, Algo::Board);
 }
 
-// Over loopback tcp an exchange of small messages costs each end the calibrated exchange_us
-// (both kernels running both ways), not a one-way message's thread time: 2 ranks exchanging 4
-// bytes (allgather) end after it where it exceeds the latency, and are latency-bound where it
-// does not. A one-way message (broadcast) and a job across hosts do not change.
 // Beyond the caches a single-copy read runs at its measured rate, or at memcpy's rate at the
 // working set where that is slower; the copy curve does not scale it down as it does a memory
 // rate (the read is bound by pinning pages). A 2-rank broadcast of 64 MiB: the receiver reads it
@@ -576,6 +572,10 @@ TEST(CostModel, SingleCopyBeyondTheCachesAtItsRateOrMemorys) {
   EXPECT_NEAR(us(15), 2.0 + b / (memcpyThere * 1e3), 1e-3) << "memory slower than the read";
 }
 
+// Over loopback tcp an exchange of small messages costs each end the calibrated exchange_us
+// (both kernels running both ways), not a one-way message's thread time: 2 ranks exchanging 4
+// bytes (allgather) end after it where it exceeds the latency, and are latency-bound where it
+// does not. A one-way message (broadcast) and a job across hosts do not change.
 TEST(CostModel, TcpExchangeOfSmallMessagesCostsTheCalibratedExchange) {
   Tuning t = simple();  // tcp alpha 20 us, 1e3 B/us; no step or op costs
   t.tcp.msgUs = 5;
@@ -793,6 +793,36 @@ TEST(CostModel, MessageLeavesBeforeItsReceiveIsPosted) {
   auto large = run(big);
   ASSERT_TRUE(large.isOk()) << large.status().message();
   EXPECT_NEAR(large->us, 14.5024 + static_cast<double>(big) / 1e4 + 2.0 + (256 << 10) / 1e4, 1e-6);
+}
+
+// What let a message leave before its receive was posted must still hold when it goes. Rank 0's
+// 8 MiB send to rank 1 (more than the ring holds) is matched while rank 0 has a receive from
+// rank 1 posted, which would let it go single copy early; that receive completes before the send
+// commits, so the send waits for rank 1's receive, posted only after rank 2's 2000 us copy. Rank
+// 0's 4000 us copy follows its send: the job ends after 6000 us (leaving early, it had ended at
+// 4849).
+TEST(CostModel, AMessageThatMayNoLongerLeaveEarlyWaitsForItsReceive) {
+  using namespace sched;
+  const size_t big = 8 << 20;
+  std::vector<Schedule> s(3);
+  s[0].add(recv(1, out(0, 1000)));
+  const uint32_t c0 = s[0].add(copy(in(0, 200000), scratch(0, 200000)));
+  s[0].scratchBytes = 200000;
+  const uint32_t sent = s[0].add(send(1, in(0, big)), {c0});
+  s[0].add(copy(in(0, 80000000), out(0, 80000000)), {sent});
+  const uint32_t c1 = s[1].add(copy(in(0, 100000), scratch(0, 100000)));
+  s[1].scratchBytes = 100000;
+  s[1].add(send(0, in(0, 1000)), {c1});
+  const uint32_t fromTwo = s[1].add(recv(2, out(0, 1000)));
+  s[1].add(recv(0, out(0, big)), {fromTwo});
+  const uint32_t c2 = s[2].add(copy(in(0, 40000000), scratch(0, 40000000)));
+  s[2].scratchBytes = 40000000;
+  s[2].add(send(1, in(0, 1000)), {c2});
+  Placement p = Placement::singleHost(3, 3);
+  p.shmCmaBytes = 16 << 10;
+  auto e = replay(simple(), p, s);
+  ASSERT_TRUE(e.isOk()) << e.status().message();
+  EXPECT_GT(e->us, 2000.0 + 4000.0);
 }
 
 TEST(CostModel, HandMadeSchedulesThatCannotRunAreRefused) {
