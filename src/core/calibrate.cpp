@@ -239,7 +239,7 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
     bestHot = std::min(bestHot, hot.value());
     if (exchange) {
       // The same stream reduced out of the ring, as a reducescatter's receive reduces: lines the
-      // other core has just written, read while reducing (on the AMD VM 12.8-13.4 GB/s against
+      // other core has just written, read while reducing (on the AMD VM 12.3-15.9 GB/s against
       // 31-32 for a reduction in this core's cache).
       auto hotReduce = timeStream(side, big.data(), kHot, 0, kHotStream, false,
                                   mem::reduceFn(loomFloat32, mem::ReduceKind::Sum), into.data());
