@@ -9,7 +9,7 @@ algorithm in interleaved rounds of one run (so the machine's drift slows them al
   selection.md       auto / best forced algorithm per size;
   race.json          every row (each algorithm's median time), for refitting the model offline;
   tuning.json        the calibration the run measured at its start (`loom calibrate`: the median of
-                     three, with them) and used (LOOM_TUNING_FILE).
+                     three taken 10 s apart, with them) and used (LOOM_TUNING_FILE).
 Where bench/peers/machine_bench is built (LOOM_BUILD_BENCH), it also measures where the cores are
 before each race and after the last (accuracy.json "cores", a line in accuracy.md): see docs/performance.md.
 
@@ -52,12 +52,12 @@ def main():
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
     args = ap.parse_args()
 
-    # A fresh calibration (the median of three), taken before the races while the machine is idle,
-    # and kept beside the results: a cached one may date from a busy moment, and replay.py
-    # re-scores against this one.
+    # A fresh calibration (the median of three, 10 s apart so that one slow moment does not set
+    # all three), taken before the races while the machine is idle, and kept beside the results: a
+    # cached one may date from a busy moment, and replay.py re-scores against this one.
     tuning = os.path.join(args.out, "tuning.json")
-    subprocess.run([f"{args.build}/tools/loom/loom", "calibrate", "--times", "3", "-o", tuning], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([f"{args.build}/tools/loom/loom", "calibrate", "--times", "3", "--gap", "10", "-o", tuning],
+                   check=True, stdout=subprocess.DEVNULL)
     os.environ["LOOM_TUNING_FILE"] = tuning
     rows = []
     machine_bench = f"{args.build}/bench/peers/machine_bench"

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <algorithm>
@@ -86,10 +87,35 @@ TEST(CalibrateCli, PrintsEveryConstantWithItsSpread) {
   std::remove(path.c_str());
 }
 
+// --gap spreads the calibrations out: two of them 1.5 s apart take at least that much longer
+// than the two measurements themselves (each printed as "calibration i/2: S s", to 0.1 s).
+TEST(CalibrateCli, GapWaitsBetweenCalibrations) {
+  const std::string path = tempPath("loom-calibrate-gap-") + ".json";
+  const auto t0 = std::chrono::steady_clock::now();
+  ProcResult r = runProcess({LOOM_TOOL, "calibrate", "--times", "2", "--gap", "1.5", "--keep-busy", "--limit", kLimit,
+                             "-o", path},
+                            {}, kTimeout);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  double measuring = 0;
+  int measured = 0;
+  std::istringstream in(r.output);
+  for (std::string line; std::getline(in, line);) {
+    double seconds = 0;
+    if (std::sscanf(line.c_str(), "calibration %*d/%*d: %lf s", &seconds) == 1) measuring += seconds, ++measured;
+  }
+  EXPECT_EQ(measured, 2) << r.output;
+  EXPECT_GE(took, measuring - 2 * 0.05 + 1.5) << r.output;
+  std::remove(path.c_str());
+}
+
 TEST(CalibrateCli, RefusesBadArgumentsAndAnUnwritablePath) {
   ProcResult zero = runProcess({LOOM_TOOL, "calibrate", "--times", "0"}, {}, kTimeout);
   EXPECT_EQ(zero.exitCode, 2) << zero.output;
   EXPECT_NE(zero.output.find("--times"), std::string::npos) << zero.output;
+  ProcResult negative = runProcess({LOOM_TOOL, "calibrate", "--gap", "-1"}, {}, kTimeout);
+  EXPECT_EQ(negative.exitCode, 2) << negative.output;
+  EXPECT_NE(negative.output.find("--gap"), std::string::npos) << negative.output;
   // A directory below a plain file cannot be made: refused before any measuring.
   const std::string file = tempPath("loom-calibrate-file-");
   std::ofstream(file) << "x";

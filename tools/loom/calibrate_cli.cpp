@@ -1,12 +1,13 @@
-// `loom calibrate [--times N] [-o FILE] [--limit S] [--keep-busy] [--json]`: measures this host's cost-model
-// constants afresh, N times, and keeps their median where communicators look for it (the host's
-// cache, LOOM_TUNING_FILE, or -o FILE), replacing what was there.
+// `loom calibrate [--times N] [--gap S] [-o FILE] [--limit S] [--keep-busy] [--json]`: measures this host's
+// cost-model constants afresh, N times (S seconds apart), and keeps their median where communicators look
+// for it (the host's cache, LOOM_TUNING_FILE, or -o FILE), replacing what was there.
 #include "calibrate_cli.hpp"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <fmt/format.h>
+#include <thread>
 #include <vector>
 
 #include "core/calibrate.hpp"
@@ -36,9 +37,12 @@ int runCli(int argc, char** argv) {
                "loom calibrate"};
   int times = 3;
   std::string output;
-  double limit = 2;
+  double limit = 2, gap = 0;
   bool keepBusy = false, json = false;
   app.add_option("-t,--times", times, "calibrations to take the median of (1-9)")->check(CLI::Range(1, 9));
+  // Back to back, one slow minute of a shared machine spoils every sample (loopback tcp measured
+  // at half speed in two of three on the AMD VM); spread out, the median outvotes it.
+  app.add_option("--gap", gap, "seconds to wait between calibrations (default 0)")->check(CLI::NonNegativeNumber);
   app.add_option("-o,--output", output, "the tuning file to write");
   app.add_option("--limit", limit, "seconds one calibration may take before it is given up")->check(CLI::PositiveNumber);
   app.add_flag("--keep-busy", keepBusy, "keep measurements taken while other work held the cores");
@@ -56,6 +60,7 @@ int runCli(int argc, char** argv) {
   std::vector<cost::Tuning> samples;
   const int attempts = 2 * times;
   for (int attempt = 1; attempt <= attempts && static_cast<int>(samples.size()) < times; ++attempt) {
+    if (attempt > 1 && gap > 0) std::this_thread::sleep_for(std::chrono::duration<double>(gap));
     fmt::print(stderr, "calibration {}/{}: ", samples.size() + 1, times);
     const auto t0 = std::chrono::steady_clock::now();
     auto t = core::calibrate(limit);
