@@ -22,7 +22,7 @@ struct LinkCost {
   double cachedGbps = 0;  // the same for data in cache (0: as gbps)
   // The thread time per message (part of alphaUs, not on top of it): what bounds a stream of
   // small messages, e.g. a broadcast root running ahead over tcp (0: nothing). The model charges
-  // it to the receiver, but to the sender over tcp within a host (model.cpp, senderMsgUs).
+  // it to the receiver, but to the sender over tcp within a host (replay.cpp, senderMsgUs).
   double msgUs = 0;
   // GB/s each way while both ends send and receive at once (tcp: an exchange, where each end's
   // kernel both sends and receives); 0: unknown, as gbps.
