@@ -124,7 +124,10 @@ Result<double> timeStream(const Side& side, uint8_t* buf, size_t bytes, size_t s
 // Both sides send `count` messages of `bytes` from `src` and receive as many into `dst` at once,
 // as a ring step does; seconds on this side. Over shm each side copies every byte it sends into
 // the ring and every byte it receives out of it, so 2 * count * bytes pass through each core.
-Result<double> timeExchange(const Side& side, const uint8_t* src, uint8_t* dst, size_t bytes, int count) {
+// oneByOne: each side posts its next pair only once both of the previous completed, as a loop of
+// 2-rank allgathers does.
+Result<double> timeExchange(const Side& side, const uint8_t* src, uint8_t* dst, size_t bytes, int count,
+                            bool oneByOne = false) {
   transport::Fabric& f = side.f;
   const int peer = side.peer();
   std::vector<transport::Completion> cs(2 * count);
@@ -134,25 +137,12 @@ Result<double> timeExchange(const Side& side, const uint8_t* src, uint8_t* dst, 
     sink.dst = dst + i * bytes;
     f.postRecv(peer, bytes, sink, &cs[2 * i]);
     f.postSend(peer, src + i * bytes, bytes, &cs[2 * i + 1]);
+    if (oneByOne) {
+      LOOM_TRY(await(side, cs[2 * i]));
+      LOOM_TRY(await(side, cs[2 * i + 1]));
+    }
   }
   for (auto& c : cs) LOOM_TRY(await(side, c));
-  return secondsSince(t0);
-}
-
-// `count` exchanges of 8 bytes, each end posting its receive and send of the next only once both of
-// the previous completed, as a loop of 2-rank allgathers does; seconds on this side.
-Result<double> timeSmallExchanges(const Side& side, int count) {
-  uint8_t out[8] = {}, in[8];
-  transport::RecvSink sink;
-  sink.dst = in;
-  auto t0 = Clock::now();
-  for (int i = 0; i < count; ++i) {
-    transport::Completion r, s;
-    side.f.postRecv(side.peer(), sizeof in, sink, &r);
-    side.f.postSend(side.peer(), out, sizeof out, &s);
-    LOOM_TRY(await(side, r));
-    LOOM_TRY(await(side, s));
-  }
   return secondsSince(t0);
 }
 
@@ -219,7 +209,7 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
       if (!smallStream.isOk()) return smallStream.takeStatus();
       bestSmall = std::min(bestSmall, smallStream.value());
       if (!exchange) {  // tcp: the model prices small exchanges there only
-        auto swaps = timeSmallExchanges(side, kSmallStream);
+        auto swaps = timeExchange(side, big.data(), into.data(), small.size(), kSmallStream, true);
         if (!swaps.isOk()) return swaps.takeStatus();
         bestSwaps = std::min(bestSwaps, swaps.value());
       }

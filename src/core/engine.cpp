@@ -145,7 +145,7 @@ Status Engine::executeSchedule(Operation& op) {
     if (scratchBytes_ < need) {
       scratch_.reset();  // the old one goes first: both at once could be twice the memory
       scratchBytes_ = 0;
-      scratch_.reset(new uint8_t[need]);  // uninitialised; the run's copies touch its pages
+      scratch_ = std::make_unique_for_overwrite<uint8_t[]>(need);  // the run's copies touch its pages
       scratchBytes_ = need;
     }
     op.buffers.scratch = scratch_.get();

@@ -215,8 +215,8 @@ class Replay {
   // posted, publishes a single-copy descriptor that the receiver reads once it asks
   // (shm_channel.cpp, tcp_channel.cpp). Asked when the message is matched and again when it
   // commits (single copy is decided then, on state that may have moved).
-  bool mayLeaveEarly(const Action& ac) const {
-    return singleCopy(ac) ? exchanging(ac.a.rank, ac.b.rank) : fitsWaiting(ac);
+  bool mayLeaveEarly(const Action& ac, bool single) const {
+    return single ? exchanging(ac.a.rank, ac.b.rank) : fitsWaiting(ac);
   }
 
   bool fitsWaiting(const Action& ac) const {
@@ -390,19 +390,19 @@ class Replay {
     // thread; the sender may be slower still. In cache the two add up (2-rank reducescatter of
     // 1 MiB 168 us, allgather 128); beyond, the sender's copies through memory hide most of the
     // reduction (256 MiB: 89.6 and 89.7 ms).
-    double red = reduceRate(hot, b);
+    // Where each rank has a core, reducing in cache what the other core has just written into
+    // the ring runs no faster than the calibrated such receive (fp32; other types scaled as their
+    // local rates are).
+    const double fromRing = t_.shm.recvReduceCachedGbps;
+    const double red = !tcp && hot && fromRing > 0 && !sleeps_[b]
+                           ? reduceRate(true, b) * std::min(1.0, fromRing / t_.reduceRate(true, false))
+                           : reduceRate(hot, b);
     // On a crowded host a receiver on another core than its sender reads what that core just
     // wrote through the caches, as a single copy does; on the sender's core it is in its own cache.
     // (A 4-rank chain broadcast of 256 KiB, all hops across cores, measured 1.5x the
     // neighbours-first tree, whose later hops stay on one core, for the same copies.)
     const bool crossCore = hot && !tcp && sleeps_[b] && coreOf_[a] != coreOf_[b];
     const double readGbps = crossCore ? std::min(gbps, t_.singleCopyRate(true)) : gbps;
-    // Where each rank has a core, reducing in cache what the other core has just written into
-    // the ring runs no faster than the calibrated such receive (fp32; other types scaled as their
-    // local rates are).
-    const double fromRing = t_.shm.recvReduceCachedGbps;
-    if (!tcp && hot && fromRing > 0 && !sleeps_[b])
-      red = reduceRate(true, b) * std::min(1.0, fromRing / t_.reduceRate(true, false));
     const double outGbps = sb.kind != StepKind::RecvReduce ? readGbps
                            : tcp ? std::min(gbps, 1 / (1 / link.rate(true) + 1 / red))
                                  : std::min(gbps, red);
@@ -531,7 +531,7 @@ class Replay {
     auto& rs = recvs_[pair];
     if (k >= ss.size() || matchedInFlight_[pair] || !sendEnabled_[pair].count(ss[k])) return;
     Action ac{{pair.first, ss[k]}, {pair.second, rs[k]}};
-    if (!recvEnabled_[pair].count(rs[k]) && !mayLeaveEarly(ac)) return;
+    if (!recvEnabled_[pair].count(rs[k]) && !mayLeaveEarly(ac, singleCopy(ac))) return;
     matchedInFlight_[pair] = true;
     push(earliest(ac), ac);
   }
@@ -542,11 +542,12 @@ class Replay {
       return 1;
     }
     if (ac.b.rank >= 0) {
-      if (!posted(ac) && !mayLeaveEarly(ac)) {  // no longer may: it waits for its receive (enable)
+      const bool single = singleCopy(ac);
+      if (!posted(ac) && !mayLeaveEarly(ac, single)) {  // no longer may: it waits for its receive (enable)
         matchedInFlight_[{ac.a.rank, ac.b.rank}] = false;
         return 0;
       }
-      if (singleCopy(ac)) commitSingleCopy(ac, start);
+      if (single) commitSingleCopy(ac, start);
       else commitPipelinedSend(ac, start);
       return 1;
     }
