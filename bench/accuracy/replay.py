@@ -42,7 +42,7 @@ def main():
         times = {k: v for k, v in r["time_us"].items() if k != "auto"}
         cand = next(c for c in m["candidates"] if c["chosen"])
         chosen = cand["algo"]
-        # A forced ring runs the default chunk; the chosen one may differ, but only its algorithm was raced.
+        # A forced pipelined algorithm runs the model's chunk for it, as auto does.
         meas = times.get(chosen)
         if meas is None:
             continue
@@ -58,6 +58,12 @@ def main():
     allerr = [e for v in errors.values() for e in v]
     for k, v in errors.items():
         print(f"{k[0]} {k[1]} {k[2]:13} median error {100 * statistics.median(v):3.0f}%  worst {100 * max(v):4.0f}%")
+    # The race's noise floor: auto against its own pick forced, the same code in the same rounds.
+    twins = [r["time_us"]["auto"] / r["time_us"][r["auto_algo"]] for r in rows
+             if r.get("auto_algo") in r["time_us"] and r["time_us"][r["auto_algo"]] > 0 and r["time_us"].get("auto", 0) > 0]
+    if twins:
+        print(f"noise floor: in the race auto and its pick forced measured more than 10% apart in "
+              f"{sum(abs(x - 1) > 0.10 for x in twins)} of {len(twins)} rows")
     print(f"overall median error {100 * statistics.median(allerr):.0f}% over {len(allerr)} rows; "
           f"chosen within 10% of the best in {sum(x <= 1.10 for x in ratios)} of {len(ratios)}, "
           f"median ratio {statistics.median(ratios):.2f}, worst {max(ratios):.2f}")
