@@ -50,14 +50,15 @@ std::string hardwareFingerprint() {
 }
 
 namespace {
-json linkJson(const LinkCost& l) {
-  return {{"alpha_us", l.alphaUs},
-          {"gbps", l.gbps},
-          {"cached_gbps", l.cachedGbps},
-          {"msg_us", l.msgUs},
-          {"duplex_gbps", l.duplexGbps},
-          {"exchange_us", l.exchangeUs},
-          {"recv_reduce_cached_gbps", l.recvReduceCachedGbps}};
+// Calibration measures the duplex rate and the small exchange over tcp only, and the reduce out of
+// the ring over shm only: the other link writes them only where a file set them (a 0 there read
+// like a measured figure).
+json linkJson(const LinkCost& l, bool tcp) {
+  json j = {{"alpha_us", l.alphaUs}, {"gbps", l.gbps}, {"cached_gbps", l.cachedGbps}, {"msg_us", l.msgUs}};
+  if (tcp || l.duplexGbps != 0) j["duplex_gbps"] = l.duplexGbps;
+  if (tcp || l.exchangeUs != 0) j["exchange_us"] = l.exchangeUs;
+  if (!tcp || l.recvReduceCachedGbps != 0) j["recv_reduce_cached_gbps"] = l.recvReduceCachedGbps;
+  return j;
 }
 }  // namespace
 
@@ -66,7 +67,7 @@ json tuningJson(const Tuning& t) {
   json j = {{"version", 1},
             {"fingerprint", t.fingerprint},
             {"links",
-             {{"shm", linkJson(t.shm)}, {"tcp", linkJson(t.tcp)}}},
+             {{"shm", linkJson(t.shm, false)}, {"tcp", linkJson(t.tcp, true)}}},
             {"copy_gbps", t.copyGbps},
             {"reduce_gbps", t.reduceGbps},
             {"reduce_low_gbps", t.reduceLowGbps},

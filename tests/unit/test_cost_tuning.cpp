@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "cost/model.hpp"
 #include "cost_test_support.hpp"
@@ -40,6 +41,16 @@ TEST(Tuning, JsonRoundTrip) {
   ASSERT_TRUE(back.isOk()) << back.status().message();
   back.value().source = t.source;
   EXPECT_EQ(back.value(), t);
+  // What only one link's calibration measures is written for that link (and for the other only
+  // where set), so a file does not show a measured-looking 0.
+  const auto links = nlohmann::json::parse(toJson(t)).at("links");
+  EXPECT_FALSE(links.at("shm").contains("exchange_us"));
+  EXPECT_FALSE(links.at("shm").contains("duplex_gbps"));
+  EXPECT_FALSE(links.at("tcp").contains("recv_reduce_cached_gbps"));
+  t.shm.exchangeUs = 1.5;
+  back = fromJson(toJson(t));
+  ASSERT_TRUE(back.isOk());
+  EXPECT_DOUBLE_EQ(back.value().shm.exchangeUs, 1.5);
 }
 
 TEST(Tuning, MalformedFilesNameTheField) {

@@ -67,6 +67,17 @@ TEST(TuningMedian, AnEvenCountTakesTheBetterOfTheMiddleTwo) {
   EXPECT_DOUBLE_EQ(m.singleCopyGbps, 10);
 }
 
+TEST(TuningMedian, ATimeNoSampleMeasuredIsLeftOut) {
+  Tuning a = sample(1), b = sample(1), c = sample(1);
+  a.tcp.exchangeUs = 0;  // cached before the constant existed
+  b.tcp.exchangeUs = 8;
+  c.tcp.exchangeUs = 6;
+  EXPECT_DOUBLE_EQ(medianOf({a, b}).tcp.exchangeUs, 8);
+  EXPECT_DOUBLE_EQ(medianOf({a, b, c}).tcp.exchangeUs, 6);  // the lower of the two measured
+  b.tcp.exchangeUs = 0;
+  EXPECT_DOUBLE_EQ(medianOf({a, b}).tcp.exchangeUs, 0);  // measured by none: still unknown
+}
+
 TEST(TuningMedian, UnmeasuredConstantsAndTheFingerprintComeFromTheNewest) {
   Tuning a = sample(1), b = sample(1);
   a.stepUs = 9;
