@@ -60,11 +60,14 @@ class Replay {
     std::vector<int> onHost(w_.numHosts(), 0);
     for (int h : w_.hostOf) ++onHost[h];
     const double knee = cost::cacheKneeBytes(t_);
-    // Beyond the caches a rank's working set decides how far memory falls below the rates
-    // measured at kMemoryRefBytes (every rank's footprint is the same figure).
-    const double ref = cost::curveGbps(t_, kMemoryRefBytes);
-    const double beyondCache =
-        ref > 0 ? std::min(1.0, cost::curveGbps(t_, static_cast<double>(footprint_)) / ref) : 1.0;
+    // Beyond the caches memory falls below a rate as the copy curve does from the working set the
+    // rate was measured at to the one now (never above the measured rate).
+    auto fallTo = [&](double bytes, double measuredAt) {
+      const double ref = cost::curveGbps(t_, measuredAt);
+      return ref > 0 ? std::min(1.0, cost::curveGbps(t_, bytes) / ref) : 1.0;
+    };
+    // A rank's own copies and reductions: its working set (every rank's footprint is the same).
+    const double beyondCache = fallTo(static_cast<double>(footprint_), kMemoryRefBytes);
     size_t total = 0;
     std::vector<int> localIndex(w_.numHosts(), 0);
     std::map<std::pair<int, int>, int> sharedCores;  // (host, core) -> index in coreBusy_
@@ -84,6 +87,12 @@ class Replay {
       if (knee > 0) cache = std::min(cache > 0 ? cache : knee, knee * std::min(cores, onHost[h]) / onHost[h]);
       cacheShare_.push_back(cache);
       memScale_.push_back(inCache(r) ? 1.0 : beyondCache);
+      // A link's rate: the working set of all the host's ranks, against what the calibrating pair
+      // held. On the AMD VM (a 32 MiB L3) memcpy measures 7-23 GB/s at kMemoryRefBytes from one
+      // calibration to the next and 10-13 at 128 MiB: scaled by the rank's share from there, the
+      // links' rates (measured with 64 MiB in play) priced 4-rank shm collectives of 64-256 MiB
+      // 50-100% slow.
+      linkScale_.push_back(inCache(r) ? 1.0 : fallTo(static_cast<double>(footprint_) * onHost[h], kLinkRefBytes));
       double nic = h < static_cast<int>(w_.nicGbpsOfHost.size()) ? w_.nicGbpsOfHost[h] : 0;
       nicShare_.push_back(nic > 0 ? nic / onHost[h] : 1e30);
       const auto& sc = s_[r];
@@ -331,7 +340,7 @@ class Replay {
     const bool duplex = tcp && !hot && static_cast<double>(footprint_) >= kMemoryRefBytes && t_.tcp.duplexGbps > 0 &&
                         w_.hostOf[a] == w_.hostOf[b] && bothWays(a, b, start);
     const double duplexCap = duplex ? 2 * t_.tcp.duplexGbps : 1e30;
-    const double gbps = std::min(std::min(link.rate(hot), duplexCap) * std::min(memScale_[a], memScale_[b]), nic);
+    const double gbps = std::min(std::min(link.rate(hot), duplexCap) * std::min(linkScale_[a], linkScale_[b]), nic);
     // Forwarding what it has just received, the sender reads from its cache.
     const double inGbps = !hot && forwardsFresh(ac.a) ? std::min({link.rate(true), duplexCap, nic}) : gbps;
     return {gbps, inGbps};
@@ -653,6 +662,7 @@ class Replay {
   size_t footprint_;           // bytes of one rank's buffers
   std::vector<double> cacheShare_;  // per rank: bytes of cache it may count on (0: unknown)
   std::vector<double> memScale_;  // per rank: memory rates at its working set / at kMemoryRefBytes (1 in cache)
+  std::vector<double> linkScale_;  // per rank: link rates at its host's working set / at kLinkRefBytes (1 in cache)
   std::vector<double> threadFree_;
   std::vector<int> coreOf_;  // per rank: its core (its own rank index where it has one to itself)
   std::vector<CoreTimeline> coreBusy_;  // per core shared by ranks (index coreOf_): the work placed on it

@@ -91,8 +91,11 @@ struct Tuning {
 // Microseconds to move `bytes` at `gbps` (GB/s, 1e9 bytes).
 inline double usFor(double bytes, double gbps) { return bytes / (gbps * 1e3); }
 
-// The working set at which copyGbps (and the other memory-speed rates) were measured.
+// The working set at which copyGbps (and the other memory-speed rates of one core) were measured.
 inline constexpr double kMemoryRefBytes = 32.0 * (1 << 20);
+// The host's working set while the links' memory rates were measured: both ends of the
+// calibrating pair, each sending 16 MiB and receiving 16 MiB (calibrate.cpp, pairSide).
+inline constexpr double kLinkRefBytes = 2 * kMemoryRefBytes;
 
 // memcpy GB/s at a working set of `bytes`, interpolated on the curve (log-log), held at its ends;
 // 0 without a curve.

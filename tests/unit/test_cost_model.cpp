@@ -350,13 +350,30 @@ TEST(CostModel, CopyCurveDecidesCacheAndMemoryTiers) {
   EXPECT_NEAR(huge->us, (128 << 20) / 10e3, 1e-6) << "four times kMemoryRefBytes: half the memory rate";
 }
 
+// A link's memory rate falls as the copy curve does from kLinkRefBytes (what the calibrating pair
+// held) to the working set of all the host's ranks; a rank's own copies from kMemoryRefBytes to
+// its own. A 2-rank broadcast of 64 MiB through the shm ring: 128 MiB of buffers a rank, 256 MiB
+// on the host, where memory copies at half the rate at kLinkRefBytes.
+TEST(CostModel, ALinksMemoryRateFollowsTheHostsWorkingSet) {
+  Tuning t = simple();  // shm 10 GB/s
+  t.copyCurve = {{1 << 20, 40}, {2 << 20, 40}, {4 << 20, 19}, {kLinkRefBytes, 19}, {4 * kLinkRefBytes, 9.5}};
+  Placement w = Placement::singleHost(2, 2);
+  w.shmCmaBytes = 0;
+  const double b = 64 << 20;
+  auto e = estimate(t, w, shape(Coll::Broadcast, 16 << 20), Algo::Tree);
+  ASSERT_TRUE(e.isOk());
+  // The root's thread copies its input to its output (its own 128 MiB: 20 GB/s * sqrt(1/2)), then
+  // sends through the ring at half the link's 10 GB/s (the rank's own working set: 1/sqrt(2)).
+  EXPECT_NEAR(e->us, b / (20e3 * std::sqrt(0.5)) + b / 5e3, 1e-3 * b / 5e3);
+}
+
 // A rank forwarding the message it has just received reads it from its cache when it fits there,
 // though the whole working set does not: a 3-rank chain broadcast of 1.5 MiB (3 MiB of buffers
 // per rank, past the 2 MiB knee) costs the middle rank B / bw in and B / cached bw out.
 TEST(CostModel, ForwardingAFreshMessageReadsFromCache) {
   Tuning t = simple();
   t.shm.cachedGbps = 40;
-  t.copyCurve = {{1 << 20, 40}, {2 << 20, 40}, {4 << 20, 19}, {kMemoryRefBytes, 20}};
+  t.copyCurve = {{1 << 20, 40}, {2 << 20, 40}, {4 << 20, 19}, {kLinkRefBytes, 19}};
   const double b = 1.5 * (1 << 20), frag = 256 << 10;
   auto e = estimate(t, ringOnly(3, 3), shape(Coll::Broadcast, 3 << 17, 4, 2 << 20), Algo::Ring, false, true);
   ASSERT_TRUE(e.isOk());
