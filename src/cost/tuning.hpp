@@ -158,8 +158,8 @@ std::vector<std::vector<double>> measuredColumns(const std::vector<Tuning>& samp
 // makes a measurement slower, so one calibration taken while other work held the cores would
 // stay wrong for good, and the median of three outvotes it. With an even count, the better of
 // the middle two (the higher rate, the lower time; a mean would invent a figure, e.g. half a
-// single-copy rate where one sample found single copy forbidden). A time of 0 (not measured) is
-// left out where another sample measured it. The copy curve point by point
+// single-copy rate where one sample found single copy forbidden). A time of 0 (not measured)
+// does not win that tie. The copy curve point by point
 // (as measuredColumns lines the samples up); step_us and op_us, which are not measured, and the
 // fingerprint from the newest sample.
 Tuning medianOf(const std::vector<Tuning>& samples);

@@ -7,16 +7,13 @@ namespace loom::cost {
 
 namespace {
 
-// A time of 0 is one a sample did not measure (a cache written before the constant existed):
-// left in, it would win every even count's "lower is better". A rate of 0 is a finding (single
-// copy forbidden) and stays.
+// With an even count the better of the middle two; but a time of 0 is one a sample did not
+// measure (single_copy_us where its read measured nothing), which would win every such tie.
 double medianValue(std::vector<double> v, bool lowerIsBetter) {
-  if (lowerIsBetter && std::any_of(v.begin(), v.end(), [](double x) { return x > 0; }))
-    std::erase(v, 0.0);
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   if (n % 2) return v[n / 2];
-  return lowerIsBetter ? v[n / 2 - 1] : v[n / 2];
+  return lowerIsBetter && v[n / 2 - 1] > 0 ? v[n / 2 - 1] : v[n / 2];
 }
 
 bool sameCurveSizes(const Tuning& a, const Tuning& b) {

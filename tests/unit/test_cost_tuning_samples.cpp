@@ -67,13 +67,13 @@ TEST(TuningMedian, AnEvenCountTakesTheBetterOfTheMiddleTwo) {
   EXPECT_DOUBLE_EQ(m.singleCopyGbps, 10);
 }
 
-TEST(TuningMedian, ATimeNoSampleMeasuredIsLeftOut) {
+TEST(TuningMedian, ATimeNoSampleMeasuredDoesNotWinTheTie) {
   Tuning a = sample(1), b = sample(1), c = sample(1);
-  a.tcp.exchangeUs = 0;  // cached before the constant existed
+  a.tcp.exchangeUs = 0;  // not measured
   b.tcp.exchangeUs = 8;
   c.tcp.exchangeUs = 6;
   EXPECT_DOUBLE_EQ(medianOf({a, b}).tcp.exchangeUs, 8);
-  EXPECT_DOUBLE_EQ(medianOf({a, b, c}).tcp.exchangeUs, 6);  // the lower of the two measured
+  EXPECT_DOUBLE_EQ(medianOf({a, b, c}).tcp.exchangeUs, 6);  // an odd count: the median
   b.tcp.exchangeUs = 0;
   EXPECT_DOUBLE_EQ(medianOf({a, b}).tcp.exchangeUs, 0);  // measured by none: still unknown
 }
