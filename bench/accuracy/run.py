@@ -83,6 +83,8 @@ def main():
     for g in groups:
         errs = []
         for r in (r for r in rows if key(r) == g):
+            if "auto_algo" not in r:  # auto sat the row out (loom bench then names no pick)
+                continue
             meas, pred = r["time_us"]["auto"], r.get("auto_predicted_us", -1)
             if meas > 0 and pred >= 0:
                 err = (pred - meas) / meas
@@ -128,7 +130,7 @@ def main():
         json.dump({"overall_median_abs_error": overall, "cases": cases, "cores": core_ns,
                    "selection": {"auto_within_10pct": within, "pick_forced_within_10pct": sum(x <= 1.10 for x in picks),
                                  "auto_vs_same_forced_over_10pct": sum(abs(x - 1) > 0.10 for x in twins),
-                                 "cases": len(ratios)}}, f, indent=1)
+                                 "cases": len(ratios), "twin_cases": len(twins)}}, f, indent=1)
 
 
 if __name__ == "__main__":

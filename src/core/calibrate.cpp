@@ -498,7 +498,7 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
     if (!crowded.isOk()) return crowded.takeStatus();
     t.wakeUs = std::max(0.0, crowded->alphaUs - t.shm.alphaUs);
   }
-  // 16 MiB (a working set of kMemoryRefBytes): past the per-core caches
+  // 16 MiB buffers (memcpy's working set kMemoryRefBytes): past the per-core caches
   const size_t n = (16 << 20) / sizeof(float);
   std::vector<float> a(n, 1.0f), b(n, 2.0f), c(n);
   t.copyGbps = rateGbps(n * 4, [&] { std::memcpy(c.data(), a.data(), n * 4); });

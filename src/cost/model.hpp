@@ -12,7 +12,8 @@
 // on another core than its sender reads at the single-copy cache rate. When a rank's buffers fit
 // in its share of the cache (the tuning's measured knee, or
 // the last-level cache), copies, reductions and transfers use the cache-speed rates of the tuning;
-// beyond kMemoryRefBytes of working set per rank, the memory rates fall as the copy curve does.
+// beyond kMemoryRefBytes of working set per rank, its copies and reductions fall as the copy curve
+// does, and the links' rates beyond kLinkRefBytes of the host's working set (all its ranks').
 // A sender forwarding a chunk it has just received (one that fits its cache share) reads it at
 // the cache-speed rate.
 // The result is the time the last rank finishes.

@@ -61,10 +61,11 @@ class Replay {
     for (int h : w_.hostOf) ++onHost[h];
     const double knee = cost::cacheKneeBytes(t_);
     // Beyond the caches memory falls below a rate as the copy curve does from the working set the
-    // rate was measured at to the one now (never above the measured rate).
+    // rate was measured at to a larger one now (never above the measured rate, and never for a
+    // smaller working set, where a measured curve need not rise: 7-23 GB/s at 32 MiB on the AMD VM).
     auto fallTo = [&](double bytes, double measuredAt) {
       const double ref = cost::curveGbps(t_, measuredAt);
-      return ref > 0 ? std::min(1.0, cost::curveGbps(t_, bytes) / ref) : 1.0;
+      return ref > 0 && bytes > measuredAt ? std::min(1.0, cost::curveGbps(t_, bytes) / ref) : 1.0;
     };
     // A rank's own copies and reductions: its working set (every rank's footprint is the same).
     const double beyondCache = fallTo(static_cast<double>(footprint_), kMemoryRefBytes);
@@ -87,11 +88,10 @@ class Replay {
       if (knee > 0) cache = std::min(cache > 0 ? cache : knee, knee * std::min(cores, onHost[h]) / onHost[h]);
       cacheShare_.push_back(cache);
       memScale_.push_back(inCache(r) ? 1.0 : beyondCache);
-      // A link's rate: the working set of all the host's ranks, against what the calibrating pair
-      // held. On the AMD VM (a 32 MiB L3) memcpy measures 7-23 GB/s at kMemoryRefBytes from one
-      // calibration to the next and 10-13 at 128 MiB: scaled by the rank's share from there, the
-      // links' rates (measured with 64 MiB in play) priced 4-rank shm collectives of 64-256 MiB
-      // 50-100% slow.
+      // A link's rate: the working set of all the host's ranks, against kLinkRefBytes. On the AMD
+      // VM (a 32 MiB L3) memcpy measures 7-23 GB/s at kMemoryRefBytes from one calibration to the
+      // next and 10-13 at 128 MiB: scaled by the rank's share from there, the links' rates priced
+      // 4-rank shm collectives of 64-256 MiB 50-100% slow.
       linkScale_.push_back(inCache(r) ? 1.0 : fallTo(static_cast<double>(footprint_) * onHost[h], kLinkRefBytes));
       double nic = h < static_cast<int>(w_.nicGbpsOfHost.size()) ? w_.nicGbpsOfHost[h] : 0;
       nicShare_.push_back(nic > 0 ? nic / onHost[h] : 1e30);

@@ -66,8 +66,9 @@ struct Tuning {
   double singleCopyUs = 0;
   double wakeUs = 20;          // extra per message when ranks share cores (more ranks than cores)
   // memcpy on one core against its working set (source + destination bytes), ascending: where
-  // the caches end, and how far memory falls below the rates above (measured at a working set of
-  // kMemoryRefBytes). Empty: the topology's last-level cache decides, and no memory tier.
+  // the caches end, and how far memory falls below the rates above (one core's as measured at a
+  // working set of kMemoryRefBytes, the links' at kLinkRefBytes). Empty: the topology's last-level
+  // cache decides, and no memory tier.
   std::vector<std::array<double, 2>> copyCurve;  // {working-set bytes, GB/s}
   std::string fingerprint;     // hardware the numbers were measured on
   std::string source = "built-in defaults";  // "calibrated", a file path, or the defaults
@@ -93,8 +94,9 @@ inline double usFor(double bytes, double gbps) { return bytes / (gbps * 1e3); }
 
 // The working set at which copyGbps (and the other memory-speed rates of one core) were measured.
 inline constexpr double kMemoryRefBytes = 32.0 * (1 << 20);
-// The host's working set while the links' memory rates were measured: both ends of the
-// calibrating pair, each sending 16 MiB and receiving 16 MiB (calibrate.cpp, pairSide).
+// The host's working set the links' memory rates count as measured at: the shm pair's exchange
+// holds 64 MiB (each end sends 16 MiB and receives 16; calibrate.cpp, pairSide). tcp's one-way
+// stream holds 32, but scaled from there the AMD races replayed 1-4 points worse than from 64.
 inline constexpr double kLinkRefBytes = 2 * kMemoryRefBytes;
 
 // memcpy GB/s at a working set of `bytes`, interpolated on the curve (log-log), held at its ends;
@@ -158,8 +160,8 @@ std::vector<std::vector<double>> measuredColumns(const std::vector<Tuning>& samp
 // makes a measurement slower, so one calibration taken while other work held the cores would
 // stay wrong for good, and the median of three outvotes it. With an even count, the better of
 // the middle two (the higher rate, the lower time; a mean would invent a figure, e.g. half a
-// single-copy rate where one sample found single copy forbidden). A time of 0 (not measured)
-// does not win that tie. The copy curve point by point
+// single-copy rate where one sample found single copy forbidden). A time of 0 (not measured,
+// or clamped to 0 by noise) does not win that tie. The copy curve point by point
 // (as measuredColumns lines the samples up); step_us and op_us, which are not measured, and the
 // fingerprint from the newest sample.
 Tuning medianOf(const std::vector<Tuning>& samples);

@@ -7,8 +7,8 @@ namespace loom::cost {
 
 namespace {
 
-// With an even count the better of the middle two; but a time of 0 is one a sample did not
-// measure (single_copy_us where its read measured nothing), which would win every such tie.
+// With an even count the better of the middle two; but a time of 0 (not measured, or noise
+// clamped to 0, as single_copy_us once was under a sanitizer) does not win that tie.
 double medianValue(std::vector<double> v, bool lowerIsBetter) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();

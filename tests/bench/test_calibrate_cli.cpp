@@ -43,8 +43,7 @@ TEST(CalibrateCli, WritesTheMedianOfItsCalibrationsWithThem) {
   // Written by hand: communicators measure no more (as after three of their own).
   EXPECT_EQ(file["calibrations_tried"].get<int>(), 3);
   // Two samples: each constant the better of theirs (a time the lower, a rate the higher). A time
-  // of 0 is one a sample did not measure (single_copy_us where its single copy measured nothing,
-  // as under a sanitizer it may): the other's stands.
+  // of 0 (clamped noise: single_copy_us under a sanitizer) does not win: the other's stands.
   for (const char* key : {"wake_us", "single_copy_us"}) {
     const double a = file["samples"][0][key], b = file["samples"][1][key];
     EXPECT_DOUBLE_EQ(file[key].get<double>(), a > 0 && b > 0 ? std::min(a, b) : std::max(a, b)) << key;

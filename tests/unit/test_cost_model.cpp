@@ -363,7 +363,7 @@ TEST(CostModel, ALinksMemoryRateFollowsTheHostsWorkingSet) {
   auto e = estimate(t, w, shape(Coll::Broadcast, 16 << 20), Algo::Tree);
   ASSERT_TRUE(e.isOk());
   // The root's thread copies its input to its output (its own 128 MiB: 20 GB/s * sqrt(1/2)), then
-  // sends through the ring at half the link's 10 GB/s (the rank's own working set: 1/sqrt(2)).
+  // sends through the ring at half the link's 10 GB/s (not 1/sqrt(2), as its own 128 MiB would say).
   EXPECT_NEAR(e->us, b / (20e3 * std::sqrt(0.5)) + b / 5e3, 1e-3 * b / 5e3);
 }
 
@@ -373,7 +373,7 @@ TEST(CostModel, ALinksMemoryRateFollowsTheHostsWorkingSet) {
 TEST(CostModel, ForwardingAFreshMessageReadsFromCache) {
   Tuning t = simple();
   t.shm.cachedGbps = 40;
-  t.copyCurve = {{1 << 20, 40}, {2 << 20, 40}, {4 << 20, 19}, {kLinkRefBytes, 19}};
+  t.copyCurve = {{1 << 20, 40}, {2 << 20, 40}, {4 << 20, 19}, {kMemoryRefBytes, 20}};
   const double b = 1.5 * (1 << 20), frag = 256 << 10;
   auto e = estimate(t, ringOnly(3, 3), shape(Coll::Broadcast, 3 << 17, 4, 2 << 20), Algo::Ring, false, true);
   ASSERT_TRUE(e.isOk());

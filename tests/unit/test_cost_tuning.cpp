@@ -48,9 +48,11 @@ TEST(Tuning, JsonRoundTrip) {
   EXPECT_FALSE(links.at("shm").contains("duplex_gbps"));
   EXPECT_FALSE(links.at("tcp").contains("recv_reduce_cached_gbps"));
   t.shm.exchangeUs = 1.5;
+  t.tcp.recvReduceCachedGbps = 4;
   back = fromJson(toJson(t));
   ASSERT_TRUE(back.isOk());
   EXPECT_DOUBLE_EQ(back.value().shm.exchangeUs, 1.5);
+  EXPECT_DOUBLE_EQ(back.value().tcp.recvReduceCachedGbps, 4);
 }
 
 TEST(Tuning, MalformedFilesNameTheField) {
