@@ -84,7 +84,9 @@ struct PairTimes {
   double cachedGbps = 0;  // 16 x the same 256 KiB one way; cache speed (over shm: single copy)
   double msgUs = 0;       // spinning pairs: per message of a one-by-one stream of small ones
   double exchangeUs = 0;  // spinning pairs: per exchange of small messages, both ends one by one
-  double recvReduceGbps = 0;  // exchanging pairs (shm): the cache-speed stream, its receiver reducing
+  // Exchanging pairs (shm): per side, bytes sent / time of an in-cache exchange whose receives
+  // reduce, each core copying into the ring and reducing out of it (calibrate separates the two).
+  double reduceExchangeGbps = 0;
   double cpuShare = 1;    // the least, over both ends, of CPU time / wall time while measuring
   double duplexGbps = 0;  // one-way pairs (tcp): 4 x 4 MiB each way at once, per direction
 };
@@ -121,23 +123,33 @@ Result<double> timeStream(const Side& side, uint8_t* buf, size_t bytes, size_t s
   return secondsSince(t0);
 }
 
+struct ExchangeOptions {
+  bool oneByOne = false;  // each side posts its next pair only once both of the previous completed
+  bool sameBytes = false;  // every message from src and into dst (they stay in cache)
+  mem::ReduceFn reduce = nullptr;  // the receive sums each message (fp32) with `operand` into dst
+  const uint8_t* operand = nullptr;
+};
+
 // Both sides send `count` messages of `bytes` from `src` and receive as many into `dst` at once,
 // as a ring step does; seconds on this side. Over shm each side copies every byte it sends into
 // the ring and every byte it receives out of it, so 2 * count * bytes pass through each core.
-// oneByOne: each side posts its next pair only once both of the previous completed, as a loop of
-// 2-rank allgathers does.
+// oneByOne, as a loop of 2-rank allgathers does; reduce, as a 2-rank reducescatter's receive does.
 Result<double> timeExchange(const Side& side, const uint8_t* src, uint8_t* dst, size_t bytes, int count,
-                            bool oneByOne = false) {
+                            const ExchangeOptions& o = {}) {
   transport::Fabric& f = side.f;
   const int peer = side.peer();
   std::vector<transport::Completion> cs(2 * count);
   transport::RecvSink sink;
+  sink.reduce = o.reduce;
+  sink.operand = o.operand;
+  sink.elemSize = o.reduce ? sizeof(float) : 1;
+  const size_t stride = o.sameBytes ? 0 : bytes;
   auto t0 = Clock::now();
   for (int i = 0; i < count; ++i) {
-    sink.dst = dst + i * bytes;
+    sink.dst = dst + i * stride;
     f.postRecv(peer, bytes, sink, &cs[2 * i]);
-    f.postSend(peer, src + i * bytes, bytes, &cs[2 * i + 1]);
-    if (oneByOne) {
+    f.postSend(peer, src + i * stride, bytes, &cs[2 * i + 1]);
+    if (o.oneByOne) {
       LOOM_TRY(await(side, cs[2 * i]));
       LOOM_TRY(await(side, cs[2 * i + 1]));
     }
@@ -209,7 +221,7 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
       if (!smallStream.isOk()) return smallStream.takeStatus();
       bestSmall = std::min(bestSmall, smallStream.value());
       if (!exchange) {  // tcp: the model prices small exchanges there only
-        auto swaps = timeExchange(side, big.data(), into.data(), small.size(), kSmallStream, true);
+        auto swaps = timeExchange(side, big.data(), into.data(), small.size(), kSmallStream, {.oneByOne = true});
         if (!swaps.isOk()) return swaps.takeStatus();
         bestSwaps = std::min(bestSwaps, swaps.value());
       }
@@ -228,11 +240,13 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
     if (!hot.isOk()) return hot.takeStatus();
     bestHot = std::min(bestHot, hot.value());
     if (exchange) {
-      // The same stream reduced out of the ring, as a reducescatter's receive reduces: lines the
-      // other core has just written, read while reducing (on the AMD VM 12.3-15.9 GB/s against
-      // 31-32 for a reduction in this core's cache).
-      auto hotReduce = timeStream(side, big.data(), kHot, 0, kHotStream, false,
-                                  mem::reduceFn(loomFloat32, mem::ReduceKind::Sum), into.data());
+      // The same bytes exchanged, each receive reduced out of the ring, as a 2-rank reducescatter
+      // or allreduce does: lines the other core has just written, read while reducing while that
+      // core reads ours. Timed one way instead (12.3-15.9 GB/s on the AMD VM), the model priced
+      // those collectives of 64-256 KiB 40-50% fast.
+      auto hotReduce = timeExchange(side, big.data(), into.data() + kHot, kHot, kHotStream,
+                                    {.sameBytes = true, .reduce = mem::reduceFn(loomFloat32, mem::ReduceKind::Sum),
+                                     .operand = into.data()});
       if (!hotReduce.isOk()) return hotReduce.takeStatus();
       bestHotReduce = std::min(bestHotReduce, hotReduce.value());
     }
@@ -259,9 +273,18 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
   };
   out->gbps = rate(bestStream, kBig, kStream, exchange);
   out->cachedGbps = rate(bestHot, kHot, kHotStream, false);
-  if (exchange) out->recvReduceGbps = rate(bestHotReduce, kHot, kHotStream, false);
+  if (exchange) out->reduceExchangeGbps = kHotStream * static_cast<double>(kHot) / (bestHotReduce * 1e9);
   if (kDuplexRounds > 0) out->duplexGbps = rate(bestDuplex, kBig, kStream, true) / 2;
   return {};
+}
+
+// The reduce out of the ring alone, GB/s: what a side of the reducing exchange took per byte beyond
+// its copy into the ring at the in-cache copy rate, as the model charges the two. Where noise
+// leaves the reduce under half the exchange, the reduce is priced at that half.
+double reduceOutOfRing(double exchangeGbps, double copyCachedGbps) {
+  if (exchangeGbps <= 0) return 0;
+  const double perByte = 1 / exchangeGbps - (copyCachedGbps > 0 ? 1 / copyCachedGbps : 0);
+  return perByte > 0.5 / exchangeGbps ? 1 / perByte : 2 * exchangeGbps;
 }
 
 // Calibration measures the host, not this rank's binding: a rank that loomrun bound to one CPU
@@ -483,7 +506,6 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   t.tcp = {std::min(tcp->alphaUs, tcpSleep->alphaUs), std::max(tcp->gbps, tcpSleep->gbps)};
   t.tcp.cachedGbps = std::max(tcp->cachedGbps, tcpSleep->cachedGbps);
   t.singleCopyCachedGbps = std::max(shm->cachedGbps, shmSleep->cachedGbps);
-  t.shm.recvReduceCachedGbps = std::max(shm->recvReduceGbps, shmSleep->recvReduceGbps);
   // From the spinning pairs: a sleeping pair's ping-pong waits for wake-ups its stream does not,
   // so subtracting its latency left nothing (once 0 over shm).
   t.shm.msgUs = shm->msgUs;
@@ -511,6 +533,8 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   // measured less (9-15 GB/s here against 30 for memcpy: both ends share one process), and two
   // processes in a loop of collectives run near memcpy (fitted: 23% -> 21% median error).
   t.shm.cachedGbps = t.copyCachedGbps;
+  t.shm.recvReduceCachedGbps =
+      reduceOutOfRing(std::max(shm->reduceExchangeGbps, shmSleep->reduceExchangeGbps), t.copyCachedGbps);
   auto sumBf16 = mem::reduceFn(loomBfloat16, mem::ReduceKind::Sum);
   t.reduceLowGbps = rateGbps(n * 4, [&] { sumBf16(c.data(), a.data(), b.data(), 2 * n); });
   t.copyCurve = measureCopyCurve();

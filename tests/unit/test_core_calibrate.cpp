@@ -70,7 +70,7 @@ TEST(Calibrate, MeasuresSaneFiguresWithinTwoSeconds) {
   EXPECT_GT(t->tcp.alphaUs, 0.0);
   EXPECT_LT(t->tcp.alphaUs, 1e5);
   EXPECT_GT(t->tcp.exchangeUs, 0.0) << "the spinning tcp pair times small exchanges";
-  EXPECT_GT(t->shm.recvReduceCachedGbps, 0.01) << "the shm pair times a stream reduced out of the ring";
+  EXPECT_GT(t->shm.recvReduceCachedGbps, 0.01) << "the shm pair times an exchange reduced out of the ring";
   EXPECT_LT(t->shm.recvReduceCachedGbps, 1000.0);
   EXPECT_LT(t->tcp.exchangeUs, 1e5);
   // The single-copy read where the OS allows it, else none (the model then uses the ring's rate).
