@@ -406,11 +406,13 @@ class Replay {
     const double red = !tcp && hot && fromRing > 0 && !sleeps_[b]
                            ? reduceRate(true, b) * std::min(1.0, fromRing / t_.reduceRate(true, false))
                            : reduceRate(hot, b);
-    // On a crowded host a receiver on another core than its sender reads what that core just
-    // wrote through the caches, as a single copy does; on the sender's core it is in its own cache.
+    // A receiver on another core than its sender reads what that core just wrote through the
+    // caches, at the calibrated in-cache stream's rate; on the sender's core it is in its own cache.
     // (A 4-rank chain broadcast of 256 KiB, all hops across cores, measured 1.5x the
-    // neighbours-first tree, whose later hops stay on one core, for the same copies.)
-    const bool crossCore = hot && !tcp && sleeps_[b] && coreOf_[a] != coreOf_[b];
+    // neighbours-first tree, whose later hops stay on one core, for the same copies. Where each
+    // rank has a core, the copy rate priced the 2-rank shm allreduce of 64-256 KiB 40-45% fast on
+    // the AMD VM, whose allgather half, out of the ring, took as long as a stand-alone allgather.)
+    const bool crossCore = hot && !tcp && coreOf_[a] != coreOf_[b];
     const double readGbps = crossCore ? std::min(gbps, t_.singleCopyRate(true)) : gbps;
     const double outGbps = sb.kind != StepKind::RecvReduce ? readGbps
                            : tcp ? std::min(gbps, 1 / (1 / link.rate(true) + 1 / red))
