@@ -141,12 +141,12 @@ Result<double> timeExchange(const Side& side, const uint8_t* src, uint8_t* dst, 
   std::vector<transport::Completion> cs(2 * count);
   transport::RecvSink sink;
   sink.reduce = o.reduce;
-  sink.operand = o.operand;
   sink.elemSize = o.reduce ? sizeof(float) : 1;
   const size_t stride = o.sameBytes ? 0 : bytes;
   auto t0 = Clock::now();
   for (int i = 0; i < count; ++i) {
     sink.dst = dst + i * stride;
+    sink.operand = o.operand ? o.operand + i * stride : nullptr;
     f.postRecv(peer, bytes, sink, &cs[2 * i]);
     f.postSend(peer, src + i * stride, bytes, &cs[2 * i + 1]);
     if (o.oneByOne) {
@@ -529,9 +529,10 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   auto sumF32 = mem::reduceFn(loomFloat32, mem::ReduceKind::Sum);
   t.reduceGbps = rateGbps(n * 4, [&] { sumF32(c.data(), a.data(), b.data(), n); });
   t.reduceCachedGbps = rateGbps(small * 4, [&] { sumF32(c.data(), a.data(), b.data(), small); });
-  // In cache each stage of a shm message is a memcpy at cache speed. An in-process exchange
-  // measured less (9-15 GB/s here against 30 for memcpy: both ends share one process), and two
-  // processes in a loop of collectives run near memcpy (fitted: 23% -> 21% median error).
+  // In cache a shm message's copy into the ring, and its read on the sender's core, is a memcpy at
+  // cache speed (a read from another core runs at the in-cache stream's rate, singleCopyCachedGbps).
+  // An in-process exchange measured less (9-15 GB/s here against 30 for memcpy: both ends share
+  // one process), and two processes in a loop of collectives run near memcpy (fitted: 23% -> 21%).
   t.shm.cachedGbps = t.copyCachedGbps;
   t.shm.recvReduceCachedGbps =
       reduceOutOfRing(std::max(shm->reduceExchangeGbps, shmSleep->reduceExchangeGbps), t.copyCachedGbps);

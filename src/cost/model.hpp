@@ -9,8 +9,8 @@
 // Dependencies and FIFO matching order the work. On a host with more ranks than cores the ranks
 // are bound round-robin to its cores and a core runs one rank's work at a time; its messages pay
 // a wake-up (its ranks sleep rather than spin), which takes the receiver's core. On any host a
-// receiver on another core than its sender reads at the single-copy cache rate. When a rank's buffers fit
-// in its share of the cache (the tuning's measured knee, or
+// shm receiver on another core than its sender reads an in-cache message at the single-copy
+// cache rate. When a rank's buffers fit in its share of the cache (the tuning's measured knee, or
 // the last-level cache), copies, reductions and transfers use the cache-speed rates of the tuning;
 // beyond kMemoryRefBytes of working set per rank, its copies and reductions fall as the copy curve
 // does, and the links' rates beyond kLinkRefBytes of the host's working set (all its ranks').

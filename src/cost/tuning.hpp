@@ -56,7 +56,8 @@ struct Tuning {
   double copyCachedGbps = 0;    // the same rates for data in cache (0: as above)
   double reduceCachedGbps = 0;
   // A shm single-copy read (the receiver copies from the sender's buffer) for data in cache
-  // (0: as shm.cachedGbps), taken from a one-way ring stream (calibrate.cpp), and at the memory
+  // (0: as shm.cachedGbps), taken from a one-way ring stream (calibrate.cpp); the model reads any
+  // in-cache ring message from another core at it too. And at the memory
   // reference working set (0: as shm.gbps), a process_vm_readv of 16 MiB: slower than memcpy
   // there (9-11.6 GB/s against 14.5-14.8 on this VM), which a ring stream does not show.
   double singleCopyCachedGbps = 0;

@@ -531,11 +531,12 @@ TEST(CostModel, TcpExchangeRunsAtTheDuplexRate) {
 // cache rate (the calibrated in-cache stream); on its sender's core at the link's. Round-robin
 // binding puts every hop of a 4-rank chain on 2 cores across cores, as does a core each.
 TEST(CostModel, CrossCoreReadsAtTheSingleCopyRate) {
-  auto chain = [](int cores, double singleCopyGbps) {
+  auto chain = [](int cores, double singleCopyGbps, bool tcp = false) {
     Tuning t = simple();
     t.singleCopyCachedGbps = singleCopyGbps;
     Placement p = ringOnly(4, cores);
     p.cacheBytesOfHost = {1e12};  // everything in cache
+    p.tcpOnly = tcp;
     auto e = estimate(t, p, shape(Coll::Broadcast, 25000), Algo::Ring);
     EXPECT_TRUE(e.isOk()) << e.status().message();
     return e.isOk() ? e->us : 0.0;
@@ -543,6 +544,7 @@ TEST(CostModel, CrossCoreReadsAtTheSingleCopyRate) {
   EXPECT_GT(chain(2, 1.0), chain(2, 100.0) + 100) << "three hops read at 1 GB/s: 100 us each";
   EXPECT_GT(chain(4, 1.0), chain(4, 100.0) + 100) << "a core each: every hop across cores too";
   EXPECT_EQ(chain(1, 1.0), chain(1, 100.0)) << "one core: every read from its own cache";
+  EXPECT_EQ(chain(4, 1.0, true), chain(4, 100.0, true)) << "over tcp: the socket's rates";
 }
 
 // A loop of calls goes no faster than its busiest core: in a chain broadcast over 4 ranks on 2
