@@ -231,11 +231,16 @@ class Replay {
   bool fitsWaiting(const Action& ac) const {
     const int a = ac.a.rank, b = ac.b.rank;
     const size_t bytes = s_[a].steps[ac.a.step].src.bytes;
-    const size_t room = isRemote(a, b) ? w_.tcpBufferBytes
-                                       : transport::shmFragBytes(bytes, w_.shmSlotBytes) *
-                                             static_cast<size_t>(std::max(w_.shmSlots, 1));
     const auto p = parked_.find({a, b});
-    return (p == parked_.end() ? 0 : p->second) + bytes <= room;
+    return (p == parked_.end() ? 0 : p->second) + bytes <= buffered(a, b, bytes);
+  }
+
+  // How far a sender of `bytes` may run ahead of its receiver: the socket's buffer, or the shm
+  // ring's slots of the message's fragments.
+  size_t buffered(int a, int b, size_t bytes) const {
+    return isRemote(a, b) ? w_.tcpBufferBytes
+                          : std::min(bytes, transport::shmFragBytes(bytes, w_.shmSlotBytes)) *
+                                static_cast<size_t>(std::max(w_.shmSlots, 1));
   }
 
   bool posted(const Action& ac) const {
@@ -436,8 +441,7 @@ class Replay {
     double sendEnd = copied;
     // alpha already holds the sender's system call.
     half.notBefore = copied - sendUs + link.alphaUs + perByte(frag, outGbps);
-    const double ring = tcp ? static_cast<double>(w_.tcpBufferBytes)
-                            : static_cast<double>(frag) * std::max(w_.shmSlots, 1);
+    const auto ring = static_cast<double>(buffered(a, b, bytes));
     // The sender's copy holds its core first (a receiver on that core waits for it). Nothing
     // below moves the receiver's readiness (only the sender's), so this is when the receiving
     // half can start, where its receive is posted. A message in before that fits its ring or
