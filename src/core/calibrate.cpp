@@ -95,18 +95,13 @@ struct PairTimes {
 // Message i uses buf + i * stride (stride 0: the same bytes each time, which stay in cache).
 // oneByOne: each end posts a message only once its previous one completed, as blocking calls in
 // a loop do (a broadcast's root runs ahead of its receiver by what the transport buffers).
-// reduce: the receiver sums each message (fp32) with `operand` into its part of buf instead of
-// copying it, as a reducescatter's receive does.
 Result<double> timeStream(const Side& side, uint8_t* buf, size_t bytes, size_t stride, int count,
-                          bool oneByOne = false, mem::ReduceFn reduce = nullptr, const uint8_t* operand = nullptr) {
+                          bool oneByOne = false) {
   transport::Fabric& f = side.f;
   const int self = side.self, peer = side.peer();
   auto t0 = Clock::now();
   std::vector<transport::Completion> cs(count);
   transport::RecvSink sink;
-  sink.reduce = reduce;
-  sink.operand = operand;
-  sink.elemSize = reduce ? sizeof(float) : 1;
   for (int i = 0; i < count; ++i) {
     uint8_t* part = buf + i * stride;
     sink.dst = part;
@@ -116,8 +111,7 @@ Result<double> timeStream(const Side& side, uint8_t* buf, size_t bytes, size_t s
   for (auto& c : cs) LOOM_TRY(await(side, c));
   uint8_t ack[8] = {};
   transport::Completion a;
-  sink = {};
-  sink.dst = ack;  // the receiver's ack closes the interval on the sender (copied, not reduced)
+  sink.dst = ack;  // the receiver's ack closes the interval on the sender
   self == 0 ? f.postRecv(peer, 8, sink, &a) : f.postSend(peer, ack, 8, &a);
   LOOM_TRY(await(side, a));
   return secondsSince(t0);
@@ -276,15 +270,6 @@ Status pairSide(const Side& side, bool exchange, PairTimes* out, Clock::time_poi
   if (exchange) out->reduceExchangeGbps = kHotStream * static_cast<double>(kHot) / (bestHotReduce * 1e9);
   if (kDuplexRounds > 0) out->duplexGbps = rate(bestDuplex, kBig, kStream, true) / 2;
   return {};
-}
-
-// The reduce out of the ring alone, GB/s: what a side of the reducing exchange took per byte beyond
-// its copy into the ring at the in-cache copy rate, as the model charges the two. Where noise
-// leaves the reduce under half the exchange, the reduce is priced at that half.
-double reduceOutOfRing(double exchangeGbps, double copyCachedGbps) {
-  if (exchangeGbps <= 0) return 0;
-  const double perByte = 1 / exchangeGbps - (copyCachedGbps > 0 ? 1 / copyCachedGbps : 0);
-  return perByte > 0.5 / exchangeGbps ? 1 / perByte : 2 * exchangeGbps;
 }
 
 // Calibration measures the host, not this rank's binding: a rank that loomrun bound to one CPU
@@ -478,6 +463,15 @@ double measureSingleCopyCallUs() {
 
 }  // namespace
 
+// The reduce out of the ring alone, GB/s: what a side of the reducing exchange took per byte beyond
+// its copy into the ring at the in-cache copy rate, as the model charges the two. Where noise
+// leaves the reduce under half the exchange, the reduce is priced at that half.
+double detail::reduceOutOfRing(double exchangeGbps, double copyCachedGbps) {
+  if (exchangeGbps <= 0) return 0;
+  const double perByte = 1 / exchangeGbps - (copyCachedGbps > 0 ? 1 / copyCachedGbps : 0);
+  return perByte > 0.5 / exchangeGbps ? 1 / perByte : 2 * exchangeGbps;
+}
+
 Result<cost::Tuning> calibrate(double limitSeconds) {
   auto t0 = Clock::now();
   Deadline d = Deadline::afterSeconds(limitSeconds);
@@ -535,7 +529,7 @@ Result<cost::Tuning> calibrate(double limitSeconds) {
   // one process), and two processes in a loop of collectives run near memcpy (fitted: 23% -> 21%).
   t.shm.cachedGbps = t.copyCachedGbps;
   t.shm.recvReduceCachedGbps =
-      reduceOutOfRing(std::max(shm->reduceExchangeGbps, shmSleep->reduceExchangeGbps), t.copyCachedGbps);
+      detail::reduceOutOfRing(std::max(shm->reduceExchangeGbps, shmSleep->reduceExchangeGbps), t.copyCachedGbps);
   auto sumBf16 = mem::reduceFn(loomBfloat16, mem::ReduceKind::Sum);
   t.reduceLowGbps = rateGbps(n * 4, [&] { sumBf16(c.data(), a.data(), b.data(), 2 * n); });
   t.copyCurve = measureCopyCurve();

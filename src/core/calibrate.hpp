@@ -17,6 +17,12 @@ namespace loom::core {
 inline constexpr const char* kCalibratedBusy = "calibrated on a busy machine";
 Result<cost::Tuning> calibrate(double limitSeconds = 2.0);
 
+namespace detail {
+// The reduce out of the shm ring alone (GB/s), from the reducing exchange's bytes a side per second
+// and the in-cache copy rate its copy into the ring runs at; 0 where the exchange was not measured.
+double reduceOutOfRing(double exchangeGbps, double copyCachedGbps);
+}  // namespace detail
+
 // LOOM_TUNING_FILE when set (measured and written there if missing), else the cache for this
 // hardware fingerprint. The cache keeps this host's calibrations and their median
 // (cost::medianOf): until kCalibrationsKept have been tried, each call measures once more, so one
